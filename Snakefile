@@ -1,0 +1,28 @@
+# genomix: fetch -> tokenize -> pretrain -> finetune -> evaluate -> report.
+# Rules call the `genomix` CLI (see workflows/*.smk); `snakemake -c2` runs config.yaml end to end.
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, schema="workflows/schemas/config.schema.yaml")
+
+
+include: "workflows/common.smk"
+include: "workflows/fetch.smk"
+include: "workflows/tokenize.smk"
+include: "workflows/pretrain.smk"
+include: "workflows/finetune.smk"
+include: "workflows/evaluate.smk"
+include: "workflows/report.smk"
+
+
+rule all:
+    input:
+        expand("results/genomes/{genome}.fa.fai", genome=config["genomes"]),
+        f"results/{RUN}/chromatin_auroc.tsv",
+        f"results/{RUN}/promoter_metrics.tsv",
+        f"results/{RUN}/report.md",

@@ -1,0 +1,169 @@
+"""Stage configurations: one frozen dataclass per stage, checked against one JSON Schema.
+
+The schema (`genomix/config.schema.yaml`, package data) is shared by the Snakefile, which validates
+the whole `config.yaml`, and by the CLI, which validates the flags of one stage against that stage's
+section. Both therefore reject a bad value with the same message naming the key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, TypeVar
+
+import jsonschema
+import yaml
+
+from genomix.errors import GenomixError
+
+SCHEMA_PATH = files("genomix") / "config.schema.yaml"
+
+# Keys of a config section that name workflow inputs (paths, genome names): the Snakefile turns
+# them into a rule's inputs, so they are not fields of the stage dataclass.
+WORKFLOW_KEYS: Mapping[str, frozenset[str]] = {
+    "pretrain": frozenset({"genomes"}),
+    "promoter": frozenset({"table"}),
+    "chromatin": frozenset({"genome", "peaks"}),
+}
+
+
+@dataclass(frozen=True)
+class TokenizeConfig:
+    """k-mer tokenizer: `k` bases per token, a token every `stride` bases."""
+
+    k: int = 6
+    stride: int = 1
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Masked-LM pretraining on token shards."""
+
+    steps: int = 200
+    batch_size: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    warmup_steps: int = 20
+    mask_prob: float = 0.15
+    max_unknown: float = 0.5
+    valid_fraction: float = 0.05
+    eval_every: int = 50
+    eval_batches: int = 4
+    seed: int = 0
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Fine-tuning of a promoter or chromatin head."""
+
+    epochs: int = 3
+    batch_size: int = 16
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_fraction: float = 0.1
+    patience: int = 2
+    pooling: str = "cls"
+    freeze_encoder: bool = False
+    max_train_rows: int = 0
+    max_eval_rows: int = 0
+    seed: int = 0
+    device: str = "auto"
+
+
+@dataclass(frozen=True)
+class ChromatinConfig:
+    """DeepSEA-style labels: `bin_size` bins, `flank` bp of context each side, held-out chromosomes."""
+
+    bin_size: int = 200
+    flank: int = 400
+    valid_chroms: tuple[str, ...] = ()
+    test_chroms: tuple[str, ...] = ()
+
+
+@cache
+def load_schema() -> dict[str, Any]:
+    """The JSON Schema of config.yaml, as a dict."""
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
+    return f"{key}: {error.message}"
+
+
+def validate_section(values: Mapping[str, Any], section: str, *, source: str) -> None:
+    """Check one stage's values against its schema section; GenomixError names `source` and the key."""
+    schema = load_schema()["properties"][section]
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(dict(values))
+    )
+    if error is not None:
+        raise GenomixError(f"{source}: {section}.{_describe(error)}")
+
+
+def load_config(path: str | Path) -> dict[str, Any]:
+    """Read and validate a whole config.yaml; GenomixError names the file and the key."""
+    path = Path(path)
+    try:
+        config = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise GenomixError(f"{path}: config file not found") from None
+    except yaml.YAMLError as error:
+        raise GenomixError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(load_schema()).iter_errors(config)
+    )
+    if error is not None:
+        raise GenomixError(f"{path}: {_describe(error)}")
+    return config
+
+
+Config = TypeVar("Config")
+
+
+def add_config_arguments(parser: argparse.ArgumentParser, cls: type, section: str) -> None:
+    """Add one `--flag` per field of dataclass `cls`, documented from the schema's `section`."""
+    schema = load_schema()["properties"][section]["properties"]
+    hints = typing.get_type_hints(cls)
+    group = parser.add_argument_group(f"{section} options (config.yaml section `{section}`)")
+    for field in dataclasses.fields(cls):
+        flag = "--" + field.name.replace("_", "-")
+        help_text = f"{schema[field.name]['description']} (default: {field.default})"
+        kind = hints[field.name]
+        if kind is bool:
+            group.add_argument(
+                flag, dest=field.name, action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS, help=help_text,
+            )
+        elif typing.get_origin(kind) is tuple:
+            group.add_argument(
+                flag, dest=field.name, nargs="*", default=argparse.SUPPRESS, help=help_text
+            )
+        else:
+            group.add_argument(
+                flag, dest=field.name, type=kind, default=argparse.SUPPRESS, help=help_text
+            )
+
+
+def config_from_arguments(cls: type[Config], args: argparse.Namespace, section: str) -> Config:
+    """Build `cls` from the flags given (others keep their defaults), validated like config.yaml."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    given = {name: value for name, value in vars(args).items() if name in names}
+    validate_section(given, section, source="command line")
+    return config_from_mapping(cls, given)
+
+
+def config_from_mapping(cls: type[Config], values: Mapping[str, Any]) -> Config:
+    """Build `cls` from a mapping of field values (lists become tuples); unknown keys are an error."""
+    names = {field.name for field in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise GenomixError(f"{cls.__name__}: unknown option(s) {', '.join(unknown)}")
+    return cls(**{key: tuple(v) if isinstance(v, list) else v for key, v in values.items()})

@@ -1,0 +1,52 @@
+# Input functions and flag plumbing shared by the rule files; no rules here.
+import os
+import shlex
+
+RUN = config["run"]
+ENV = "envs/genomix.yaml"
+
+
+def repo_path(path):
+    """A config path, relative paths taken from the workflow's folder."""
+    return path if os.path.isabs(path) else os.path.join(workflow.basedir, path)
+
+
+def source_url(url):
+    """The URL genomix fetch gets: a relative file: URL or path is made absolute."""
+    if url.startswith("file:") and not url.startswith("file://"):
+        return "file://" + repo_path(url[len("file:") :])
+    if "://" not in url:
+        return repo_path(url)
+    return url
+
+
+def local_source(wildcards):
+    """The local file behind a genome's URL (tracked as an input), or nothing for remote URLs."""
+    url = source_url(config["genomes"][wildcards.genome]["url"])
+    if url.startswith("file://"):
+        return url[len("file://") :]
+    return [] if "://" in url else url
+
+
+def cli_flags(section, exclude=()):
+    """--key value flags for one config section (underscores become dashes; lists, booleans)."""
+    flags = []
+    for key, value in section.items():
+        if key in exclude:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            flags.append(flag if value else "--no-" + key.replace("_", "-"))
+        elif isinstance(value, list):
+            flags += [flag, *(str(item) for item in value)]
+        else:
+            flags += [flag, str(value)]
+    return shlex.join(flags)
+
+
+def peak_flags():
+    """--peaks PROFILE=FILE ... for the chromatin label builder."""
+    peaks = config["chromatin"]["peaks"]
+    return shlex.join(
+        ["--peaks", *(f"{name}={repo_path(path)}" for name, path in peaks.items())]
+    )

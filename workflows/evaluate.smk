@@ -1,0 +1,54 @@
+EVAL_FLAGS = cli_flags(
+    {
+        "max_rows": config["finetune"].get("max_eval_rows", 0),
+        "seed": config["finetune"].get("seed", 0),
+    }
+)
+
+
+rule evaluate_chromatin:
+    """AUROC/AUPRC per chromatin profile on the held-out test chromosomes."""
+    input:
+        model=f"results/{RUN}/chromatin",
+        table=f"results/{RUN}/labels/chromatin.tsv.gz",
+        fasta=f"results/genomes/{config['chromatin']['genome']}.fa",
+    output:
+        metrics=f"results/{RUN}/chromatin_auroc.tsv",
+    log:
+        f"logs/{RUN}/evaluate_chromatin.log",
+    benchmark:
+        f"benchmarks/{RUN}/evaluate_chromatin.tsv"
+    params:
+        flags=EVAL_FLAGS,
+    threads: 2
+    resources:
+        mem_mb=4000,
+    conda:
+        ENV
+    shell:
+        "OMP_NUM_THREADS={threads} genomix evaluate --model {input.model:q} "
+        "--table {input.table:q} --genome {input.fasta:q} --out {output.metrics:q} "
+        "{params.flags} > {log:q} 2>&1"
+
+
+rule evaluate_promoter:
+    """AUROC, AUPRC, F1, MCC and accuracy of the promoter head on the test split."""
+    input:
+        model=f"results/{RUN}/promoter",
+        table=repo_path(config["promoter"]["table"]),
+    output:
+        metrics=f"results/{RUN}/promoter_metrics.tsv",
+    log:
+        f"logs/{RUN}/evaluate_promoter.log",
+    benchmark:
+        f"benchmarks/{RUN}/evaluate_promoter.tsv"
+    params:
+        flags=EVAL_FLAGS,
+    threads: 2
+    resources:
+        mem_mb=4000,
+    conda:
+        ENV
+    shell:
+        "OMP_NUM_THREADS={threads} genomix evaluate --model {input.model:q} "
+        "--table {input.table:q} --out {output.metrics:q} {params.flags} > {log:q} 2>&1"

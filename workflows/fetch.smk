@@ -1,0 +1,21 @@
+rule fetch:
+    """Download (or copy) a genome, verify its checksum, decompress, index with pyfaidx."""
+    input:
+        local_source,
+    output:
+        fasta="results/genomes/{genome}.fa",
+        fai="results/genomes/{genome}.fa.fai",
+    log:
+        "logs/fetch/{genome}.log",
+    benchmark:
+        "benchmarks/fetch/{genome}.tsv"
+    params:
+        url=lambda wc: source_url(config["genomes"][wc.genome]["url"]),
+        flags=lambda wc: cli_flags(config["genomes"][wc.genome], exclude=("url",)),
+    threads: 1
+    resources:
+        mem_mb=2000,
+    conda:
+        ENV
+    shell:
+        "genomix fetch {params.url:q} -o {output.fasta:q} {params.flags} > {log:q} 2>&1"

@@ -1,0 +1,72 @@
+rule chromatin_labels:
+    """DeepSEA-style labels: 200 bp bins x profiles, whole chromosomes held out."""
+    input:
+        fasta=f"results/genomes/{config['chromatin']['genome']}.fa",
+        peaks=[repo_path(path) for path in config["chromatin"]["peaks"].values()],
+    output:
+        table=f"results/{RUN}/labels/chromatin.tsv.gz",
+    log:
+        f"logs/{RUN}/chromatin_labels.log",
+    benchmark:
+        f"benchmarks/{RUN}/chromatin_labels.tsv"
+    params:
+        peaks=peak_flags(),
+        flags=cli_flags(config["chromatin"], exclude=("genome", "peaks")),
+    threads: 1
+    resources:
+        mem_mb=4000,
+    conda:
+        ENV
+    shell:
+        "genomix labels {input.fasta:q} {params.peaks} -o {output.table:q} {params.flags} "
+        "> {log:q} 2>&1"
+
+
+rule finetune_promoter:
+    """Promoter head (binary) on the pretrained encoder."""
+    input:
+        table=repo_path(config["promoter"]["table"]),
+        pretrained=f"results/{RUN}/pretrain",
+    output:
+        model=directory(f"results/{RUN}/promoter"),
+    log:
+        f"logs/{RUN}/finetune_promoter.log",
+    benchmark:
+        f"benchmarks/{RUN}/finetune_promoter.tsv"
+    params:
+        flags=cli_flags(config["finetune"]),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    conda:
+        ENV
+    shell:
+        "OMP_NUM_THREADS={threads} genomix finetune --task promoter --table {input.table:q} "
+        "--pretrained {input.pretrained:q} --out {output.model:q} {params.flags} > {log:q} 2>&1"
+
+
+rule finetune_chromatin:
+    """Chromatin head (one output per profile) on the pretrained encoder."""
+    input:
+        table=f"results/{RUN}/labels/chromatin.tsv.gz",
+        fasta=f"results/genomes/{config['chromatin']['genome']}.fa",
+        pretrained=f"results/{RUN}/pretrain",
+    output:
+        model=directory(f"results/{RUN}/chromatin"),
+    log:
+        f"logs/{RUN}/finetune_chromatin.log",
+    benchmark:
+        f"benchmarks/{RUN}/finetune_chromatin.tsv"
+    params:
+        flags=cli_flags(config["finetune"]),
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    conda:
+        ENV
+    shell:
+        "OMP_NUM_THREADS={threads} genomix finetune --task chromatin --table {input.table:q} "
+        "--genome {input.fasta:q} --pretrained {input.pretrained:q} --out {output.model:q} "
+        "{params.flags} > {log:q} 2>&1"
