@@ -1,0 +1,262 @@
+"""Read a user's labelled table (TSV/CSV, gzip or plain) into sequences, labels and splits.
+
+A table gives each row's DNA either as a ``sequence`` column or as ``chrom,start,end[,strand]``
+against a genome FASTA (0-based, end-exclusive; strand '-' is reverse-complemented). Labels are
+a ``label`` column (promoter task) or one 0/1 column per profile (chromatin task: every column
+that is not in ``METADATA_COLUMNS``). A ``split`` column (train/valid/test) is used when present;
+otherwise a seeded 0.8/0.1/0.1 split by ``pair_id`` (so pairs stay together), else by row.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyfaidx
+
+from genomix.data.labels import read_fasta_records
+from genomix.errors import GenomixError
+
+logger = logging.getLogger(__name__)
+
+METADATA_COLUMNS = frozenset(
+    {"sequence", "chrom", "start", "end", "strand", "split", "pair_id", "id", "name"}
+    | {"gena_fold", "gena_row"}
+)
+SPLITS = ("train", "valid", "test")
+SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
+
+# Byte -> canonical base: ACGTN kept (upper-cased), other IUPAC codes -> N, anything else -> 0.
+_CANONICAL = bytearray(256)
+for _c in "ACGTNRYSWKMBDHV":
+    _CANONICAL[ord(_c)] = _CANONICAL[ord(_c.lower())] = ord(_c) if _c in "ACGTN" else ord("N")
+_CANONICAL_TABLE = bytes(_CANONICAL)
+_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
+
+
+@dataclass(frozen=True)
+class LabeledTable:
+    """A labelled set, one entry per row of the table.
+
+    Attributes:
+        sequences: N upper-case ACGTN strings.
+        labels: (N, P) float32 0/1.
+        profiles: P label names (``("promoter",)`` for the promoter task).
+        split: (N,) str 'train' / 'valid' / 'test'.
+        ids: N row ids (id/name column, else chrom:start-end, else the row index).
+    """
+
+    sequences: list[str]
+    labels: np.ndarray
+    profiles: tuple[str, ...]
+    split: np.ndarray
+    ids: list[str]
+
+    def __len__(self) -> int:
+        return len(self.sequences)
+
+    def subset(self, which: str | np.ndarray) -> LabeledTable:
+        """Rows of one split ('train'/'valid'/'test'), or rows by (N,) bool mask or int indices."""
+        if isinstance(which, str):
+            if which not in SPLITS:
+                raise GenomixError(f"unknown split '{which}' (expected one of {', '.join(SPLITS)})")
+            index = np.flatnonzero(self.split == which)
+        else:
+            which = np.asarray(which)
+            index = np.flatnonzero(which) if which.dtype == bool else which.astype(np.int64)
+        return LabeledTable(
+            sequences=[self.sequences[i] for i in index],
+            labels=self.labels[index],
+            profiles=self.profiles,
+            split=self.split[index],
+            ids=[self.ids[i] for i in index],
+        )
+
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    """Read the table as strings; gzip by magic bytes, TSV/CSV by extension or sniffing."""
+    if not path.is_file():
+        raise GenomixError(f"{path}: file not found")
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    opener = gzip.open if gz else open
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    ext = suffixes[-1] if suffixes else ""
+    if ext in (".tsv", ".tab", ".txt"):
+        sep = "\t"
+    elif ext == ".csv":
+        sep = ","
+    else:
+        with opener(path, "rt") as fh:
+            head = fh.readline()
+        sep = "\t" if "\t" in head else ","
+    try:
+        with opener(path, "rt", newline="") as fh:
+            frame = pd.read_csv(fh, sep=sep, dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        raise GenomixError(f"{path}: empty table (no header)") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        kind = "TSV" if sep == "\t" else "CSV"
+        reason = " ".join(str(err).split())  # one line
+        raise GenomixError(f"{path}: cannot parse as {kind} ({reason})") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if frame.empty:
+        raise GenomixError(f"{path}: empty table (header but no rows)")
+    return frame
+
+
+def _load_genome(genome: Path) -> Mapping[str, object]:
+    """pyfaidx for a plain (or BGZF) FASTA; a dict of strings for a plain-gzip one."""
+    if not genome.is_file():
+        raise GenomixError(f"{genome}: genome FASTA not found")
+    try:
+        return pyfaidx.Fasta(str(genome), sequence_always_upper=True)
+    except pyfaidx.UnsupportedCompressionFormat:
+        logger.info("%s: plain gzip, reading it into memory (bgzip it for indexed access)", genome)
+        return dict(read_fasta_records(genome))
+
+
+def _fetch_sequences(frame: pd.DataFrame, path: Path, genome: Path) -> list[str]:
+    """Cut chrom:start-end from the genome, reverse-complementing strand '-'."""
+    fasta = _load_genome(genome)
+    try:
+        starts = frame["start"].astype(np.int64).to_numpy()
+        ends = frame["end"].astype(np.int64).to_numpy()
+    except ValueError:
+        raise GenomixError(f"{path}: start/end must be integers") from None
+    strands = frame["strand"].to_numpy() if "strand" in frame else np.full(len(frame), "+")
+    sequences: list[str] = []
+    for row, (chrom, start, end, strand) in enumerate(
+        zip(frame["chrom"], starts, ends, strands, strict=True)
+    ):
+        if chrom not in fasta:
+            raise GenomixError(f"{path}: line {row + 2}: chromosome '{chrom}' not in {genome}")
+        record = fasta[chrom]
+        if not 0 <= start < end <= len(record):
+            raise GenomixError(
+                f"{path}: line {row + 2}: {chrom}:{start}-{end} is outside the record "
+                f"({len(record)} bp) in {genome}"
+            )
+        seq = str(record[start:end]).upper()
+        sequences.append(seq.translate(_COMPLEMENT)[::-1] if strand == "-" else seq)
+    return sequences
+
+
+def _canonical_sequences(sequences: list[str], path: Path) -> list[str]:
+    """Upper-case, IUPAC -> N; refuse anything else, naming the row and position (1-based)."""
+    joined = "".join(sequences).encode("ascii", errors="replace")
+    out = joined.translate(_CANONICAL_TABLE)
+    bad = np.flatnonzero(np.frombuffer(out, dtype=np.uint8) == 0)
+    lengths = np.array([len(s) for s in sequences])
+    if (lengths == 0).any():
+        raise GenomixError(f"{path}: line {int(np.argmax(lengths == 0)) + 2}: empty sequence")
+    if bad.size:
+        ends = np.cumsum(lengths)
+        row = int(np.searchsorted(ends, bad[0], side="right"))
+        pos = int(bad[0] - (ends[row] - lengths[row]))
+        raise GenomixError(
+            f"{path}: line {row + 2}: invalid base {sequences[row][pos]!r} at position {pos + 1} "
+            "(expected ACGTN or IUPAC)"
+        )
+    text = out.decode("ascii")
+    ends = np.cumsum(lengths)
+    return [text[e - n : e] for e, n in zip(ends.tolist(), lengths.tolist(), strict=True)]
+
+
+def _parse_labels(frame: pd.DataFrame, columns: list[str], path: Path) -> np.ndarray:
+    """(N, P) float32 from 0/1 columns; anything else names the column and line."""
+    labels = np.zeros((len(frame), len(columns)), dtype=np.float32)
+    for j, column in enumerate(columns):
+        values = pd.to_numeric(frame[column].str.strip(), errors="coerce").to_numpy()
+        bad = ~np.isin(values, (0.0, 1.0))
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise GenomixError(
+                f"{path}: line {row + 2}: column '{column}' has value "
+                f"{frame[column].iloc[row]!r} (expected 0 or 1)"
+            )
+        labels[:, j] = values
+    return labels
+
+
+def _make_split(frame: pd.DataFrame, path: Path, seed: int) -> np.ndarray:
+    """(N,) the table's split column, or a seeded split of pair_id groups (else rows)."""
+    if "split" in frame:
+        split = frame["split"].str.strip().to_numpy(dtype=object)
+        bad = ~np.isin(split, SPLITS)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise GenomixError(
+                f"{path}: line {row + 2}: split {split[row]!r} (expected train, valid or test)"
+            )
+        return split
+    groups = frame["pair_id"].to_numpy() if "pair_id" in frame else np.arange(len(frame))
+    unique, inverse = np.unique(groups, return_inverse=True)
+    order = np.random.default_rng(seed).permutation(unique.size)
+    n_train = round(SPLIT_FRACTIONS[0] * unique.size)
+    n_valid = round(SPLIT_FRACTIONS[1] * unique.size)
+    group_split = np.empty(unique.size, dtype=object)
+    group_split[order[:n_train]] = "train"
+    group_split[order[n_train : n_train + n_valid]] = "valid"
+    group_split[order[n_train + n_valid :]] = "test"
+    return group_split[inverse]
+
+
+def read_labeled_table(
+    path: str | Path,
+    *,
+    task: Literal["promoter", "chromatin"],
+    genome: str | Path | None = None,
+    seed: int = 0,
+) -> LabeledTable:
+    """Read a labelled table (see the module docstring for the layout).
+
+    Args:
+        path: TSV/CSV, gzip or plain.
+        task: 'promoter' (a ``label`` column) or 'chromatin' (one 0/1 column per profile).
+        genome: FASTA to cut ``chrom,start,end`` rows from (needed without a sequence column).
+        seed: seed of the split when the table has no ``split`` column.
+
+    Returns:
+        LabeledTable with N rows and P profiles.
+    """
+    path = Path(path)
+    frame = _read_frame(path)
+    if "sequence" in frame:
+        sequences = frame["sequence"].str.strip().tolist()
+    elif {"chrom", "start", "end"} <= set(frame.columns):
+        if genome is None:
+            raise GenomixError(f"{path}: rows are chrom/start/end coordinates but no genome given")
+        sequences = _fetch_sequences(frame, path, Path(genome))
+    else:
+        raise GenomixError(f"{path}: needs a 'sequence' column or 'chrom', 'start', 'end' columns")
+    if task == "promoter":
+        if "label" not in frame:
+            raise GenomixError(f"{path}: promoter task needs a 'label' column")
+        columns, profiles = ["label"], ("promoter",)
+    elif task == "chromatin":
+        columns = [c for c in frame.columns if c not in METADATA_COLUMNS]
+        if not columns:
+            raise GenomixError(f"{path}: chromatin task needs at least one 0/1 profile column")
+        profiles = tuple(columns)
+    else:
+        raise GenomixError(f"unknown task {task!r} (expected 'promoter' or 'chromatin')")
+    labels = _parse_labels(frame, columns, path)
+    sequences = _canonical_sequences(sequences, path)
+    if "id" in frame:
+        ids = frame["id"].tolist()
+    elif "name" in frame:
+        ids = frame["name"].tolist()
+    elif {"chrom", "start", "end"} <= set(frame.columns):
+        ids = (frame["chrom"] + ":" + frame["start"] + "-" + frame["end"]).tolist()
+    else:
+        ids = [str(i) for i in range(len(frame))]
+    split = _make_split(frame, path, seed)
+    logger.info("%s: %d rows, %d profiles", path, len(sequences), len(profiles))
+    return LabeledTable(sequences, labels, profiles, split, ids)

@@ -1,0 +1,212 @@
+"""Tests for genomix.data.labels: DeepSEA-style bins by hand, exactness on dm3, promoters."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genomix.data.labels import (
+    build_chromatin_table,
+    build_promoter_table,
+    covered_bases,
+    merge_intervals,
+    read_bed,
+    read_fasta_records,
+    write_table,
+)
+from genomix.data.tables import read_labeled_table
+from genomix.errors import GenomixError
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "demo"
+TESTS_DATA = ROOT / "tests" / "data"
+DM3_PROFILES = (
+    "BEAF_Kc",
+    "BEAF_Mbn2",
+    "CTCF_Kc",
+    "CTCF_Mbn2",
+    "Cp190_Kc",
+    "Cp190_Mbn2",
+    "SuHw_Kc",
+    "SuHw_Mbn2",
+)
+COMPLEMENT = str.maketrans("ACGT", "TGCA")
+
+
+def write_fasta(path: Path, records: dict[str, str]) -> Path:
+    path.write_text("".join(f">{name}\n{seq}\n" for name, seq in records.items()))
+    return path
+
+
+def random_dna(n: int, seed: int) -> str:
+    return "".join(np.random.default_rng(seed).choice(list("ACGT"), size=n))
+
+
+@pytest.fixture
+def toy(tmp_path: Path) -> tuple[Path, Path]:
+    """chr1 (2 kb), a segment chr2:1000-3000, an all-N chr3; returns (fasta, peak folder)."""
+    fasta = write_fasta(
+        tmp_path / "toy.fa",
+        {"chr1": random_dna(2000, 1), "chr2:1000-3000": random_dna(2000, 2), "chr3": "N" * 1000},
+    )
+    peaks = {
+        "exact100": "track name=x\n1\t400\t500\n",  # bin 400: 100 bp -> positive
+        "short99": "1\t600\t699\n",  # bin 600: 99 bp -> negative
+        "union": "# overlapping\n1\t800\t880\n1\t820\t880\n",  # union 80 bp -> negative
+        "span": "1\t950\t1450\n2\t2400\t2500\tpeak\t0\t.\t5\t1\t2\t50\n",  # narrowPeak columns
+    }
+    folder = tmp_path / "peaks"
+    folder.mkdir()
+    for name, text in peaks.items():
+        (folder / f"{name}.bed").write_text(text)
+    return fasta, folder
+
+
+def test_hand_computed_bins(toy: tuple[Path, Path]) -> None:
+    fasta, folder = toy
+    peaks = {p: folder / f"{p}.bed" for p in ("exact100", "short99", "union", "span")}
+    table = build_chromatin_table(fasta, peaks, valid_chroms=("chr2",), test_chroms=())
+    assert list(table.columns) == ["chrom", "start", "end", "split", *peaks]
+    chr1 = table[table["chrom"] == "chr1"].set_index("start")
+    assert chr1.index.tolist() == [0, 200, 400, 600, 800, 1000]  # bins 400..1400
+    assert (chr1["end"] - chr1.index == 1000).all()
+    assert chr1["exact100"].tolist() == [1, 0, 0, 0, 0, 0]
+    assert chr1["short99"].sum() == 0
+    assert chr1["union"].sum() == 0
+    # 950-1450 covers bin 800 by 50, bins 1000 and 1200 fully, bin 1400 by 50.
+    assert chr1["span"].tolist() == [0, 0, 0, 1, 1, 0]
+    seg = table[table["chrom"] == "chr2:1000-3000"]
+    # Bins at genome positions 1400..2400 -> windows 0..1000 within the record.
+    assert seg["start"].tolist() == [0, 200, 400, 600, 800, 1000]
+    assert seg["span"].tolist() == [0, 0, 0, 0, 0, 1]
+    assert set(seg["split"]) == {"valid"} and set(chr1["split"]) == {"train"}
+    assert "chr3" not in set(table["chrom"])  # all-N windows dropped
+
+
+def test_interval_helpers() -> None:
+    merged = merge_intervals(np.array([50, 0, 10, 100]), np.array([60, 20, 30, 100]))
+    assert merged.tolist() == [[0, 30], [50, 60], [100, 100]]
+    cover = covered_bases(merged, np.array([0, 25, 55, 200]), np.array([10, 55, 200, 300]))
+    assert cover.tolist() == [10, 10, 5, 0]
+
+
+def test_read_bed_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.bed"
+    bad.write_text("chr1\t10\t20\nchr1\tten\t20\n")
+    with pytest.raises(GenomixError, match="bad.bed: line 2: expected"):
+        read_bed(bad)
+    with pytest.raises(GenomixError, match="missing.bed: file not found"):
+        read_bed(tmp_path / "missing.bed")
+    gz = tmp_path / "p.bed.gz"
+    gz.write_bytes(gzip.compress(b"browser x\nchr1\t1\t5\tn\t0\t-\n"))
+    assert read_bed(gz).values.tolist() == [["chr1", 1, 5, "-"]]
+
+
+def test_dm3_chr3l_matches_reference() -> None:
+    """Every chr3L window and label equals the DeepSEA-rule reference from the data folder."""
+    peaks = {p: DEMO / "dm3_peaks" / f"{p}.bed.gz" for p in DM3_PROFILES}
+    table = build_chromatin_table(
+        DEMO / "dm3_segments.fa.gz", peaks, valid_chroms=("chrX",), test_chroms=("chr3L",)
+    )
+    parts = table["chrom"].str.extract(r"^(?P<arm>.+):(?P<offset>\d+)-\d+$")
+    mine = table[parts["arm"] == "chr3L"].copy()
+    offset = parts.loc[mine.index, "offset"].astype(np.int64)
+    mine["chrom"], mine["start"], mine["end"] = (
+        "chr3L",
+        mine["start"] + offset,
+        mine["end"] + offset,
+    )
+    ref = pd.read_csv(TESTS_DATA / "dm3_windows_ref_chr3L_sample.tsv.gz", sep="\t")
+    cols = ["chrom", "start", "end", *DM3_PROFILES]
+    mine = mine[cols].sort_values("start").reset_index(drop=True).astype({p: int for p in cols[3:]})
+    ref = ref[cols].sort_values("start").reset_index(drop=True)
+    assert len(mine) == len(ref) == 16306
+    pd.testing.assert_frame_equal(mine, ref, check_dtype=False)
+    assert set(table.loc[parts["arm"] == "chr3L", "split"]) == {"test"}
+
+
+def test_chromatin_table_reads_back(tmp_path: Path, toy: tuple[Path, Path]) -> None:
+    fasta, folder = toy
+    table = build_chromatin_table(fasta, {"span": folder / "span.bed"})
+    out = tmp_path / "windows.tsv.gz"
+    write_table(table, out)
+    assert not (tmp_path / "windows.tsv.gz.tmp").exists()
+    read = read_labeled_table(out, task="chromatin", genome=fasta)
+    assert read.profiles == ("span",)
+    genome = dict(read_fasta_records(fasta))
+    row = table.iloc[3]
+    assert read.sequences[3] == genome[row["chrom"]][row["start"] : row["end"]]
+    assert read.labels[:, 0].tolist() == table["span"].tolist()
+
+
+@pytest.fixture(scope="module")
+def promoters(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, Path]:
+    genome = tmp_path_factory.mktemp("hs") / "z.fa.gz"
+    genome.write_bytes((DEMO / "human_grch37_chr20_1mb.fa.gz").read_bytes())
+    table = build_promoter_table(
+        genome, TESTS_DATA / "human_chr20_1mb_tss.bed", valid_chroms=(), test_chroms=("z",)
+    )
+    return table, genome
+
+
+def test_promoter_positives(promoters: tuple[pd.DataFrame, Path]) -> None:
+    table, _ = promoters
+    assert list(table.columns) == ["chrom", "start", "end", "strand", "split", "label"]
+    pos = table[table["label"] == 1]
+    # tssEdge (999980 +) has no full window; the other five do.
+    assert sorted(zip(pos["start"], pos["end"], pos["strand"], strict=True)) == [
+        (9751, 10051, "+"),
+        (9851, 10151, "+"),
+        (49950, 50250, "-"),
+        (199751, 200051, "+"),
+        (499950, 500250, "-"),
+    ]
+    assert set(table["split"]) == {"test"} and set(table["chrom"]) == {"z"}
+
+
+def test_promoter_negatives(promoters: tuple[pd.DataFrame, Path]) -> None:
+    table, genome = promoters
+    seq = next(read_fasta_records(genome))[1]
+    pos, neg = table[table["label"] == 1], table[table["label"] == 0]
+    assert len(neg) == len(pos) and (neg["strand"] == "+").all()
+    for start in neg["start"]:
+        assert ((pos["end"] <= start) | (pos["start"] >= start + 300)).all()
+
+    def gc_bins(frame: pd.DataFrame) -> list[int]:
+        gc = [sum(b in "GC" for b in seq[s : s + 300]) for s in frame["start"]]
+        return sorted(min(g * 20 // 300, 19) for g in gc)
+
+    assert gc_bins(neg) == gc_bins(pos)
+    again = build_promoter_table(
+        genome, TESTS_DATA / "human_chr20_1mb_tss.bed", valid_chroms=(), test_chroms=("z",)
+    )
+    pd.testing.assert_frame_equal(again, table)
+
+
+def test_promoter_minus_strand_reads_as_revcomp(
+    tmp_path: Path, promoters: tuple[pd.DataFrame, Path]
+) -> None:
+    table, genome = promoters
+    out = tmp_path / "promoters.tsv"
+    write_table(table, out)
+    read = read_labeled_table(out, task="promoter", genome=genome)
+    seq = next(read_fasta_records(genome))[1]
+    row = int(np.flatnonzero(table["strand"].to_numpy() == "-")[0])
+    start, end = table["start"].iloc[row], table["end"].iloc[row]
+    assert read.sequences[row] == seq[start:end].translate(COMPLEMENT)[::-1]
+    assert read.labels[row, 0] == 1.0 and read.profiles == ("promoter",)
+
+
+def test_promoter_chr_prefix_and_no_windows(tmp_path: Path) -> None:
+    fasta = write_fasta(tmp_path / "g.fa", {"chr1": random_dna(5000, 3)})
+    bed = tmp_path / "tss.bed"
+    bed.write_text("1\t1000\t1001\tx\t0\t+\n")
+    table = build_promoter_table(fasta, bed, negatives_per_positive=2)
+    assert table["label"].tolist().count(0) == 2 and set(table["chrom"]) == {"chr1"}
+    bed.write_text("chr1\t10\t11\tx\t0\t+\n")
+    with pytest.raises(GenomixError, match="tss.bed: no TSS window lies inside"):
+        build_promoter_table(fasta, bed)
