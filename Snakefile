@@ -1,11 +1,15 @@
 # genomix: fetch -> tokenize -> pretrain -> finetune -> evaluate -> report.
 # Rules call the `genomix` CLI (see workflows/*.smk); `snakemake -c2` runs config.yaml end to end.
+import os
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The defaults live beside this Snakefile, so `--directory` (where results go) works from anywhere;
+# `--configfile` overrides them key by key.
+configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
 validate(config, schema="workflows/schemas/config.schema.yaml")

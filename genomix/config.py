@@ -79,7 +79,7 @@ class FinetuneConfig:
 
 @dataclass(frozen=True)
 class ChromatinConfig:
-    """DeepSEA-style labels: `bin_size` bins, `flank` bp of context each side, held-out chromosomes."""
+    """DeepSEA-style labels: `bin_size` bins, `flank` bp of context each side, held-out chroms."""
 
     bin_size: int = 200
     flank: int = 400
@@ -99,7 +99,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 
 def validate_section(values: Mapping[str, Any], section: str, *, source: str) -> None:
-    """Check one stage's values against its schema section; GenomixError names `source` and the key."""
+    """Check one stage's values against its schema section; errors name `source` and the key."""
     schema = load_schema()["properties"][section]
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(schema).iter_errors(dict(values))
@@ -139,8 +139,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, section: st
         kind = hints[field.name]
         if kind is bool:
             group.add_argument(
-                flag, dest=field.name, action=argparse.BooleanOptionalAction,
-                default=argparse.SUPPRESS, help=help_text,
+                flag,
+                dest=field.name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
             )
         elif typing.get_origin(kind) is tuple:
             group.add_argument(
@@ -161,7 +164,7 @@ def config_from_arguments(cls: type[Config], args: argparse.Namespace, section: 
 
 
 def config_from_mapping(cls: type[Config], values: Mapping[str, Any]) -> Config:
-    """Build `cls` from a mapping of field values (lists become tuples); unknown keys are an error."""
+    """Build `cls` from field values (lists become tuples); unknown keys are an error."""
     names = {field.name for field in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:

@@ -1,0 +1,132 @@
+"""Model directories: `config.json` + `model.safetensors` + `tokenizer.json`, written atomically.
+
+A model directory is complete or absent: it is written under a temporary name beside its final
+place and renamed into place, so a crash never leaves a half-written checkpoint that is later
+loaded. Weights are loaded with safetensors only (no pickle from a model directory);
+`safetensors.torch.save_model` / `load_model` handle the MLM head's weight tied to the embedding.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import safetensors.torch
+from torch import nn
+
+from genomix.errors import GenomixError
+from genomix.heads import SequenceClassifier
+from genomix.kmers import KmerTokenizer
+from genomix.model import Encoder, EncoderConfig, MaskedLanguageModel
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+
+
+def write_model_dir(
+    directory: str | Path,
+    model: nn.Module,
+    tokenizer: KmerTokenizer,
+    metadata: Mapping[str, Any],
+    *,
+    extra_files: Mapping[str, Callable[[Path], None]] | None = None,
+) -> Path:
+    """Write `model`, `tokenizer` and `metadata` (JSON-able) to `directory`, atomically.
+
+    `extra_files` maps a file name to a function that writes that file (given its path) into the
+    directory before it is renamed into place.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
+    try:
+        (staging / CONFIG_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+        safetensors.torch.save_model(model, str(staging / WEIGHTS_FILE))
+        tokenizer.save(staging / TOKENIZER_FILE)
+        for name, writer in (extra_files or {}).items():
+            writer(staging / name)
+        _replace_directory(staging, directory)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return directory
+
+
+def _replace_directory(staging: Path, directory: Path) -> None:
+    # A directory cannot be os.replace()d over a non-empty one: move the old one aside first.
+    if directory.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
+        os.replace(directory, retired / directory.name)
+        os.replace(staging, directory)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staging, directory)
+
+
+def read_metadata(directory: str | Path) -> dict[str, Any]:
+    """The `config.json` of a model directory; GenomixError if it is not one."""
+    directory = Path(directory)
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise GenomixError(f"{directory}: not a genomix model directory (no {CONFIG_FILE})")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise GenomixError(f"{path}: not valid JSON ({error})") from None
+
+
+def read_tokenizer(directory: str | Path) -> KmerTokenizer:
+    """The k-mer tokenizer saved with a model."""
+    return KmerTokenizer.load(Path(directory) / TOKENIZER_FILE)
+
+
+def encoder_config_from(metadata: Mapping[str, Any]) -> EncoderConfig:
+    """Rebuild the EncoderConfig recorded in a model directory's metadata."""
+    names = {field.name for field in dataclasses.fields(EncoderConfig)}
+    return EncoderConfig(**{k: v for k, v in metadata["model"].items() if k in names})
+
+
+def load_weights(model: nn.Module, directory: str | Path, *, strict: bool = True) -> None:
+    """Load `model.safetensors` of `directory` into `model` (shapes and names must match)."""
+    path = Path(directory) / WEIGHTS_FILE
+    if not path.is_file():
+        raise GenomixError(f"{directory}: no {WEIGHTS_FILE}")
+    missing, unexpected = safetensors.torch.load_model(model, str(path), strict=False)
+    if strict and (missing or unexpected):
+        raise GenomixError(
+            f"{path}: weights do not match the model (missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]})"
+        )
+
+
+def load_pretrained_encoder(encoder: Encoder, directory: str | Path) -> None:
+    """Copy the encoder of a pretrained MLM model directory into `encoder` (same config)."""
+    pretrained = MaskedLanguageModel(encoder.config, encoder.vocab_size)
+    # load_model, not load_file: it restores the embedding that save_model stored once for two
+    # tied names.
+    load_weights(pretrained, directory)
+    encoder.load_state_dict(pretrained.encoder.state_dict())
+
+
+def load_classifier(
+    directory: str | Path,
+) -> tuple[SequenceClassifier, KmerTokenizer, dict[str, Any]]:
+    """A fine-tuned model directory -> (SequenceClassifier in eval mode, tokenizer, metadata)."""
+    metadata = read_metadata(directory)
+    if metadata.get("kind") != "classifier":
+        raise GenomixError(
+            f"{directory}: holds a '{metadata.get('kind')}' model, not a fine-tuned classifier "
+            "(run `genomix finetune` first)"
+        )
+    tokenizer = read_tokenizer(directory)
+    encoder = Encoder(encoder_config_from(metadata), tokenizer.vocab_size)
+    model = SequenceClassifier(encoder, len(metadata["profiles"]), pooling=metadata["pooling"])
+    load_weights(model, directory)
+    return model.eval(), tokenizer, metadata

@@ -1,0 +1,323 @@
+"""`genomix <stage>`: the one entry point for users, Snakemake rules, SLURM jobs and torchrun.
+
+A GenomixError (bad input, bad config) is printed as one line, `genomix: error: ...`, and the
+process exits with status 1; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from genomix.config import (
+    ChromatinConfig,
+    FinetuneConfig,
+    PretrainConfig,
+    TokenizeConfig,
+    add_config_arguments,
+    config_from_arguments,
+)
+from genomix.errors import GenomixError
+
+logger = logging.getLogger("genomix")
+
+EPILOGS = {
+    "fetch": "example:\n"
+    "  genomix fetch https://hgdownload.soe.ucsc.edu/goldenPath/hg38/bigZips/hg38.fa.gz \\\n"
+    "      --checksum-url https://hgdownload.soe.ucsc.edu/goldenPath/hg38/bigZips/md5sum.txt \\\n"
+    "      --chroms chr21 chr22 -o genomes/hg38.fa",
+    "tokenize": "example:\n  genomix tokenize genomes/hg38.fa -o tokens/hg38.npy --k 6 --stride 1",
+    "labels": "example:\n"
+    "  genomix labels genomes/dm3.fa --peaks CTCF=ctcf.bed.gz BEAF=beaf.bed.gz \\\n"
+    "      --valid-chroms chrX --test-chroms chr3L -o labels/chromatin.tsv.gz",
+    "pretrain": "example:\n  genomix pretrain tokens/hg38.npy -o models/pretrained --steps 10000 "
+    "--attention bigbird\n  torchrun --nproc_per_node 4 $(which genomix) pretrain ...",
+    "finetune": "example:\n  genomix finetune --task promoter --table promoters.tsv.gz "
+    "--pretrained models/pretrained --out models/promoter",
+    "evaluate": "example:\n  genomix evaluate --model models/promoter --table promoters.tsv.gz "
+    "--out metrics.tsv",
+    "predict": "example:\n  genomix predict models/chromatin reads.fa.gz -o predictions.tsv "
+    "--aggregate max",
+    "report": "example:\n  genomix report --chromatin chromatin_auroc.tsv --promoter "
+    "promoter_metrics.tsv --pretrain-metrics models/pretrained/metrics.csv -o report.md",
+}
+
+
+def _subparser(
+    subparsers: argparse._SubParsersAction, name: str, help_text: str
+) -> argparse.ArgumentParser:
+    return subparsers.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=EPILOGS[name],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `genomix` and all its subcommands."""
+    from genomix.model import EncoderConfig
+
+    parser = argparse.ArgumentParser(prog="genomix", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="<stage>")
+
+    fetch = _subparser(
+        commands, "fetch", "Fetch a genome (URL or path), verify it, write FASTA + .fai."
+    )
+    fetch.add_argument("source", help="http(s)/ftp URL, file:///abs, file:relative or a path")
+    fetch.add_argument("-o", "--out", required=True, type=Path, help="output FASTA")
+    fetch.add_argument("--md5", help="expected md5 of the file as downloaded")
+    fetch.add_argument("--sha256", help="expected sha256 of the file as downloaded")
+    fetch.add_argument(
+        "--checksum-url", help="provider checksum file (UCSC md5sum.txt, Ensembl CHECKSUMS)"
+    )
+    fetch.add_argument("--chroms", nargs="*", default=(), help="keep only these chromosomes")
+    fetch.add_argument(
+        "--rename",
+        choices=("keep", "ucsc", "ensembl"),
+        default="keep",
+        help="chromosome names: keep, ucsc (1 -> chr1), ensembl (chr1 -> 1)",
+    )
+
+    tokenize = _subparser(commands, "tokenize", "Tokenize a genome into a k-mer token shard.")
+    tokenize.add_argument("genome", type=Path, help="indexed FASTA (from genomix fetch)")
+    tokenize.add_argument("-o", "--out", required=True, type=Path, help="token shard (.npy)")
+    add_config_arguments(tokenize, TokenizeConfig, "tokenize")
+
+    labels = _subparser(commands, "labels", "Build DeepSEA-style chromatin labels from peaks.")
+    labels.add_argument("genome", type=Path, help="FASTA the peaks lie on")
+    labels.add_argument(
+        "--peaks",
+        nargs="+",
+        required=True,
+        metavar="PROFILE=BED",
+        help="one BED/narrowPeak file per profile",
+    )
+    labels.add_argument("-o", "--out", required=True, type=Path, help="labeled table (.tsv[.gz])")
+    add_config_arguments(labels, ChromatinConfig, "chromatin")
+
+    pretrain = _subparser(commands, "pretrain", "Masked-LM pretraining on token shards.")
+    pretrain.add_argument("shards", nargs="+", type=Path, help="token shards (.npy)")
+    pretrain.add_argument("-o", "--out", required=True, type=Path, help="model directory")
+    add_config_arguments(pretrain, EncoderConfig, "model")
+    add_config_arguments(pretrain, PretrainConfig, "pretrain")
+
+    finetune = _subparser(commands, "finetune", "Train a promoter or chromatin head.")
+    finetune.add_argument("--task", required=True, choices=("promoter", "chromatin"))
+    finetune.add_argument("--table", required=True, type=Path, help="labeled table (TSV/CSV)")
+    finetune.add_argument("--genome", type=Path, help="FASTA for tables with coordinates")
+    finetune.add_argument("--pretrained", type=Path, help="pretrained model directory")
+    finetune.add_argument("--out", required=True, type=Path, help="model directory")
+    add_config_arguments(finetune, FinetuneConfig, "finetune")
+    add_config_arguments(finetune, EncoderConfig, "model")
+    add_config_arguments(finetune, TokenizeConfig, "tokenize")
+
+    evaluate = _subparser(commands, "evaluate", "Metrics per profile on a table's test rows.")
+    evaluate.add_argument("--model", required=True, type=Path, help="fine-tuned model directory")
+    evaluate.add_argument("--table", required=True, type=Path, help="labeled table (TSV/CSV)")
+    evaluate.add_argument("--genome", type=Path, help="FASTA for tables with coordinates")
+    evaluate.add_argument("--out", required=True, type=Path, help="metrics TSV")
+    evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
+    evaluate.add_argument("--max-rows", type=int, default=0, help="seeded sample of rows (0 = all)")
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the split and the sample")
+    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+
+    predict = _subparser(commands, "predict", "Predict on a FASTA file, any record length.")
+    predict.add_argument("model", type=Path, help="fine-tuned model directory")
+    predict.add_argument("fasta", type=Path, help="FASTA (plain or gzipped)")
+    predict.add_argument("-o", "--out", required=True, type=Path, help="output TSV")
+    predict.add_argument(
+        "--stride", type=int, help="bases between windows (default: half a window)"
+    )
+    predict.add_argument("--aggregate", choices=("max", "mean"), default="max")
+    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    predict.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="skip invalid records (reported) instead of stopping",
+    )
+    predict.add_argument("--per-window", action="store_true", help="one row per window")
+    predict.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )
+
+    report = _subparser(commands, "report", "Summarise a run: tables, plots, stage times.")
+    report.add_argument("--chromatin", required=True, type=Path, help="chromatin metrics TSV")
+    report.add_argument("--promoter", required=True, type=Path, help="promoter metrics TSV")
+    report.add_argument("--pretrain-metrics", required=True, type=Path, help="pretrain metrics.csv")
+    report.add_argument(
+        "--benchmarks",
+        nargs="*",
+        type=Path,
+        default=(),
+        help="Snakemake benchmark files, one per stage",
+    )
+    report.add_argument("-o", "--out", required=True, type=Path, help="report (.md)")
+    return parser
+
+
+def _parse_peaks(items: Sequence[str]) -> dict[str, str]:
+    peaks = {}
+    for item in items:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            raise GenomixError(f"--peaks: '{item}' is not PROFILE=FILE")
+        if name in peaks:
+            raise GenomixError(f"--peaks: profile '{name}' is given twice")
+        peaks[name] = path
+    return peaks
+
+
+def _given(args: argparse.Namespace, cls: type) -> list[str]:
+    import dataclasses
+
+    return [f.name for f in dataclasses.fields(cls) if f.name in vars(args)]
+
+
+def run(args: argparse.Namespace) -> None:
+    """Execute one parsed subcommand."""
+    from genomix.model import EncoderConfig
+
+    if args.command == "fetch":
+        from genomix.genome import fetch_genome
+
+        fetch_genome(
+            args.source,
+            args.out,
+            md5=args.md5,
+            sha256=args.sha256,
+            checksum_url=args.checksum_url,
+            chroms=tuple(args.chroms),
+            rename=args.rename,
+        )
+    elif args.command == "tokenize":
+        from genomix.data.pretrain import write_token_shard
+        from genomix.kmers import KmerTokenizer
+
+        config = config_from_arguments(TokenizeConfig, args, "tokenize")
+        write_token_shard(args.genome, args.out, KmerTokenizer(config.k, config.stride))
+    elif args.command == "labels":
+        from genomix.data.labels import build_chromatin_table, write_table
+
+        config = config_from_arguments(ChromatinConfig, args, "chromatin")
+        table = build_chromatin_table(
+            args.genome,
+            _parse_peaks(args.peaks),
+            bin_size=config.bin_size,
+            flank=config.flank,
+            valid_chroms=config.valid_chroms,
+            test_chroms=config.test_chroms,
+        )
+        write_table(table, args.out)
+    elif args.command == "pretrain":
+        from genomix.pretrain import pretrain
+
+        pretrain(
+            args.shards,
+            args.out,
+            model_config=config_from_arguments(EncoderConfig, args, "model"),
+            config=config_from_arguments(PretrainConfig, args, "pretrain"),
+        )
+    elif args.command == "finetune":
+        from genomix.data.tables import read_labeled_table
+        from genomix.finetune import finetune
+
+        config = config_from_arguments(FinetuneConfig, args, "finetune")
+        architecture = _given(args, EncoderConfig) + _given(args, TokenizeConfig)
+        if args.pretrained and architecture:
+            raise GenomixError(
+                f"--{architecture[0].replace('_', '-')} sets the architecture, which comes from "
+                f"--pretrained {args.pretrained}; drop one of them"
+            )
+        table = read_labeled_table(args.table, task=args.task, genome=args.genome, seed=config.seed)
+        finetune(
+            table,
+            args.out,
+            task=args.task,
+            config=config,
+            pretrained=args.pretrained,
+            model_config=config_from_arguments(EncoderConfig, args, "model"),
+            tokenize_config=config_from_arguments(TokenizeConfig, args, "tokenize"),
+        )
+    elif args.command == "evaluate":
+        from genomix.checkpoint import read_metadata
+        from genomix.data.tables import read_labeled_table
+        from genomix.evaluate import evaluate_model
+        from genomix.io import write_tsv
+
+        task = read_metadata(args.model).get("task", "chromatin")
+        table = read_labeled_table(args.table, task=task, genome=args.genome, seed=args.seed)
+        metrics = evaluate_model(
+            args.model,
+            table,
+            split=args.split,
+            max_rows=args.max_rows,
+            seed=args.seed,
+            batch_size=args.batch_size,
+            device=args.device,
+        )
+        write_tsv(metrics, args.out)
+    elif args.command == "predict":
+        from genomix.predict import predict_fasta
+
+        predict_fasta(
+            args.model,
+            args.fasta,
+            args.out,
+            stride=args.stride,
+            aggregate=args.aggregate,
+            batch_size=args.batch_size,
+            device=args.device,
+            skip_invalid=args.skip_invalid,
+            per_window=args.per_window,
+            progress=args.progress,
+            on_skip=lambda message: logger.warning("skipped %s", message),
+        )
+    elif args.command == "report":
+        from genomix.report import write_report
+
+        write_report(
+            args.out,
+            chromatin=args.chromatin,
+            promoter=args.promoter,
+            pretrain_metrics=args.pretrain_metrics,
+            benchmarks=args.benchmarks,
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse `argv` and run the stage; exit status 0 ok, 1 GenomixError, 130 interrupted."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    try:
+        run(args)
+    except GenomixError as error:
+        print(f"genomix: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"genomix: error: {where}{error.strerror or error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("genomix: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

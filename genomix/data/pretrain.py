@@ -1,0 +1,205 @@
+"""Pretraining data: genome -> k-mer token shards on disk, shards -> masked-LM batches.
+
+A token shard is `NAME.npy` (int32 tokens of every chromosome, concatenated) plus `NAME.json`
+(tokenizer settings and each chromosome's offset and length in the array). The array is opened as
+a memory map, so pretraining never holds the genome in memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from numpy.lib.format import open_memmap
+
+from genomix.errors import GenomixError
+from genomix.genome import open_genome
+from genomix.kmers import KmerTokenizer
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100  # label of positions that are not predicted (torch's cross_entropy default)
+
+
+def write_token_shard(genome: str | Path, out: str | Path, tokenizer: KmerTokenizer) -> Path:
+    """Tokenize every chromosome of an indexed FASTA into `out` (.npy) and `out` with .json.
+
+    Chromosomes are read and encoded one at a time, so peak memory is set by the largest one.
+    Both files are written under temporary names and renamed into place.
+    """
+    out = Path(out)
+    fasta = open_genome(genome)
+    names = list(fasta.keys())  # noqa: SIM118 -- iterating a pyfaidx.Fasta yields records
+    lengths = {name: tokenizer.tokens_for_length(len(fasta[name])) for name in names}
+    total = sum(lengths.values())
+    if total == 0:
+        raise GenomixError(f"{genome}: no chromosome is at least k={tokenizer.k} bases long")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial_npy = out.with_name(f".{out.name}.partial.npy")
+    tokens = open_memmap(partial_npy, mode="w+", dtype=np.int32, shape=(total,))
+    chromosomes, offset = [], 0
+    for name, n_tokens in lengths.items():
+        tokens[offset : offset + n_tokens] = tokenizer.encode(str(fasta[name][:]))
+        chromosomes.append({"name": name, "offset": offset, "length": n_tokens})
+        logger.info("tokenized %s: %d tokens", name, n_tokens)
+        offset += n_tokens
+    tokens.flush()
+    del tokens
+    index = {"k": tokenizer.k, "stride": tokenizer.stride, "chromosomes": chromosomes}
+    index_path = out.with_suffix(".json")
+    partial_json = index_path.with_name(f".{index_path.name}.partial")
+    partial_json.write_text(json.dumps(index, indent=2) + "\n")
+    os.replace(partial_npy, out)
+    os.replace(partial_json, index_path)
+    return out
+
+
+@dataclass(frozen=True)
+class Region:
+    """A stretch [start, end) of a shard's token array, inside one chromosome."""
+
+    start: int
+    end: int
+
+
+class TokenShard:
+    """A token shard opened read-only: `tokens` (memory-mapped int32) and its chromosomes."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        index_path = self.path.with_suffix(".json")
+        if not self.path.is_file() or not index_path.is_file():
+            raise GenomixError(f"{self.path}: token shard not found (run `genomix tokenize`)")
+        index = json.loads(index_path.read_text())
+        self.tokenizer = KmerTokenizer(index["k"], index["stride"])
+        self.chromosomes = index["chromosomes"]
+        self.tokens = np.load(self.path, mmap_mode="r")
+
+    def regions(self, *, valid_fraction: float) -> tuple[list[Region], list[Region]]:
+        """Per chromosome, the head for training and the tail (`valid_fraction`) for validation."""
+        train, valid = [], []
+        for chrom in self.chromosomes:
+            start, length = chrom["offset"], chrom["length"]
+            cut = start + length - math.floor(length * valid_fraction)
+            train.append(Region(start, cut))
+            valid.append(Region(cut, start + length))
+        return train, valid
+
+
+class MLMWindowSampler:
+    """Draws windows of `window` tokens from shards, either strand, skipping mostly-[UNK] windows.
+
+    Windows never cross a chromosome end; a region is drawn with probability proportional to the
+    number of windows it holds. The reverse strand is taken by reverse-complementing the tokens.
+    """
+
+    def __init__(
+        self,
+        shards: Sequence[TokenShard],
+        *,
+        window: int,
+        split: str,
+        valid_fraction: float,
+        max_unknown: float,
+    ) -> None:
+        self.window = window
+        self.max_unknown = max_unknown
+        self.tokenizer = shards[0].tokenizer
+        self.rc_table = torch.from_numpy(self.tokenizer.rc_table.astype(np.int64))
+        self.sources: list[tuple[np.ndarray, Region]] = []
+        for shard in shards:
+            if (shard.tokenizer.k, shard.tokenizer.stride) != (
+                self.tokenizer.k,
+                self.tokenizer.stride,
+            ):
+                raise GenomixError(
+                    f"{shard.path}: tokenized with other k/stride than {shards[0].path}"
+                )
+            train, valid = shard.regions(valid_fraction=valid_fraction)
+            for region in train if split == "train" else valid:
+                if region.end - region.start >= window:
+                    self.sources.append((shard.tokens, region))
+        if not self.sources:
+            raise GenomixError(
+                f"no {split} region of {', '.join(str(s.path) for s in shards)} holds a window of "
+                f"{window} tokens; lower model.max_tokens or pretrain.valid_fraction"
+            )
+        counts = np.array([r.end - r.start - window + 1 for _, r in self.sources], dtype=np.float64)
+        self.weights = torch.from_numpy(counts / counts.sum())
+
+    def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
+        """A batch of windows: (batch_size, window) long token ids."""
+        rows = []
+        attempts = 0
+        while len(rows) < batch_size:
+            attempts += 1
+            if attempts > 100 * batch_size:
+                raise GenomixError(
+                    f"fewer than 1% of windows have at most {self.max_unknown:.0%} N; "
+                    "raise pretrain.max_unknown"
+                )
+            source = int(torch.multinomial(self.weights, 1, generator=generator))
+            tokens, region = self.sources[source]
+            span = region.end - region.start - self.window + 1
+            start = region.start + int(torch.randint(span, (1,), generator=generator))
+            row = torch.from_numpy(np.asarray(tokens[start : start + self.window], dtype=np.int64))
+            if (row == self.tokenizer.unk_id).float().mean() > self.max_unknown:
+                continue
+            if torch.rand((), generator=generator) < 0.5:
+                row = self.rc_table[row.flip(0)]
+            rows.append(row)
+        return torch.stack(rows)
+
+
+def mask_span(tokenizer: KmerTokenizer) -> int:
+    """Tokens masked around each anchor: every token sharing a base with the anchor k-mer.
+
+    Token t covers bases [t*s, t*s + k); tokens u with |u - t| * s < k overlap it, so hiding the
+    anchor's k bases from all unmasked tokens means masking 2 * ceil(k / s) - 1 tokens.
+    """
+    return 2 * math.ceil(tokenizer.k / tokenizer.stride) - 1
+
+
+def mask_tokens(
+    tokens: torch.Tensor,
+    tokenizer: KmerTokenizer,
+    *,
+    mask_prob: float,
+    generator: torch.Generator,
+    maskable: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Span masking for overlapping k-mers, BERT's 80/10/10 replacement.
+
+    Anchors are drawn so that, once each is widened to `mask_span` tokens, a fraction `mask_prob`
+    of tokens is masked in expectation: P(token masked) = 1 - (1 - p_anchor) ** span.
+
+    tokens: (B, T) long; maskable: (B, T) bool, positions that may be masked (default: all but
+    special tokens). Returns (inputs, labels), both (B, T) long; labels are IGNORE_INDEX where no
+    prediction is asked.
+    """
+    span = mask_span(tokenizer)
+    if maskable is None:
+        maskable = tokens >= tokenizer.n_special
+    anchor_prob = 1.0 - (1.0 - mask_prob) ** (1.0 / span)
+    anchors = (torch.rand(tokens.shape, generator=generator) < anchor_prob) & maskable
+    masked = F.max_pool1d(anchors[:, None].float(), span, stride=1, padding=span // 2)[:, 0] > 0
+    masked &= maskable
+    labels = torch.where(masked, tokens, torch.full_like(tokens, IGNORE_INDEX))
+
+    inputs = tokens.clone()
+    draw = torch.rand(tokens.shape, generator=generator)
+    inputs[masked & (draw < 0.8)] = tokenizer.mask_id
+    randomised = masked & (draw >= 0.8) & (draw < 0.9)
+    random_ids = torch.randint(
+        tokenizer.n_special, tokenizer.vocab_size, tokens.shape, generator=generator
+    )
+    inputs[randomised] = random_ids[randomised]
+    return inputs, labels

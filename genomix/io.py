@@ -1,0 +1,42 @@
+"""Atomic output files: written under a temporary name in the same folder, then renamed."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pandas as pd
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it to `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(
+        prefix=f".{path.name}.", suffix=".partial", dir=path.parent
+    )
+    os.close(handle)
+    try:
+        yield Path(temporary)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def write_tsv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write `frame` as TSV (gzip when `path` ends in .gz), atomically."""
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        frame.to_csv(
+            temporary,
+            sep="\t",
+            index=False,
+            float_format="%.6g",
+            compression="gzip" if path.suffix == ".gz" else None,
+        )
+    return path

@@ -1,0 +1,196 @@
+"""The encoder: token + position embeddings, pre-LayerNorm transformer blocks, an MLM head.
+
+Read top to bottom: `EncoderConfig` -> `TransformerBlock` -> `Encoder` -> `MLMHead` ->
+`MaskedLanguageModel`. The attention inside each block is picked by name from
+`genomix.attention.ATTENTION`; this module never branches on the attention family.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from genomix.attention import build_attention
+from genomix.errors import GenomixError
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Sizes of the encoder and options of its attention pattern (config.yaml section `model`)."""
+
+    attention: str = "bigbird"
+    d_model: int = 128
+    n_layers: int = 2
+    n_heads: int = 4
+    d_ff: int = 512
+    dropout: float = 0.1
+    max_tokens: int = 1024
+    block_size: int = 64
+    global_blocks: int = 1
+    window_blocks: int = 3
+    random_blocks: int = 3
+    resample_random: bool = False
+    sparse_stride: int = 128
+    sparse_summary: int = 8
+    recompute: bool = False
+    span_max: int = 1024
+    span_ramp: int = 32
+    span_init: float = 256.0
+    span_loss: float = 2e-6
+    attention_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.d_model % self.n_heads:
+            raise GenomixError(
+                f"model.d_model={self.d_model} is not a multiple of model.n_heads={self.n_heads}"
+            )
+
+    def attention_options(self, layer: int) -> dict[str, Any]:
+        """Keyword options of the chosen attention class; each layer gets its own random pattern."""
+        options: Mapping[str, dict[str, Any]] = {
+            "dense": {},
+            "bigbird": {
+                "block_size": self.block_size,
+                "global_blocks": self.global_blocks,
+                "window_blocks": self.window_blocks,
+                "random_blocks": self.random_blocks,
+                "resample_random": self.resample_random,
+                "seed": self.attention_seed + layer,
+            },
+            "strided": {"stride": self.sparse_stride, "recompute": self.recompute},
+            "fixed": {
+                "stride": self.sparse_stride,
+                "summary": self.sparse_summary,
+                "recompute": self.recompute,
+            },
+            "adaptive_span": {
+                "max_span": self.span_max,
+                "ramp": self.span_ramp,
+                "init_span": self.span_init,
+                "span_loss_coef": self.span_loss,
+            },
+        }
+        return dict(options[self.attention])
+
+
+class TransformerBlock(nn.Module):
+    """Pre-LayerNorm block: x + Attention(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, config: EncoderConfig, layer: int) -> None:
+        super().__init__()
+        self.attention_norm = nn.LayerNorm(config.d_model)
+        self.attention = build_attention(
+            config.attention,
+            config.d_model,
+            config.n_heads,
+            dropout=config.dropout,
+            **config.attention_options(layer),
+        )
+        self.mlp_norm = nn.LayerNorm(config.d_model)
+        self.mlp = nn.Sequential(
+            nn.Linear(config.d_model, config.d_ff),
+            nn.GELU(),
+            nn.Linear(config.d_ff, config.d_model),
+            nn.Dropout(config.dropout),
+        )
+        self.residual_dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
+        """x: (B, T, D) float, padding_mask: (B, T) bool, True = real token -> (B, T, D)."""
+        x = x + self.residual_dropout(self.attention(self.attention_norm(x), padding_mask))
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class Encoder(nn.Module):
+    """Token ids -> contextual embeddings."""
+
+    def __init__(self, config: EncoderConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.config = config
+        self.vocab_size = vocab_size
+        self.token_embedding = nn.Embedding(vocab_size, config.d_model)
+        self.position_embedding = nn.Embedding(config.max_tokens, config.d_model)
+        self.embedding_dropout = nn.Dropout(config.dropout)
+        self.blocks = nn.ModuleList(TransformerBlock(config, i) for i in range(config.n_layers))
+        self.final_norm = nn.LayerNorm(config.d_model)
+        self.apply(_init_weights)
+
+    def forward(self, tokens: torch.Tensor, padding_mask: torch.Tensor | None) -> torch.Tensor:
+        """tokens: (B, T) long, padding_mask: (B, T) bool (True = real) -> (B, T, D) float."""
+        length = tokens.shape[1]
+        if length > self.config.max_tokens:
+            raise GenomixError(
+                f"input of {length} tokens is longer than the model's max_tokens="
+                f"{self.config.max_tokens}; split it into windows (genomix predict does)"
+            )
+        positions = torch.arange(length, device=tokens.device)
+        x = self.token_embedding(tokens) + self.position_embedding(positions)
+        x = self.embedding_dropout(x)
+        for block in self.blocks:
+            x = block(x, padding_mask)
+        return self.final_norm(x)
+
+    def span_penalty(self) -> torch.Tensor:
+        """Sum of the L1 span penalties of adaptive-span layers (0 for other attentions)."""
+        penalties = [
+            block.attention.span_penalty()
+            for block in self.blocks
+            if hasattr(block.attention, "span_penalty")
+        ]
+        if not penalties:
+            return torch.zeros((), device=self.token_embedding.weight.device)
+        return torch.stack(penalties).sum()
+
+
+class MLMHead(nn.Module):
+    """Dense + GELU + LayerNorm, then a decoder whose weight is the token embedding (tied)."""
+
+    def __init__(self, token_embedding: nn.Embedding) -> None:
+        super().__init__()
+        vocab_size, d_model = token_embedding.weight.shape
+        self.transform = nn.Sequential(
+            nn.Linear(d_model, d_model), nn.GELU(), nn.LayerNorm(d_model)
+        )
+        self.decoder = nn.Linear(d_model, vocab_size)
+        self.decoder.weight = token_embedding.weight
+        nn.init.zeros_(self.decoder.bias)
+
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden: (..., D) -> logits (..., V)."""
+        return self.decoder(self.transform(hidden))
+
+
+class MaskedLanguageModel(nn.Module):
+    """Encoder + tied MLM head; `forward` returns logits over the k-mer vocabulary."""
+
+    def __init__(self, config: EncoderConfig, vocab_size: int) -> None:
+        super().__init__()
+        self.encoder = Encoder(config, vocab_size)
+        self.mlm_head = MLMHead(self.encoder.token_embedding)
+
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
+        *,
+        predict: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """tokens: (B, T) long -> logits (B, T, V) float.
+
+        With `predict` ((B, T) bool), logits only at those positions: (N, V), N = predict.sum().
+        Pretraining asks for the masked positions alone, which skips ~85% of the V-way decoder.
+        """
+        hidden = self.encoder(tokens, padding_mask)
+        return self.mlm_head(hidden if predict is None else hidden[predict])
+
+
+def _init_weights(module: nn.Module) -> None:
+    # BERT initialisation: N(0, 0.02) weights, zero biases; LayerNorm keeps its (1, 0) default.
+    if isinstance(module, (nn.Linear, nn.Embedding)):
+        nn.init.normal_(module.weight, std=0.02)
+    if isinstance(module, nn.Linear) and module.bias is not None:
+        nn.init.zeros_(module.bias)

@@ -1,0 +1,151 @@
+"""Predict on any FASTA: records of any length are scored in windows and aggregated per record."""
+
+from __future__ import annotations
+
+import csv
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from genomix.checkpoint import load_classifier
+from genomix.errors import GenomixError
+from genomix.fasta import read_fasta
+from genomix.io import atomic_path
+from genomix.scoring import score_sequences
+from genomix.train import hide_progress, resolve_device
+
+logger = logging.getLogger(__name__)
+
+AGGREGATES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "max": lambda windows: windows.max(axis=0),
+    "mean": lambda windows: windows.mean(axis=0),
+}
+
+
+def window_starts(length: int, window: int, stride: int) -> list[int]:
+    """0-based starts of the windows covering a record of `length` bases.
+
+    One window when the record fits; otherwise every `stride` bases, plus a last window flush with
+    the record's end so no base is left out.
+    """
+    if length <= window:
+        return [0]
+    starts = list(range(0, length - window + 1, stride))
+    if starts[-1] != length - window:
+        starts.append(length - window)
+    return starts
+
+
+@dataclass
+class _Record:
+    id: str
+    length: int
+    windows: list[tuple[int, int]]
+    scores: list[np.ndarray] = field(default_factory=list)
+
+
+def predict_fasta(
+    model_dir: str | Path,
+    fasta: str | Path,
+    out: str | Path,
+    *,
+    stride: int | None = None,
+    aggregate: str = "max",
+    batch_size: int = 32,
+    device: str = "auto",
+    skip_invalid: bool = False,
+    per_window: bool = False,
+    progress: bool | None = None,
+    on_skip: Callable[[str], None] | None = None,
+) -> int:
+    """Score every record of `fasta` with a fine-tuned model; write a TSV to `out`, atomically.
+
+    Rows: one per record (`id, length, start, end` with start 0 and end = length, then one
+    probability per model output), or one per window with `per_window`. Windows are the model's
+    training length (`window_bases`), `stride` apart (default: half a window); `aggregate` (max or
+    mean) combines a record's windows. Returns the number of records written.
+    """
+    if aggregate not in AGGREGATES:
+        raise GenomixError(f"aggregate '{aggregate}' is not one of {', '.join(AGGREGATES)}")
+    model, tokenizer, metadata = load_classifier(model_dir)
+    window = int(metadata["window_bases"])
+    stride = stride or max(1, window // 2)
+    if stride < 1:
+        raise GenomixError(f"stride must be at least 1 base, got {stride}")
+    torch_device = resolve_device(device)
+    model.to(torch_device)
+    profiles = metadata["profiles"]
+    combine = AGGREGATES[aggregate]
+
+    def score(batch: list[str]) -> np.ndarray:
+        return score_sequences(model, tokenizer, batch, batch_size=batch_size, device=torch_device)
+
+    written = 0
+    with atomic_path(out) as temporary, open(temporary, "w", newline="") as handle:
+        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
+        writer.writerow(["id", "length", "start", "end", *profiles])
+        bar = tqdm(unit="bp", unit_scale=True, desc="predict", disable=hide_progress(progress))
+        records = read_fasta(fasta, skip_invalid=skip_invalid, on_skip=on_skip)
+        for record, scores in _score_windows(
+            records, window, stride, tokenizer.k, batch_size, score
+        ):
+            bar.update(record.length)
+            if per_window:
+                for (start, end), row in zip(record.windows, scores, strict=True):
+                    writer.writerow([record.id, record.length, start, end, *_format(row)])
+            else:
+                writer.writerow(
+                    [record.id, record.length, 0, record.length, *_format(combine(scores))]
+                )
+            written += 1
+        bar.close()
+    logger.info("predicted %d records -> %s", written, out)
+    return written
+
+
+def _score_windows(
+    records: Iterator,
+    window: int,
+    stride: int,
+    k: int,
+    batch_size: int,
+    score: Callable[[list[str]], np.ndarray],
+) -> Iterator[tuple[_Record, np.ndarray]]:
+    """Yield (record, window scores (W, P)) in file order; a batch may span several records."""
+    pending: list[_Record] = []
+    batch: list[str] = []
+    owners: list[_Record] = []
+
+    def flush() -> Iterator[tuple[_Record, np.ndarray]]:
+        for owner, row in zip(owners, score(batch), strict=True):
+            owner.scores.append(row)
+        batch.clear()
+        owners.clear()
+        while pending and len(pending[0].scores) == len(pending[0].windows):
+            done = pending.pop(0)
+            yield done, np.stack(done.scores)
+
+    for fasta_record in records:
+        length = len(fasta_record.sequence)
+        if length < k:
+            raise GenomixError(
+                f"record '{fasta_record.id}' is {length} bp, shorter than one {k}-mer"
+            )
+        starts = window_starts(length, window, stride)
+        record = _Record(fasta_record.id, length, [(s, min(s + window, length)) for s in starts])
+        pending.append(record)
+        for start, end in record.windows:
+            batch.append(fasta_record.sequence[start:end])
+            owners.append(record)
+            if len(batch) == batch_size:
+                yield from flush()
+    if batch:
+        yield from flush()
+
+
+def _format(row: np.ndarray) -> list[str]:
+    return [f"{value:.6f}" for value in row]

@@ -1,0 +1,61 @@
+"""Shared fixtures: paths to the real demo data, a device list, and a tiny fine-tuned model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from genomix.config import FinetuneConfig, TokenizeConfig
+from genomix.data.tables import read_labeled_table
+from genomix.finetune import finetune
+from genomix.model import EncoderConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "data" / "demo"
+PROMOTERS = DEMO / "epdnew_promoters_demo.tsv.gz"
+HUMAN = DEMO / "human_grch37_chr20_1mb.fa.gz"
+
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+TINY_MODEL = EncoderConfig(
+    attention="bigbird",
+    d_model=32,
+    n_layers=1,
+    n_heads=2,
+    d_ff=64,
+    max_tokens=320,
+    block_size=32,
+    random_blocks=1,
+)
+
+
+@pytest.fixture(params=DEVICES)
+def device(request: pytest.FixtureRequest) -> str:
+    """Every test using it runs on the CPU, and on CUDA when there is one."""
+    return request.param
+
+
+@pytest.fixture(scope="session")
+def promoter_table():
+    """The real EPDnew demo table (300 bp promoters vs shuffled negatives)."""
+    return read_labeled_table(PROMOTERS, task="promoter", seed=0)
+
+
+@pytest.fixture(scope="session")
+def promoter_model(tmp_path_factory: pytest.TempPathFactory, promoter_table) -> Path:
+    """A promoter classifier trained from scratch for one short epoch (seconds on a CPU)."""
+    out = tmp_path_factory.mktemp("models") / "promoter"
+    config = FinetuneConfig(
+        epochs=1, batch_size=16, max_train_rows=64, max_eval_rows=32, device="cpu"
+    )
+    return finetune(
+        promoter_table,
+        out,
+        task="promoter",
+        config=config,
+        model_config=TINY_MODEL,
+        tokenize_config=TokenizeConfig(k=3, stride=1),
+        progress=False,
+    )

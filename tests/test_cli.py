@@ -1,0 +1,105 @@
+"""The `genomix` command line: help, the error path (one line, exit 1, no traceback)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import PROMOTERS
+
+from genomix.cli import main
+
+STAGES = ["fetch", "tokenize", "labels", "pretrain", "finetune", "evaluate", "predict", "report"]
+
+
+def test_help_lists_every_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert all(stage in text for stage in STAGES)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_each_stage_has_help_with_an_example(
+    stage: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main([stage, "--help"])
+    assert "example:" in capsys.readouterr().out
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "genomix.cli", *args], capture_output=True, text=True, check=False
+    )
+
+
+def test_malformed_fasta_to_predict_is_one_line(promoter_model: Path, tmp_path: Path) -> None:
+    fasta = tmp_path / "broken.fa"
+    fasta.write_text("this is not a FASTA file\n")
+    result = _run("predict", str(promoter_model), str(fasta), "-o", str(tmp_path / "out.tsv"))
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if "genomix: error:" in line]
+    assert len(errors) == 1 and "broken.fa" in errors[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "out.tsv").exists()
+
+
+def test_missing_model_directory(tmp_path: Path) -> None:
+    result = _run("predict", str(tmp_path / "nope"), str(tmp_path / "x.fa"), "-o", "out.tsv")
+    assert result.returncode == 1
+    assert result.stderr.strip().endswith("not a genomix model directory (no config.json)")
+
+
+def test_bad_flag_value_names_the_key(tmp_path: Path) -> None:
+    result = _run("tokenize", str(tmp_path / "g.fa"), "-o", str(tmp_path / "t.npy"), "--k", "9")
+    assert result.returncode == 1
+    assert "tokenize.k: 9 is greater than the maximum of 8" in result.stderr
+
+
+def test_architecture_flags_conflict_with_pretrained(tmp_path: Path) -> None:
+    result = _run(
+        "finetune",
+        "--task",
+        "promoter",
+        "--table",
+        str(PROMOTERS),
+        "--pretrained",
+        str(tmp_path),
+        "--out",
+        str(tmp_path / "m"),
+        "--d-model",
+        "32",
+    )
+    assert result.returncode == 1
+    assert "--d-model sets the architecture" in result.stderr
+
+
+def test_finetune_evaluate_predict_through_the_cli(promoter_model: Path, tmp_path: Path) -> None:
+    metrics = tmp_path / "metrics.tsv"
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                str(promoter_model),
+                "--table",
+                str(PROMOTERS),
+                "--out",
+                str(metrics),
+                "--max-rows",
+                "64",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    table = pd.read_csv(metrics, sep="\t")
+    assert table["profile"].tolist() == ["promoter", "mean", "median"]
+    assert {"auroc", "auprc", "n_pos", "n_neg", "f1", "mcc", "accuracy"} <= set(table.columns)
+    assert table["n_pos"].iloc[0] + table["n_neg"].iloc[0] == 64

@@ -1,0 +1,81 @@
+"""The config schema, the stage dataclasses and the CLI flags agree with each other."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+import yaml
+
+from genomix.config import (
+    WORKFLOW_KEYS,
+    ChromatinConfig,
+    FinetuneConfig,
+    PretrainConfig,
+    TokenizeConfig,
+    load_config,
+    load_schema,
+)
+from genomix.errors import GenomixError
+from genomix.model import EncoderConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+SECTIONS = {
+    "tokenize": TokenizeConfig,
+    "model": EncoderConfig,
+    "pretrain": PretrainConfig,
+    "finetune": FinetuneConfig,
+    "chromatin": ChromatinConfig,
+}
+
+
+@pytest.mark.parametrize("section", sorted(SECTIONS))
+def test_schema_keys_match_dataclass_fields(section: str) -> None:
+    schema_keys = set(load_schema()["properties"][section]["properties"])
+    fields = {field.name for field in dataclasses.fields(SECTIONS[section])}
+    assert schema_keys - WORKFLOW_KEYS.get(section, frozenset()) == fields
+
+
+def test_every_schema_key_is_described() -> None:
+    for name, section in load_schema()["properties"].items():
+        for key, spec in section.get("properties", {}).items():
+            assert spec.get("description"), f"{name}.{key} has no description"
+
+
+def test_default_config_is_valid() -> None:
+    config = load_config(ROOT / "config.yaml")
+    assert config["tokenize"]["k"] == 6
+
+
+def _write_config(tmp_path: Path, change) -> Path:
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    change(config)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_wrong_type_names_the_key(tmp_path: Path) -> None:
+    path = _write_config(tmp_path, lambda c: c["tokenize"].update(k="six"))
+    with pytest.raises(
+        GenomixError, match=r"config.yaml: tokenize.k: 'six' is not of type 'integer'"
+    ):
+        load_config(path)
+
+
+def test_unknown_key_names_the_key(tmp_path: Path) -> None:
+    path = _write_config(tmp_path, lambda c: c["pretrain"].update(stepz=3))
+    with pytest.raises(GenomixError, match=r"pretrain: Additional properties .*'stepz'"):
+        load_config(path)
+
+
+def test_out_of_range_k(tmp_path: Path) -> None:
+    path = _write_config(tmp_path, lambda c: c["tokenize"].update(k=9))
+    with pytest.raises(GenomixError, match=r"tokenize.k: 9 is greater than the maximum of 8"):
+        load_config(path)
+
+
+def test_heads_must_divide_width() -> None:
+    with pytest.raises(GenomixError, match="d_model=30 is not a multiple of model.n_heads=4"):
+        EncoderConfig(d_model=30, n_heads=4)

@@ -1,0 +1,139 @@
+"""Token shards and masked-LM batches: round trips, chromosome bounds, span masking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from conftest import HUMAN
+
+from genomix.data.pretrain import (
+    IGNORE_INDEX,
+    MLMWindowSampler,
+    TokenShard,
+    mask_span,
+    mask_tokens,
+    write_token_shard,
+)
+from genomix.errors import GenomixError
+from genomix.genome import fetch_genome
+from genomix.kmers import KmerTokenizer
+
+COMPLEMENT = str.maketrans("ACGT", "TGCA")
+
+
+@pytest.fixture(scope="module")
+def two_chromosomes(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A fetched two-record genome and its sequences (upper-case)."""
+    folder = tmp_path_factory.mktemp("genome")
+    source = folder / "two.fa"
+    rng = np.random.default_rng(0)
+    first = "".join(rng.choice(list("ACGT"), 300))
+    second = "".join(rng.choice(list("acgt"), 200))  # soft-masked: must be upper-cased
+    source.write_text(f">one\n{first}\n>two\n{second}\n")
+    return fetch_genome(str(source), folder / "genome.fa"), [first, second.upper()]
+
+
+def test_shard_round_trip(two_chromosomes, tmp_path: Path) -> None:
+    genome, sequences = two_chromosomes
+    tokenizer = KmerTokenizer(4, 1)
+    write_token_shard(genome, tmp_path / "t.npy", tokenizer)
+    shard = TokenShard(tmp_path / "t.npy")
+    assert [c["name"] for c in shard.chromosomes] == ["one", "two"]
+    assert [c["length"] for c in shard.chromosomes] == [297, 197]
+    for chrom, original in zip(shard.chromosomes, sequences, strict=True):
+        tokens = shard.tokens[chrom["offset"] : chrom["offset"] + chrom["length"]]
+        assert tokenizer.decode(tokens) == original
+
+
+def test_shard_of_real_human_slice(tmp_path: Path) -> None:
+    genome = fetch_genome(str(HUMAN), tmp_path / "human.fa")
+    write_token_shard(genome, tmp_path / "human.npy", KmerTokenizer(6, 6))
+    shard = TokenShard(tmp_path / "human.npy")
+    assert shard.tokens.shape == ((1_000_000 - 6) // 6 + 1,)
+    assert shard.tokens.dtype == np.int32
+
+
+def test_windows_stay_inside_one_chromosome(two_chromosomes, tmp_path: Path) -> None:
+    genome, chromosomes = two_chromosomes
+    tokenizer = KmerTokenizer(1, 1)
+    write_token_shard(genome, tmp_path / "t.npy", tokenizer)
+    shard = TokenShard(tmp_path / "t.npy")
+    sampler = MLMWindowSampler(
+        [shard], window=150, split="train", valid_fraction=0.1, max_unknown=0.5
+    )
+    batch = sampler.sample(64, torch.Generator().manual_seed(0))
+    strands = set()
+    for row in batch:
+        text = tokenizer.decode(row.numpy())
+        reverse = text.translate(COMPLEMENT)[::-1]
+        assert any(text in c[: int(len(c) * 0.9)] or reverse in c for c in chromosomes)
+        strands.add(any(text in c for c in chromosomes))
+    assert strands == {True, False}  # both strands are drawn
+
+
+def test_window_longer_than_every_region_is_refused(two_chromosomes, tmp_path: Path) -> None:
+    write_token_shard(two_chromosomes[0], tmp_path / "t.npy", KmerTokenizer(1, 1))
+    with pytest.raises(GenomixError, match="holds a window of 400 tokens"):
+        MLMWindowSampler(
+            [TokenShard(tmp_path / "t.npy")],
+            window=400,
+            split="train",
+            valid_fraction=0.1,
+            max_unknown=0.5,
+        )
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    edges = np.diff(np.concatenate([[0], mask.astype(int), [0]]))
+    return list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
+
+
+@pytest.mark.parametrize(("k", "stride"), [(6, 1), (3, 1), (6, 3), (6, 6)])
+def test_masked_bases_cannot_be_read_off_unmasked_tokens(k: int, stride: int) -> None:
+    tokenizer = KmerTokenizer(k, stride)
+    tokens = torch.randint(tokenizer.n_special, tokenizer.vocab_size, (8, 512))
+    inputs, labels = mask_tokens(
+        tokens, tokenizer, mask_prob=0.15, generator=torch.Generator().manual_seed(1)
+    )
+    masked = (labels != IGNORE_INDEX).numpy()
+    n_bases = (512 - 1) * stride + k
+    for row in masked:
+        visible = np.zeros(n_bases, dtype=bool)  # bases some unmasked token reveals
+        for t in np.flatnonzero(~row):
+            visible[t * stride : t * stride + k] = True
+        for start, end in _runs(row):
+            if start == 0 or end == 512:
+                continue  # runs clipped by the window edge
+            assert end - start >= mask_span(tokenizer)
+            hidden = ~visible[start * stride : (end - 1) * stride + k]
+            assert hidden.sum() >= k  # at least one whole k-mer is unreadable
+
+
+def test_mask_rate_and_replacement_mix() -> None:
+    tokenizer = KmerTokenizer(6, 1)
+    tokens = torch.randint(tokenizer.n_special, tokenizer.vocab_size, (64, 1024))
+    inputs, labels = mask_tokens(
+        tokens, tokenizer, mask_prob=0.15, generator=torch.Generator().manual_seed(2)
+    )
+    masked = labels != IGNORE_INDEX
+    assert masked.float().mean().item() == pytest.approx(0.15, abs=0.01)
+    assert torch.equal(labels[masked], tokens[masked])
+    replaced_by_mask = (inputs[masked] == tokenizer.mask_id).float().mean().item()
+    unchanged = (inputs[masked] == tokens[masked]).float().mean().item()
+    assert replaced_by_mask == pytest.approx(0.8, abs=0.02)
+    assert unchanged == pytest.approx(0.1, abs=0.02)  # plus random ids that happen to match
+
+
+def test_special_and_unknown_tokens_are_never_masked() -> None:
+    tokenizer = KmerTokenizer(2, 1)
+    tokens = torch.full((4, 200), tokenizer.unk_id)
+    tokens[:, 0] = tokenizer.cls_id
+    tokens[:, 100:] = 7
+    _, labels = mask_tokens(
+        tokens, tokenizer, mask_prob=0.3, generator=torch.Generator().manual_seed(3)
+    )
+    assert (labels[:, :100] == IGNORE_INDEX).all()
+    assert (labels[:, 100:] != IGNORE_INDEX).any()
