@@ -22,6 +22,7 @@ from torch import nn
 
 from genomix.errors import GenomixError
 from genomix.heads import SequenceClassifier
+from genomix.io import current_umask
 from genomix.kmers import KmerTokenizer
 from genomix.model import Encoder, EncoderConfig, MaskedLanguageModel
 
@@ -52,6 +53,11 @@ def write_model_dir(
         tokenizer.save(staging / TOKENIZER_FILE)
         for name, writer in (extra_files or {}).items():
             writer(staging / name)
+        # mkdtemp makes the folder private (0700), safetensors its file (0600): share as usual.
+        umask = current_umask()
+        os.chmod(staging, 0o777 & ~umask)
+        for file in staging.iterdir():
+            os.chmod(file, 0o666 & ~umask)
         _replace_directory(staging, directory)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -80,6 +86,28 @@ def read_metadata(directory: str | Path) -> dict[str, Any]:
         return json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise GenomixError(f"{path}: not valid JSON ({error})") from None
+
+
+def read_classifier_metadata(directory: str | Path) -> dict[str, Any]:
+    """The metadata of a fine-tuned classifier directory; GenomixError for any other model."""
+    metadata = read_metadata(directory)
+    if metadata.get("kind") != "classifier":
+        raise GenomixError(
+            f"{directory}: holds a '{metadata.get('kind')}' model, not a fine-tuned classifier "
+            "(run `genomix finetune` first)"
+        )
+    return metadata
+
+
+def read_pretrained_metadata(directory: str | Path) -> dict[str, Any]:
+    """The metadata of a pretrained (masked-LM) model directory; GenomixError for any other."""
+    metadata = read_metadata(directory)
+    if metadata.get("kind") != "mlm":
+        raise GenomixError(
+            f"{directory}: holds a '{metadata.get('kind')}' model, not a pretrained masked-LM "
+            "encoder (use the output of `genomix pretrain`)"
+        )
+    return metadata
 
 
 def read_tokenizer(directory: str | Path) -> KmerTokenizer:
@@ -119,12 +147,7 @@ def load_classifier(
     directory: str | Path,
 ) -> tuple[SequenceClassifier, KmerTokenizer, dict[str, Any]]:
     """A fine-tuned model directory -> (SequenceClassifier in eval mode, tokenizer, metadata)."""
-    metadata = read_metadata(directory)
-    if metadata.get("kind") != "classifier":
-        raise GenomixError(
-            f"{directory}: holds a '{metadata.get('kind')}' model, not a fine-tuned classifier "
-            "(run `genomix finetune` first)"
-        )
+    metadata = read_classifier_metadata(directory)
     tokenizer = read_tokenizer(directory)
     encoder = Encoder(encoder_config_from(metadata), tokenizer.vocab_size)
     model = SequenceClassifier(encoder, len(metadata["profiles"]), pooling=metadata["pooling"])

@@ -1,4 +1,4 @@
-"""`genomix <stage>`: the one entry point for users, Snakemake rules, SLURM jobs and torchrun.
+"""`genomix <stage>`: the one entry point for users, Snakemake rules and cluster jobs.
 
 A GenomixError (bad input, bad config) is printed as one line, `genomix: error: ...`, and the
 process exits with status 1; no traceback.
@@ -34,7 +34,7 @@ EPILOGS = {
     "  genomix labels genomes/dm3.fa --peaks CTCF=ctcf.bed.gz BEAF=beaf.bed.gz \\\n"
     "      --valid-chroms chrX --test-chroms chr3L -o labels/chromatin.tsv.gz",
     "pretrain": "example:\n  genomix pretrain tokens/hg38.npy -o models/pretrained --steps 10000 "
-    "--attention bigbird\n  torchrun --nproc_per_node 4 $(which genomix) pretrain ...",
+    "--attention bigbird",
     "finetune": "example:\n  genomix finetune --task promoter --table promoters.tsv.gz "
     "--pretrained models/pretrained --out models/promoter",
     "evaluate": "example:\n  genomix evaluate --model models/promoter --table promoters.tsv.gz "
@@ -44,6 +44,21 @@ EPILOGS = {
     "report": "example:\n  genomix report --chromatin chromatin_auroc.tsv --promoter "
     "promoter_metrics.tsv --pretrain-metrics models/pretrained/metrics.csv -o report.md",
 }
+
+
+def _count(minimum: int):
+    """argparse type: an integer of at least `minimum`."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is less than {minimum}")
+        return value
+
+    return parse
 
 
 def _subparser(
@@ -123,9 +138,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--genome", type=Path, help="FASTA for tables with coordinates")
     evaluate.add_argument("--out", required=True, type=Path, help="metrics TSV")
     evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
-    evaluate.add_argument("--max-rows", type=int, default=0, help="seeded sample of rows (0 = all)")
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the split and the sample")
-    evaluate.add_argument("--batch-size", type=int, default=32)
+    evaluate.add_argument(
+        "--max-rows", type=_count(0), default=0, help="seeded sample of rows (0 = all)"
+    )
+    evaluate.add_argument(
+        "--seed",
+        type=_count(0),
+        help="seed of the table's split (default: the one the model was fine-tuned with)",
+    )
+    evaluate.add_argument("--batch-size", type=_count(1), default=32)
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
 
     predict = _subparser(commands, "predict", "Predict on a FASTA file, any record length.")
@@ -133,10 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("fasta", type=Path, help="FASTA (plain or gzipped)")
     predict.add_argument("-o", "--out", required=True, type=Path, help="output TSV")
     predict.add_argument(
-        "--stride", type=int, help="bases between windows (default: half a window)"
+        "--stride", type=_count(1), help="bases between windows (default: half a window)"
     )
     predict.add_argument("--aggregate", choices=("max", "mean"), default="max")
-    predict.add_argument("--batch-size", type=int, default=32)
+    predict.add_argument("--batch-size", type=_count(1), default=32)
     predict.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     predict.add_argument(
         "--skip-invalid",
@@ -250,19 +271,21 @@ def run(args: argparse.Namespace) -> None:
             tokenize_config=config_from_arguments(TokenizeConfig, args, "tokenize"),
         )
     elif args.command == "evaluate":
-        from genomix.checkpoint import read_metadata
+        from genomix.checkpoint import read_classifier_metadata
         from genomix.data.tables import read_labeled_table
         from genomix.evaluate import evaluate_model
         from genomix.io import write_tsv
 
-        task = read_metadata(args.model).get("task", "chromatin")
-        table = read_labeled_table(args.table, task=task, genome=args.genome, seed=args.seed)
+        metadata = read_classifier_metadata(args.model)
+        # The split must be the one fine-tuning used, or test rows may have been trained on.
+        seed = metadata["finetune"]["seed"] if args.seed is None else args.seed
+        table = read_labeled_table(args.table, task=metadata["task"], genome=args.genome, seed=seed)
         metrics = evaluate_model(
             args.model,
             table,
             split=args.split,
             max_rows=args.max_rows,
-            seed=args.seed,
+            seed=seed,
             batch_size=args.batch_size,
             device=args.device,
         )

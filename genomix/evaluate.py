@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,7 +23,7 @@ COLUMNS = ["profile", "auroc", "auprc", "n_pos", "n_neg", "note"]
 
 
 def evaluate_model(
-    model_dir: str,
+    model_dir: str | Path,
     table: LabeledTable,
     *,
     split: str = "test",
@@ -34,8 +35,8 @@ def evaluate_model(
     """Score the table's `split` rows and return the metrics table.
 
     Rows: one per profile (`profile, auroc, auprc, n_pos, n_neg, note`), then `mean` and `median`
-    over the profiles that have both classes. A profile without positives in the split keeps its
-    row with empty scores and a note saying so. For the promoter task the columns `threshold, f1,
+    of every column over the profiles that have both classes. A profile without positives in
+    the split keeps its row with empty scores and a note saying so. For the promoter task the columns `threshold, f1,
     mcc, accuracy` are added, at the threshold chosen on the validation split during fine-tuning.
     """
     model, tokenizer, metadata = load_classifier(model_dir)
@@ -48,16 +49,23 @@ def evaluate_model(
     if not rows.sequences:
         raise GenomixError(f"the table has no '{split}' rows to evaluate")
     torch_device = resolve_device(device)
+    # Pad every batch alike (sparse patterns depend on the padded length), as in fine-tuning.
+    longest = max(len(sequence) for sequence in rows.sequences)
+    pad_to = tokenizer.tokens_for_length(max(longest, metadata["window_bases"])) + 1
     probabilities = score_sequences(
         model.to(torch_device),
         tokenizer,
         rows.sequences,
         batch_size=batch_size,
         device=torch_device,
+        pad_to=pad_to,
     )
     records = []
     for j, profile in enumerate(rows.profiles):
-        record = {"profile": profile, **profile_metrics(rows.labels[:, j], probabilities[:, j])}
+        record = {
+            "profile": profile,
+            **profile_metrics(rows.labels[:, j], probabilities[:, j], split=split),
+        }
         if metadata["task"] == "promoter":
             record.update(
                 binary_metrics(rows.labels[:, j], probabilities[:, j], metadata["thresholds"][j])
@@ -67,14 +75,10 @@ def evaluate_model(
     scored = frame[frame["note"] == ""]
     summaries = []
     for name, reduce in (("mean", np.mean), ("median", np.median)):
-        summary = {
-            "profile": name,
-            "n_pos": int(scored["n_pos"].sum()),
-            "n_neg": int(scored["n_neg"].sum()),
-            "note": f"over {len(scored)} of {len(frame)} profiles",
-        }
+        # Every column, counts included, is the mean (median) over the scored profiles.
+        summary = {"profile": name, "note": f"{name} over {len(scored)} of {len(frame)} profiles"}
         for column in frame.columns:
-            if column not in ("profile", "n_pos", "n_neg", "note"):
+            if column not in ("profile", "note"):
                 summary[column] = float(reduce(scored[column])) if len(scored) else float("nan")
         summaries.append(summary)
     frame = pd.concat([frame, pd.DataFrame.from_records(summaries)], ignore_index=True)

@@ -14,7 +14,7 @@ from tqdm import tqdm
 from genomix.checkpoint import (
     encoder_config_from,
     load_pretrained_encoder,
-    read_metadata,
+    read_pretrained_metadata,
     read_tokenizer,
     write_model_dir,
 )
@@ -23,7 +23,7 @@ from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
 from genomix.heads import SequenceClassifier
 from genomix.kmers import KmerTokenizer
-from genomix.metrics import best_f1_threshold, mean_auroc
+from genomix.metrics import best_f1_threshold, has_both_classes, mean_auroc
 from genomix.model import Encoder, EncoderConfig
 from genomix.scoring import encode_sequences, score_sequences
 from genomix.train import (
@@ -63,7 +63,7 @@ def finetune(
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     if pretrained is not None:
-        encoder_config = encoder_config_from(read_metadata(pretrained))
+        encoder_config = encoder_config_from(read_pretrained_metadata(pretrained))
         tokenizer = read_tokenizer(pretrained)
     else:
         encoder_config = model_config or EncoderConfig()
@@ -90,8 +90,17 @@ def finetune(
             f"the table has {len(train.sequences)} train and {len(valid.sequences)} valid rows; "
             "both splits need rows"
         )
+    if not any(has_both_classes(valid.labels[:, j]) for j in range(len(table.profiles))):
+        raise GenomixError(
+            "the valid split has no output with both positives and negatives, so early stopping "
+            "and thresholds have nothing to go by; hold out other chromosomes or rows"
+        )
+    window_bases = max(len(sequence) for sequence in train.sequences + valid.sequences)
     tokens, padding = encode_sequences(
-        tokenizer, train.sequences, max_tokens=encoder_config.max_tokens
+        tokenizer,
+        train.sequences,
+        max_tokens=encoder_config.max_tokens,
+        pad_to=tokenizer.tokens_for_length(window_bases) + 1,
     )
     labels = torch.from_numpy(train.labels)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_positive_weight(train.labels).to(device))
@@ -122,6 +131,10 @@ def finetune(
         ):
             logits = model(tokens[batch].to(device), padding[batch].to(device))
             loss = loss_fn(logits, labels[batch].to(device))
+            if not torch.isfinite(loss):
+                raise GenomixError(
+                    f"fine-tuning diverged (loss {loss.item()}) in epoch {epoch}; lower finetune.lr"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -129,7 +142,12 @@ def finetune(
             schedule.step()
             loss_sum += loss.item() * len(batch)
         probabilities = score_sequences(
-            model, tokenizer, valid.sequences, batch_size=config.batch_size, device=device
+            model,
+            tokenizer,
+            valid.sequences,
+            batch_size=config.batch_size,
+            device=device,
+            pad_to=tokens.shape[1],
         )
         auroc = mean_auroc(valid.labels, probabilities)
         log.append(
@@ -158,7 +176,7 @@ def finetune(
         "task": task,
         "profiles": list(table.profiles),
         "pooling": config.pooling,
-        "window_bases": max(len(s) for s in train.sequences),
+        "window_bases": window_bases,
         "thresholds": thresholds,
         "best_epoch": best_epoch,
         "valid_mean_auroc": best_auroc,

@@ -44,7 +44,9 @@ def best_f1_threshold(labels: np.ndarray, probabilities: np.ndarray) -> float:
     return float(thresholds[int(np.argmax(f1[:-1]))])
 
 
-def profile_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, float | int | str]:
+def profile_metrics(
+    labels: np.ndarray, probabilities: np.ndarray, *, split: str = "test"
+) -> dict[str, float | int | str]:
     """AUROC, AUPRC and class counts of one output; labels, probabilities: (N,).
 
     An output without positives (or without negatives) gets NaN scores and a `note` saying why.
@@ -60,9 +62,8 @@ def profile_metrics(labels: np.ndarray, probabilities: np.ndarray) -> dict[str, 
         row["auprc"] = float(average_precision_score(labels, probabilities))
     else:
         row["auroc"] = row["auprc"] = float("nan")
-        row["note"] = (
-            "no positives in test split" if positives == 0 else "no negatives in test split"
-        )
+        missing = "positives" if positives == 0 else "negatives"
+        row["note"] = f"no {missing} in {split} split"
     return row
 
 

@@ -156,6 +156,7 @@ class MLMHead(nn.Module):
             nn.Linear(d_model, d_model), nn.GELU(), nn.LayerNorm(d_model)
         )
         self.decoder = nn.Linear(d_model, vocab_size)
+        self.transform.apply(_init_weights)
         self.decoder.weight = token_embedding.weight
         nn.init.zeros_(self.decoder.bias)
 

@@ -13,7 +13,7 @@ from tqdm import tqdm
 
 from genomix.checkpoint import load_classifier
 from genomix.errors import GenomixError
-from genomix.fasta import read_fasta
+from genomix.fasta import FastaRecord, read_fasta
 from genomix.io import atomic_path
 from genomix.scoring import score_sequences
 from genomix.train import hide_progress, resolve_device
@@ -30,7 +30,7 @@ def window_starts(length: int, window: int, stride: int) -> list[int]:
     """0-based starts of the windows covering a record of `length` bases.
 
     One window when the record fits; otherwise every `stride` bases, plus a last window flush with
-    the record's end so no base is left out.
+    the record's end. With stride <= window (predict_fasta checks it) no base is left out.
     """
     if length <= window:
         return [0]
@@ -73,26 +73,44 @@ def predict_fasta(
         raise GenomixError(f"aggregate '{aggregate}' is not one of {', '.join(AGGREGATES)}")
     model, tokenizer, metadata = load_classifier(model_dir)
     window = int(metadata["window_bases"])
-    stride = stride or max(1, window // 2)
-    if stride < 1:
-        raise GenomixError(f"stride must be at least 1 base, got {stride}")
+    stride = max(1, window // 2) if stride is None else stride
+    if not 1 <= stride <= window:
+        raise GenomixError(
+            f"stride must be 1 to {window} bases (the model's window), got {stride}; "
+            "a larger stride would leave bases unscored"
+        )
+    if batch_size < 1:
+        raise GenomixError(f"batch size must be at least 1, got {batch_size}")
     torch_device = resolve_device(device)
     model.to(torch_device)
     profiles = metadata["profiles"]
     combine = AGGREGATES[aggregate]
 
+    window_tokens = tokenizer.tokens_for_length(window) + 1
+
     def score(batch: list[str]) -> np.ndarray:
-        return score_sequences(model, tokenizer, batch, batch_size=batch_size, device=torch_device)
+        return score_sequences(
+            model,
+            tokenizer,
+            batch,
+            batch_size=batch_size,
+            device=torch_device,
+            pad_to=window_tokens,
+        )
 
     written = 0
     with atomic_path(out) as temporary, open(temporary, "w", newline="") as handle:
         writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
         writer.writerow(["id", "length", "start", "end", *profiles])
         bar = tqdm(unit="bp", unit_scale=True, desc="predict", disable=hide_progress(progress))
-        records = read_fasta(fasta, skip_invalid=skip_invalid, on_skip=on_skip)
-        for record, scores in _score_windows(
-            records, window, stride, tokenizer.k, batch_size, score
-        ):
+        records = _long_enough(
+            read_fasta(fasta, skip_invalid=skip_invalid, on_skip=on_skip),
+            tokenizer.k,
+            fasta,
+            skip_invalid=skip_invalid,
+            on_skip=on_skip,
+        )
+        for record, scores in _score_windows(records, window, stride, batch_size, score):
             bar.update(record.length)
             if per_window:
                 for (start, end), row in zip(record.windows, scores, strict=True):
@@ -107,11 +125,31 @@ def predict_fasta(
     return written
 
 
+def _long_enough(
+    records: Iterator[FastaRecord],
+    k: int,
+    fasta: str | Path,
+    *,
+    skip_invalid: bool,
+    on_skip: Callable[[str], None] | None,
+) -> Iterator[FastaRecord]:
+    """Records of at least one k-mer; shorter ones are skipped (with skip_invalid) or refused."""
+    for record in records:
+        if len(record.sequence) >= k:
+            yield record
+            continue
+        message = (
+            f"{fasta}: record '{record.id}' is {len(record.sequence)} bp, shorter than one {k}-mer"
+        )
+        if not skip_invalid:
+            raise GenomixError(message)
+        (on_skip or logger.warning)(message)
+
+
 def _score_windows(
-    records: Iterator,
+    records: Iterator[FastaRecord],
     window: int,
     stride: int,
-    k: int,
     batch_size: int,
     score: Callable[[list[str]], np.ndarray],
 ) -> Iterator[tuple[_Record, np.ndarray]]:
@@ -131,10 +169,6 @@ def _score_windows(
 
     for fasta_record in records:
         length = len(fasta_record.sequence)
-        if length < k:
-            raise GenomixError(
-                f"record '{fasta_record.id}' is {length} bp, shorter than one {k}-mer"
-            )
         starts = window_starts(length, window, stride)
         record = _Record(fasta_record.id, length, [(s, min(s + window, length)) for s in starts])
         pending.append(record)

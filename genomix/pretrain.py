@@ -76,10 +76,7 @@ def pretrain(
     started = time.perf_counter()
     for step in bar:
         model.train()
-        tokens = _with_cls(train_sampler.sample(config.batch_size, generator), tokenizer.cls_id)
-        inputs, labels = mask_tokens(
-            tokens, tokenizer, mask_prob=config.mask_prob, generator=generator
-        )
+        inputs, labels = _masked_batch(train_sampler, config, generator)
         labels = labels.to(device)
         predicted = labels != IGNORE_INDEX
         logits = model(inputs.to(device), predict=predicted)
@@ -90,10 +87,10 @@ def pretrain(
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
-        tokens_per_second = step * tokens.numel() / (time.perf_counter() - started)
+        tokens_per_second = step * inputs.numel() / (time.perf_counter() - started)
         bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_per_second:,.0f}")
         if step % config.eval_every == 0 or step == config.steps:
-            valid = _validate(model, valid_sampler, config, tokenizer.cls_id, device)
+            valid = _validate(model, valid_sampler, config, device)
             log.append(
                 {
                     "step": step,
@@ -122,7 +119,6 @@ def _validate(
     model: MaskedLanguageModel,
     sampler: MLMWindowSampler,
     config: PretrainConfig,
-    cls_id: int,
     device: torch.device,
 ) -> dict[str, float]:
     """Masked-LM loss, accuracy and perplexity on `eval_batches` fixed held-out batches."""
@@ -130,10 +126,7 @@ def _validate(
     generator = torch.Generator().manual_seed(config.seed + 1)  # the same batches every time
     loss_sum, correct, count = 0.0, 0, 0
     for _ in range(config.eval_batches):
-        tokens = _with_cls(sampler.sample(config.batch_size, generator), cls_id)
-        inputs, labels = mask_tokens(
-            tokens, sampler.tokenizer, mask_prob=config.mask_prob, generator=generator
-        )
+        inputs, labels = _masked_batch(sampler, config, generator)
         labels = labels.to(device)
         predicted = labels != IGNORE_INDEX
         logits = model(inputs.to(device), predict=predicted)
@@ -146,6 +139,23 @@ def _validate(
         "valid_accuracy": correct / max(count, 1),
         "valid_perplexity": math.exp(min(loss, 50.0)),
     }
+
+
+def _masked_batch(
+    sampler: MLMWindowSampler, config: PretrainConfig, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A masked batch with at least one prediction: (inputs, labels), both (B, T + 1) long.
+
+    A batch of mostly-N windows (allowed up to `max_unknown`) can come out with nothing to
+    predict; its loss would be NaN and poison every weight, so it is drawn again.
+    """
+    while True:
+        tokens = _with_cls(sampler.sample(config.batch_size, generator), sampler.tokenizer.cls_id)
+        inputs, labels = mask_tokens(
+            tokens, sampler.tokenizer, mask_prob=config.mask_prob, generator=generator
+        )
+        if (labels != IGNORE_INDEX).any():
+            return inputs, labels
 
 
 def _with_cls(tokens: torch.Tensor, cls_id: int) -> torch.Tensor:

@@ -13,19 +13,26 @@ from genomix.kmers import KmerTokenizer
 
 
 def encode_sequences(
-    tokenizer: KmerTokenizer, sequences: Sequence[str], *, max_tokens: int
+    tokenizer: KmerTokenizer,
+    sequences: Sequence[str],
+    *,
+    max_tokens: int,
+    pad_to: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """[CLS] + k-mer tokens of each sequence, right-padded.
+    """[CLS] + k-mer tokens of each sequence, right-padded to `pad_to` (default: the longest).
 
-    Returns tokens (N, T) long and padding_mask (N, T) bool (True = real token), T the longest.
+    Returns tokens (N, T) long and padding_mask (N, T) bool (True = real token).
     """
-    tokens = torch.from_numpy(tokenizer.encode_batch(sequences, add_cls=True)).long()
-    if tokens.shape[1] > max_tokens:
-        longest = max(len(s) for s in sequences)
+    longest = max(tokenizer.tokens_for_length(len(s)) + 1 for s in sequences)
+    if longest > max_tokens:
         raise GenomixError(
-            f"a {longest} bp sequence is {tokens.shape[1]} tokens with [CLS], more than the "
-            f"model's max_tokens={max_tokens}; raise model.max_tokens or use shorter windows"
+            f"a {max(len(s) for s in sequences)} bp sequence is {longest} tokens with [CLS], more "
+            f"than the model's max_tokens={max_tokens}; raise model.max_tokens or use shorter "
+            "windows"
         )
+    tokens = torch.from_numpy(
+        tokenizer.encode_batch(sequences, add_cls=True, pad_to=pad_to or longest)
+    ).long()
     return tokens, tokens != tokenizer.pad_id
 
 
@@ -37,18 +44,29 @@ def score_sequences(
     *,
     batch_size: int,
     device: torch.device,
+    pad_to: int | None = None,
 ) -> np.ndarray:
-    """Sigmoid outputs of a SequenceClassifier for each sequence: (N, P) float32 in [0, 1]."""
+    """Sigmoid outputs of a SequenceClassifier for each sequence: (N, P) float32 in [0, 1].
+
+    `pad_to` (tokens, [CLS] included) fixes the padded length of every batch. Sparse patterns
+    depend on the padded length (BigBird draws its random blocks per number of blocks), so a
+    fixed length makes a sequence's score independent of what else shares its batch.
+    """
     was_training = model.training
     model.eval()
     max_tokens = model.encoder.config.max_tokens
     outputs = []
-    for start in range(0, len(sequences), batch_size):
-        tokens, padding = encode_sequences(
-            tokenizer, sequences[start : start + batch_size], max_tokens=max_tokens
-        )
-        logits = model(tokens.to(device), padding.to(device))
-        outputs.append(torch.sigmoid(logits.float()).cpu().numpy())
-    model.train(was_training)
+    try:
+        for start in range(0, len(sequences), batch_size):
+            tokens, padding = encode_sequences(
+                tokenizer,
+                sequences[start : start + batch_size],
+                max_tokens=max_tokens,
+                pad_to=pad_to,
+            )
+            logits = model(tokens.to(device), padding.to(device))
+            outputs.append(torch.sigmoid(logits.float()).cpu().numpy())
+    finally:
+        model.train(was_training)
     n_outputs = model.head.linear.out_features
     return np.concatenate(outputs) if outputs else np.zeros((0, n_outputs), dtype=np.float32)

@@ -1,5 +1,8 @@
 """Tests for genomix.genome: fetch (HTTP, resume, retry, checksums, file: URLs) and indexing.
 
+Download and checksum behaviour is tested end to end through ``fetch_genome``; the pure helpers
+of genomix.download (``bsd_sum``, URL and checksum-file parsing) are in test_download.py.
+
 Downloads come from a local HTTP server on 127.0.0.1 (port 0) serving the real 1 Mb human
 slice from data/demo/; its behaviour per request is scripted (drop half way, 503, ignore Range).
 """
@@ -10,9 +13,7 @@ import gzip
 import hashlib
 import os
 import re
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ import pytest
 
 from genomix.errors import GenomixError
 from genomix.fasta import read_fasta
-from genomix.genome import bsd_sum, fetch_genome, fetch_sequence, open_genome
+from genomix.genome import fetch_genome, fetch_sequence, open_genome
 
 ROOT = Path(__file__).resolve().parents[1]
 HUMAN = ROOT / "data" / "demo" / "human_grch37_chr20_1mb.fa.gz"
@@ -181,7 +182,7 @@ def test_5xx_retried_then_gives_up(server: Server, tmp_path: Path) -> None:
 def test_timeout_retried(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, human_seq: str
 ) -> None:
-    monkeypatch.setattr("genomix.genome._TIMEOUT_S", 0.5)
+    monkeypatch.setattr("genomix.download._TIMEOUT_S", 0.5)
     server.script["/hs/z.fa.gz"] = ["stall"]
     out = fetch_genome(f"{server.url}/hs/z.fa.gz", tmp_path / "hs.fa", retries=1, backoff=0)
     assert len(server.log) == 2
@@ -227,20 +228,6 @@ def test_ensembl_checksums_bsd_sum(server: Server, tmp_path: Path, human_seq: st
     server.files["/hs/CHECKSUMS"] = b"1 285 z.fa.gz\n"
     with pytest.raises(GenomixError, match="bsd mismatch: expected 1 285, got 31764 285"):
         fetch_genome(f"{server.url}/hs/z.fa.gz", out, checksum_url=f"{server.url}/hs/CHECKSUMS")
-
-
-def test_bsd_sum_known_value() -> None:
-    assert bsd_sum(HUMAN) == HUMAN_BSD
-
-
-@pytest.mark.skipif(shutil.which("sum") is None, reason="no `sum` command")
-@pytest.mark.parametrize("size", [0, 1, 1023, 1024, 1025, 70_000])
-def test_bsd_sum_matches_sum_command(tmp_path: Path, size: int) -> None:
-    path = tmp_path / "blob"
-    path.write_bytes(bytes((i * 7919 + 13) % 256 for i in range(size)))
-    fields = subprocess.run(["sum", "-r", str(path)], capture_output=True, text=True, check=True)
-    checksum, blocks = map(int, fields.stdout.split()[:2])
-    assert bsd_sum(path) == (checksum, blocks)
 
 
 def test_404_fails_at_once_with_url(server: Server, tmp_path: Path) -> None:

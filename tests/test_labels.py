@@ -69,7 +69,7 @@ def toy(tmp_path: Path) -> tuple[Path, Path]:
 def test_hand_computed_bins(toy: tuple[Path, Path]) -> None:
     fasta, folder = toy
     peaks = {p: folder / f"{p}.bed" for p in ("exact100", "short99", "union", "span")}
-    table = build_chromatin_table(fasta, peaks, valid_chroms=("chr2",), test_chroms=())
+    table = build_chromatin_table(fasta, peaks, valid_chroms=("chr2",), test_chroms=("chr3",))
     assert list(table.columns) == ["chrom", "start", "end", "split", *peaks]
     chr1 = table[table["chrom"] == "chr1"].set_index("start")
     assert chr1.index.tolist() == [0, 200, 400, 600, 800, 1000]  # bins 400..1400
@@ -131,7 +131,9 @@ def test_dm3_chr3l_matches_reference() -> None:
 
 def test_chromatin_table_reads_back(tmp_path: Path, toy: tuple[Path, Path]) -> None:
     fasta, folder = toy
-    table = build_chromatin_table(fasta, {"span": folder / "span.bed"})
+    table = build_chromatin_table(
+        fasta, {"span": folder / "span.bed"}, valid_chroms=(), test_chroms=("chr3",)
+    )
     out = tmp_path / "windows.tsv.gz"
     write_table(table, out)
     assert not (tmp_path / "windows.tsv.gz.tmp").exists()
@@ -210,3 +212,14 @@ def test_promoter_chr_prefix_and_no_windows(tmp_path: Path) -> None:
     bed.write_text("chr1\t10\t11\tx\t0\t+\n")
     with pytest.raises(GenomixError, match="tss.bed: no TSS window lies inside"):
         build_promoter_table(fasta, bed)
+
+
+def test_misspelled_held_out_chromosome_is_refused(tmp_path: Path) -> None:
+    genome = tmp_path / "g.fa"
+    genome.write_text(">chr1\n" + "ACGT" * 500 + "\n")
+    bed = tmp_path / "p.bed"
+    bed.write_text("chr1\t100\t400\n")
+    with pytest.raises(GenomixError, match=r"g.fa: held-out chromosome\(s\) chr1l not found"):
+        build_chromatin_table(genome, {"p": bed}, valid_chroms=(), test_chroms=("chr1l",))
+    with pytest.raises(GenomixError, match="no test chromosomes given"):
+        build_chromatin_table(genome, {"p": bed}, valid_chroms=(), test_chroms=())

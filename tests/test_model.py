@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,15 @@ def test_classifier_round_trip(promoter_model: Path, promoter_table) -> None:
     tokens = torch.from_numpy(tokenizer.encode_batch(promoter_table.sequences[:4], add_cls=True))
     mask = tokens != tokenizer.pad_id
     assert torch.equal(model(tokens, mask), again(tokens, mask))
+
+
+def test_model_dir_is_readable_by_others(tmp_path: Path) -> None:
+    model = MaskedLanguageModel(CONFIG, TOKENIZER.vocab_size)
+    directory = write_model_dir(tmp_path / "m", model, TOKENIZER, {"kind": "mlm"})
+    previous = os.umask(0o022)
+    try:
+        directory = write_model_dir(tmp_path / "m", model, TOKENIZER, {"kind": "mlm"})
+    finally:
+        os.umask(previous)
+    assert directory.stat().st_mode & 0o777 == 0o755
+    assert {p.stat().st_mode & 0o777 for p in directory.iterdir()} == {0o644}

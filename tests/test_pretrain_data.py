@@ -92,19 +92,19 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 
 
 @pytest.mark.parametrize(("k", "stride"), [(6, 1), (3, 1), (6, 3), (6, 6)])
-def test_masked_bases_cannot_be_read_off_unmasked_tokens(k: int, stride: int) -> None:
+def test_masked_bases_cannot_be_read_off_true_tokens(k: int, stride: int) -> None:
     tokenizer = KmerTokenizer(k, stride)
     tokens = torch.randint(tokenizer.n_special, tokenizer.vocab_size, (8, 512))
     inputs, labels = mask_tokens(
         tokens, tokenizer, mask_prob=0.15, generator=torch.Generator().manual_seed(1)
     )
-    masked = (labels != IGNORE_INDEX).numpy()
     n_bases = (512 - 1) * stride + k
-    for row in masked:
-        visible = np.zeros(n_bases, dtype=bool)  # bases some unmasked token reveals
-        for t in np.flatnonzero(~row):
+    for row_inputs, row_tokens in zip(inputs.numpy(), tokens.numpy(), strict=True):
+        # Bases revealed by any token the model sees with its true value (unmasked or kept).
+        visible = np.zeros(n_bases, dtype=bool)
+        for t in np.flatnonzero(row_inputs == row_tokens):
             visible[t * stride : t * stride + k] = True
-        for start, end in _runs(row):
+        for start, end in _runs(row_inputs == tokenizer.mask_id):
             if start == 0 or end == 512:
                 continue  # runs clipped by the window edge
             assert end - start >= mask_span(tokenizer)
@@ -123,8 +123,9 @@ def test_mask_rate_and_replacement_mix() -> None:
     assert torch.equal(labels[masked], tokens[masked])
     replaced_by_mask = (inputs[masked] == tokenizer.mask_id).float().mean().item()
     unchanged = (inputs[masked] == tokens[masked]).float().mean().item()
-    assert replaced_by_mask == pytest.approx(0.8, abs=0.02)
-    assert unchanged == pytest.approx(0.1, abs=0.02)  # plus random ids that happen to match
+    # Chosen per span (~900 spans here, so +-0.013 noise); [MASK] wins where spans overlap.
+    assert 0.77 <= replaced_by_mask <= 0.87
+    assert 0.05 <= unchanged <= 0.12
 
 
 def test_special_and_unknown_tokens_are_never_masked() -> None:

@@ -87,3 +87,9 @@ def test_smoke_run_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     assert (tmp_path / "results/smoke/report_chromatin_auroc.png").stat().st_size > 1000
     again = _snakemake("--configfile", smoke, "--directory", str(tmp_path), "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
+    html = tmp_path / "report.html"
+    rendered = _snakemake(
+        "--configfile", smoke, "--directory", str(tmp_path), "--report", str(html)
+    )
+    assert rendered.returncode == 0, rendered.stderr[-3000:]
+    assert html.stat().st_size > 10_000

@@ -2,6 +2,8 @@
 import os
 import shlex
 
+from genomix.config import FinetuneConfig
+
 RUN = config["run"]
 ENV = "envs/genomix.yaml"
 

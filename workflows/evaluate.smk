@@ -1,8 +1,7 @@
+# The test rows are capped like the validation rows in fine-tuning; the split's seed is read from
+# the model directory by `genomix evaluate`.
 EVAL_FLAGS = cli_flags(
-    {
-        "max_rows": config["finetune"].get("max_eval_rows", 0),
-        "seed": config["finetune"].get("seed", 0),
-    }
+    {"max_rows": config["finetune"].get("max_eval_rows", FinetuneConfig.max_eval_rows)}
 )
 
 
@@ -18,13 +17,13 @@ rule evaluate_chromatin:
         f"logs/{RUN}/evaluate_chromatin.log",
     benchmark:
         f"benchmarks/{RUN}/evaluate_chromatin.tsv"
-    params:
-        flags=EVAL_FLAGS,
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=4000,
-    conda:
-        ENV
+    params:
+        flags=EVAL_FLAGS,
     shell:
         "OMP_NUM_THREADS={threads} genomix evaluate --model {input.model:q} "
         "--table {input.table:q} --genome {input.fasta:q} --out {output.metrics:q} "
@@ -42,13 +41,13 @@ rule evaluate_promoter:
         f"logs/{RUN}/evaluate_promoter.log",
     benchmark:
         f"benchmarks/{RUN}/evaluate_promoter.tsv"
-    params:
-        flags=EVAL_FLAGS,
+    conda:
+        ENV
     threads: 2
     resources:
         mem_mb=4000,
-    conda:
-        ENV
+    params:
+        flags=EVAL_FLAGS,
     shell:
         "OMP_NUM_THREADS={threads} genomix evaluate --model {input.model:q} "
         "--table {input.table:q} --out {output.metrics:q} {params.flags} > {log:q} 2>&1"

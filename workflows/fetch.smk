@@ -9,13 +9,13 @@ rule fetch:
         "logs/fetch/{genome}.log",
     benchmark:
         "benchmarks/fetch/{genome}.tsv"
-    params:
-        url=lambda wc: source_url(config["genomes"][wc.genome]["url"]),
-        flags=lambda wc: cli_flags(config["genomes"][wc.genome], exclude=("url",)),
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
-    conda:
-        ENV
+    params:
+        url=lambda wc: source_url(config["genomes"][wc.genome]["url"]),
+        flags=lambda wc: cli_flags(config["genomes"][wc.genome], exclude=("url",)),
     shell:
         "genomix fetch {params.url:q} -o {output.fasta:q} {params.flags} > {log:q} 2>&1"

@@ -9,14 +9,14 @@ rule chromatin_labels:
         f"logs/{RUN}/chromatin_labels.log",
     benchmark:
         f"benchmarks/{RUN}/chromatin_labels.tsv"
-    params:
-        peaks=peak_flags(),
-        flags=cli_flags(config["chromatin"], exclude=("genome", "peaks")),
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
-    conda:
-        ENV
+    params:
+        peaks=peak_flags(),
+        flags=cli_flags(config["chromatin"], exclude=("genome", "peaks")),
     shell:
         "genomix labels {input.fasta:q} {params.peaks} -o {output.table:q} {params.flags} "
         "> {log:q} 2>&1"
@@ -33,14 +33,14 @@ rule finetune_promoter:
         f"logs/{RUN}/finetune_promoter.log",
     benchmark:
         f"benchmarks/{RUN}/finetune_promoter.tsv"
-    params:
-        flags=cli_flags(config["finetune"]),
+    conda:
+        ENV
     threads: 2
     resources:
         gpu=1,
         mem_mb=8000,
-    conda:
-        ENV
+    params:
+        flags=cli_flags(config["finetune"]),
     shell:
         "OMP_NUM_THREADS={threads} genomix finetune --task promoter --table {input.table:q} "
         "--pretrained {input.pretrained:q} --out {output.model:q} {params.flags} > {log:q} 2>&1"
@@ -58,14 +58,14 @@ rule finetune_chromatin:
         f"logs/{RUN}/finetune_chromatin.log",
     benchmark:
         f"benchmarks/{RUN}/finetune_chromatin.tsv"
-    params:
-        flags=cli_flags(config["finetune"]),
+    conda:
+        ENV
     threads: 2
     resources:
         gpu=1,
         mem_mb=8000,
-    conda:
-        ENV
+    params:
+        flags=cli_flags(config["finetune"]),
     shell:
         "OMP_NUM_THREADS={threads} genomix finetune --task chromatin --table {input.table:q} "
         "--genome {input.fasta:q} --pretrained {input.pretrained:q} --out {output.model:q} "

@@ -26,11 +26,11 @@ rule report:
         f"logs/{RUN}/report.log",
     benchmark:
         f"benchmarks/{RUN}/report.tsv"
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=2000,
-    conda:
-        ENV
     shell:
         "genomix report --chromatin {input.chromatin:q} --promoter {input.promoter:q} "
         "--pretrain-metrics {input.pretrained:q}/metrics.csv --benchmarks {input.benchmarks:q} "

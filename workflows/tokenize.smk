@@ -10,12 +10,12 @@ rule tokenize:
         "logs/tokenize/{genome}.log",
     benchmark:
         "benchmarks/tokenize/{genome}.tsv"
-    params:
-        flags=cli_flags(config["tokenize"]),
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
-    conda:
-        ENV
+    params:
+        flags=cli_flags(config["tokenize"]),
     shell:
         "genomix tokenize {input.fasta:q} -o {output.tokens:q} {params.flags} > {log:q} 2>&1"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import gzip
 import logging
-import os
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -22,6 +21,7 @@ import pandas as pd
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from genomix.errors import GenomixError
+from genomix.io import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +166,20 @@ def _window_counts(flags: bytes, starts: np.ndarray, width: int) -> np.ndarray:
     return cum[starts + width] - cum[starts]
 
 
+def _check_held_out(
+    present: set[str], valid: Sequence[str], test: Sequence[str], source: Path
+) -> None:
+    """A held-out chromosome that is not in the data would silently empty its split."""
+    if not test:
+        raise GenomixError(f"{source}: no test chromosomes given (test_chroms); hold one out")
+    missing = sorted((set(valid) | set(test)) - present)
+    if missing:
+        raise GenomixError(
+            f"{source}: held-out chromosome(s) {', '.join(missing)} not found "
+            f"(chromosomes here: {', '.join(sorted(present)[:10])})"
+        )
+
+
 def _assign_split(chroms: np.ndarray, valid: Sequence[str], test: Sequence[str]) -> np.ndarray:
     """(N,) 'train'/'valid'/'test' by chromosome."""
     if set(valid) & set(test):
@@ -224,6 +238,7 @@ def build_chromatin_table(
         }
     )
     table["end"] = table["start"] + width
+    _check_held_out(genome_chroms, valid_chroms, test_chroms, Path(genome))
     table["split"] = _assign_split(chroms, valid_chroms, test_chroms)
     rows_of = {chrom: np.flatnonzero(chroms == chrom) for chrom in genome_chroms}
     for profile, bed_path in peaks.items():
@@ -342,8 +357,7 @@ def _gc_bin(gc_counts: np.ndarray, width: int) -> np.ndarray:
 def write_table(df: pd.DataFrame, out: str | Path) -> None:
     """Write ``df`` as TSV (gzip when ``out`` ends in .gz; mtime 0), atomically."""
     out = Path(out)
-    tmp = out.with_name(out.name + ".tmp")
     compression = {"method": "gzip", "mtime": 0} if out.name.endswith(".gz") else None
-    df.to_csv(tmp, sep="\t", index=False, compression=compression)
-    os.replace(tmp, out)
+    with atomic_path(out) as temporary:
+        df.to_csv(temporary, sep="\t", index=False, compression=compression)
     logger.info("wrote %d rows to %s", len(df), out)

@@ -82,15 +82,26 @@ class TokenShard:
         self.tokenizer = KmerTokenizer(index["k"], index["stride"])
         self.chromosomes = index["chromosomes"]
         self.tokens = np.load(self.path, mmap_mode="r")
+        indexed = sum(chrom["length"] for chrom in self.chromosomes)
+        if self.tokens.shape != (indexed,) or self.tokens.dtype != np.int32:
+            raise GenomixError(
+                f"{self.path}: {self.tokens.shape[0]} tokens but its index {index_path.name} "
+                f"lists {indexed}; the pair is stale, rerun `genomix tokenize`"
+            )
 
     def regions(self, *, valid_fraction: float) -> tuple[list[Region], list[Region]]:
-        """Per chromosome, the head for training and the tail (`valid_fraction`) for validation."""
+        """Per chromosome, the head for training and the tail (`valid_fraction`) for validation.
+
+        The tail starts `ceil(k / stride) - 1` tokens after the head ends, so no base is shared
+        by a training and a validation token.
+        """
+        gap = math.ceil(self.tokenizer.k / self.tokenizer.stride) - 1
         train, valid = [], []
         for chrom in self.chromosomes:
-            start, length = chrom["offset"], chrom["length"]
-            cut = start + length - math.floor(length * valid_fraction)
+            start, end = chrom["offset"], chrom["offset"] + chrom["length"]
+            cut = end - math.floor(chrom["length"] * valid_fraction)
             train.append(Region(start, cut))
-            valid.append(Region(cut, start + length))
+            valid.append(Region(min(cut + gap, end), end))
         return train, valid
 
 
@@ -128,9 +139,14 @@ class MLMWindowSampler:
                 if region.end - region.start >= window:
                     self.sources.append((shard.tokens, region))
         if not self.sources:
+            fix = (
+                "lower pretrain.valid_fraction"
+                if split == "train"
+                else "raise pretrain.valid_fraction"
+            )
             raise GenomixError(
                 f"no {split} region of {', '.join(str(s.path) for s in shards)} holds a window of "
-                f"{window} tokens; lower model.max_tokens or pretrain.valid_fraction"
+                f"{window} tokens; lower model.max_tokens, or {fix}"
             )
         counts = np.array([r.end - r.start - window + 1 for _, r in self.sources], dtype=np.float64)
         self.weights = torch.from_numpy(counts / counts.sum())
@@ -176,10 +192,14 @@ def mask_tokens(
     generator: torch.Generator,
     maskable: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Span masking for overlapping k-mers, BERT's 80/10/10 replacement.
+    """Span masking for overlapping k-mers, with BERT's 80/10/10 replacement chosen per span.
 
     Anchors are drawn so that, once each is widened to `mask_span` tokens, a fraction `mask_prob`
-    of tokens is masked in expectation: P(token masked) = 1 - (1 - p_anchor) ** span.
+    of tokens is masked in expectation: P(token masked) = 1 - (1 - p_anchor) ** span. Each span
+    is then, as a whole, replaced by [MASK] (80%), by random k-mers (10%) or left unchanged (10%);
+    where spans overlap, [MASK] wins over random, and random over unchanged. Choosing per token
+    instead would leave ~10% of a [MASK] span's tokens true, and one true neighbour reveals
+    k - 1 of the anchor's k bases.
 
     tokens: (B, T) long; maskable: (B, T) bool, positions that may be masked (default: all but
     special tokens). Returns (inputs, labels), both (B, T) long; labels are IGNORE_INDEX where no
@@ -190,16 +210,14 @@ def mask_tokens(
         maskable = tokens >= tokenizer.n_special
     anchor_prob = 1.0 - (1.0 - mask_prob) ** (1.0 / span)
     anchors = (torch.rand(tokens.shape, generator=generator) < anchor_prob) & maskable
-    masked = F.max_pool1d(anchors[:, None].float(), span, stride=1, padding=span // 2)[:, 0] > 0
-    masked &= maskable
-    labels = torch.where(masked, tokens, torch.full_like(tokens, IGNORE_INDEX))
-
-    inputs = tokens.clone()
     draw = torch.rand(tokens.shape, generator=generator)
-    inputs[masked & (draw < 0.8)] = tokenizer.mask_id
-    randomised = masked & (draw >= 0.8) & (draw < 0.9)
+    # Per-anchor replacement code: 3 = [MASK], 2 = random, 1 = unchanged; 0 = no anchor.
+    code = torch.where(draw < 0.8, 3.0, torch.where(draw < 0.9, 2.0, 1.0)) * anchors
+    code = F.max_pool1d(code[:, None], span, stride=1, padding=span // 2)[:, 0] * maskable
+    labels = torch.where(code > 0, tokens, torch.full_like(tokens, IGNORE_INDEX))
+
     random_ids = torch.randint(
         tokenizer.n_special, tokenizer.vocab_size, tokens.shape, generator=generator
     )
-    inputs[randomised] = random_ids[randomised]
-    return inputs, labels
+    inputs = torch.where(code == 2, random_ids, tokens)
+    return inputs.masked_fill(code == 3, tokenizer.mask_id), labels

@@ -1,0 +1,69 @@
+"""Masked-LM pretraining end to end on the real human slice (a few steps of a tiny model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import HUMAN
+
+from genomix.checkpoint import read_metadata, read_tokenizer
+from genomix.config import FinetuneConfig, PretrainConfig
+from genomix.data.pretrain import write_token_shard
+from genomix.errors import GenomixError
+from genomix.finetune import finetune
+from genomix.genome import fetch_genome
+from genomix.kmers import KmerTokenizer
+from genomix.model import EncoderConfig
+from genomix.pretrain import pretrain
+
+MODEL = EncoderConfig(d_model=32, n_layers=1, n_heads=2, d_ff=64, max_tokens=320, block_size=32)
+CONFIG = PretrainConfig(
+    steps=4, batch_size=2, warmup_steps=1, eval_every=2, eval_batches=1, device="cpu"
+)
+
+
+@pytest.fixture(scope="module")
+def shard(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("pretrain")
+    genome = fetch_genome(str(HUMAN), folder / "human.fa")
+    return write_token_shard(genome, folder / "human.npy", KmerTokenizer(4, 1))
+
+
+def test_pretrain_writes_a_model_directory(shard: Path, tmp_path: Path) -> None:
+    out = pretrain([shard], tmp_path / "mlm", model_config=MODEL, config=CONFIG, progress=False)
+    metadata = read_metadata(out)
+    assert metadata["kind"] == "mlm" and metadata["tokenizer"] == {"k": 4, "stride": 1}
+    assert read_tokenizer(out).vocab_size == 4**4 + 5
+    metrics = pd.read_csv(out / "metrics.csv")
+    assert metrics["step"].tolist() == [2, 4]
+    assert metrics["valid_loss"].notna().all() and (metrics["valid_loss"] > 0).all()
+
+
+def test_same_seed_same_weights(shard: Path, tmp_path: Path) -> None:
+    first = pretrain([shard], tmp_path / "a", model_config=MODEL, config=CONFIG, progress=False)
+    second = pretrain([shard], tmp_path / "b", model_config=MODEL, config=CONFIG, progress=False)
+    assert (first / "model.safetensors").read_bytes() == (second / "model.safetensors").read_bytes()
+
+
+def test_finetune_from_pretrained(shard: Path, tmp_path: Path, promoter_table) -> None:
+    mlm = pretrain([shard], tmp_path / "mlm", model_config=MODEL, config=CONFIG, progress=False)
+    head = finetune(
+        promoter_table,
+        tmp_path / "head",
+        task="promoter",
+        config=FinetuneConfig(epochs=1, max_train_rows=16, max_eval_rows=16, device="cpu"),
+        pretrained=mlm,
+        progress=False,
+    )
+    assert read_metadata(head)["pretrained"] == str(mlm)
+    with pytest.raises(GenomixError, match="not a pretrained masked-LM encoder"):
+        finetune(
+            promoter_table,
+            tmp_path / "again",
+            task="promoter",
+            config=FinetuneConfig(epochs=1, max_train_rows=16, device="cpu"),
+            pretrained=head,
+            progress=False,
+        )
