@@ -36,8 +36,9 @@ def evaluate_model(
 
     Rows: one per profile (`profile, auroc, auprc, n_pos, n_neg, note`), then `mean` and `median`
     of every column over the profiles that have both classes. A profile without positives in
-    the split keeps its row with empty scores and a note saying so. For the promoter task the columns `threshold, f1,
-    mcc, accuracy` are added, at the threshold chosen on the validation split during fine-tuning.
+    the split keeps its row with empty scores and a note saying so. For the promoter task the
+    columns `threshold, f1, mcc, accuracy` are added, at the threshold chosen on the validation
+    split during fine-tuning.
     """
     model, tokenizer, metadata = load_classifier(model_dir)
     if list(table.profiles) != metadata["profiles"]:
