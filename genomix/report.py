@@ -58,7 +58,8 @@ def plot_pretrain_curve(metrics: pd.DataFrame, out: Path) -> Path:
     return out
 
 
-def _stage_times(benchmarks: Sequence[Path]) -> pd.DataFrame:
+def stage_times(benchmarks: Sequence[Path]) -> pd.DataFrame:
+    """One row per Snakemake benchmark file: stage (file stem), seconds, peak RSS in MB."""
     rows = []
     for path in benchmarks:
         frame = _read_table(path)
@@ -110,7 +111,7 @@ def write_report(
     if benchmarks:
         sections += [
             "## Stage run times (Snakemake benchmark files)",
-            _stage_times([Path(p) for p in benchmarks]).to_markdown(index=False, floatfmt=".1f"),
+            stage_times([Path(p) for p in benchmarks]).to_markdown(index=False, floatfmt=".1f"),
         ]
     with atomic_path(out) as temporary:
         temporary.write_text("\n\n".join(sections) + "\n")

@@ -1,0 +1,65 @@
+"""The shared attention interface: fused q/k/v projection, ``attend``, output projection."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from genomix.errors import GenomixError
+
+__all__ = ["ProjectedAttention"]
+
+
+class ProjectedAttention(nn.Module):
+    """Base class: owns the projections; subclasses implement ``attend``.
+
+    Args:
+        dim: model width D, divisible by ``heads``.
+        heads: number of heads H; head width Dh = D / H.
+        dropout: dropout probability on attention weights, applied in training mode only.
+    """
+
+    def __init__(self, dim: int, heads: int, *, dropout: float = 0.0) -> None:
+        super().__init__()
+        if heads < 1 or dim < 1 or dim % heads:
+            raise GenomixError(f"attention: dim={dim} must be a positive multiple of heads={heads}")
+        if not 0.0 <= dropout < 1.0:
+            raise GenomixError(f"attention: dropout={dropout} must be in [0, 1)")
+        self.dim = dim
+        self.heads = heads
+        self.dropout = dropout
+        self.qkv = nn.Linear(dim, 3 * dim)
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor, padding_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Project, attend, project back.
+
+        Args:
+            x: (B, L, D) float.
+            padding_mask: (B, L) bool, True = real token; padded keys get no weight and
+                padded query positions output the output-projection bias (finite).
+
+        Returns:
+            (B, L, D).
+        """
+        q, k, v = self.split_heads(x)
+        attended = self.attend(q, k, v, padding_mask)
+        batch, _, length, _ = attended.shape
+        return self.out(attended.transpose(1, 2).reshape(batch, length, self.dim))
+
+    def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Fused q/k/v projection. x: (B, L, D) -> three (B, H, L, Dh)."""
+        batch, length, _ = x.shape
+        qkv = self.qkv(x).view(batch, length, 3, self.heads, self.dim // self.heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        return q, k, v
+
+    def attend(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The attention operation alone. q, k, v: (B, H, L, Dh) -> (B, H, L, Dh)."""
+        raise NotImplementedError

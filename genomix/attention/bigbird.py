@@ -1,0 +1,232 @@
+"""BigBird block-sparse attention (Zaheer et al. 2020, ITC form), bidirectional.
+
+Per query block of ``block_size`` positions the key set is: the first ``global_blocks``
+blocks, a centred window of ``window_blocks`` blocks, and ``random_blocks`` random blocks.
+Global query blocks attend to every key. Unlike Hugging Face's BigBird, no key block is ever
+counted twice: random blocks are drawn without replacement from the blocks that are neither
+global nor in the query block's window, and window blocks that are global are dropped from
+the window (they are already shared keys). When fewer than ``random_blocks`` candidates exist,
+all candidates are taken.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from genomix.attention.base import ProjectedAttention
+from genomix.attention.blocks import additive_bias, key_validity, pad_length
+from genomix.attention.kernels import gathered_block_attention
+from genomix.attention.masks import bigbird_mask
+from genomix.errors import GenomixError
+
+__all__ = ["BigBirdAttention", "bigbird_layout", "sample_random_blocks"]
+
+
+def sample_random_blocks(
+    n_blocks: int,
+    *,
+    global_blocks: int,
+    window_blocks: int,
+    random_blocks: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """Draw random key blocks per query block, without replacement and without duplicates.
+
+    Candidates for query block I are the blocks J with J >= global_blocks and
+    |I - J| > window_blocks // 2. Global query blocks get no random blocks.
+
+    Returns:
+        (nb, random_blocks) long, -1 where fewer candidates than ``random_blocks`` exist.
+    """
+    blocks = torch.arange(n_blocks)
+    excluded = (blocks[None, :] < global_blocks) | (blocks[:, None] < global_blocks)
+    excluded |= (blocks[:, None] - blocks[None, :]).abs() <= window_blocks // 2
+    # Uniform keys; excluded blocks get 2.0 so the r smallest keys are a uniform r-subset.
+    keys = torch.rand(n_blocks, n_blocks, generator=generator).masked_fill(excluded, 2.0)
+    taken = min(random_blocks, n_blocks)
+    values, picks = keys.topk(taken, dim=1, largest=False)
+    table = torch.full((n_blocks, random_blocks), -1, dtype=torch.long)
+    table[:, :taken] = torch.where(values < 2.0, picks, -1)
+    return table
+
+
+def bigbird_layout(
+    random_table: torch.Tensor, *, global_blocks: int, window_blocks: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Key blocks (global + window + random) of each non-global query block.
+
+    Args:
+        random_table: (nb, r) long from ``sample_random_blocks``.
+
+    Returns:
+        key_blocks: (nb - g, g + w + r) long block indices, clamped into range.
+        slot_valid: (nb - g, g + w + r) bool; False for window slots outside the sequence or
+            on a global block (already a global slot), and for empty random slots.
+    """
+    n_blocks = random_table.shape[0]
+    queries = torch.arange(global_blocks, n_blocks)
+    half = window_blocks // 2
+    globals_ = torch.arange(global_blocks).expand(len(queries), global_blocks)
+    window = queries[:, None] + torch.arange(-half, half + 1)[None, :]
+    window_valid = (window >= global_blocks) & (window < n_blocks)
+    randoms = random_table[global_blocks:]
+    key_blocks = torch.cat([globals_, window, randoms], dim=1).clamp(0, n_blocks - 1)
+    slot_valid = torch.cat(
+        [torch.ones_like(globals_, dtype=torch.bool), window_valid, randoms >= 0], 1
+    )
+    return key_blocks, slot_valid
+
+
+class BigBirdAttention(ProjectedAttention):
+    """BigBird ITC block-sparse attention.
+
+    Args:
+        dim, heads, dropout: see ``ProjectedAttention``.
+        block_size: b, positions per block (default 64).
+        global_blocks: g, leading blocks that attend to and are attended by all (default 1;
+            block 0 holds [CLS]).
+        window_blocks: w, odd, centred sliding window in blocks (default 3).
+        random_blocks: r, random key blocks per query block (default 3).
+        seed: seed of the random-block draw.
+        resample_random: False (default): the random blocks are a deterministic function of
+            (seed, number of blocks). True: a new draw each forward in training mode, from a
+            generator seeded with ``seed`` at init; eval mode uses the fixed draw.
+
+    Global query blocks attend densely (``scaled_dot_product_attention``, g b rows). The other
+    blocks use ``kernels.gathered_block_attention``: one gather of their g + w + r key blocks
+    and batched matmuls, in chunks of a few MB. Memory is O(L (g + w + r) b) in training (the
+    saved weights) and O(L) plus one chunk in inference; no (L, L) tensor is ever built.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        *,
+        dropout: float = 0.0,
+        block_size: int = 64,
+        global_blocks: int = 1,
+        window_blocks: int = 3,
+        random_blocks: int = 3,
+        seed: int = 0,
+        resample_random: bool = False,
+    ) -> None:
+        super().__init__(dim, heads, dropout=dropout)
+        if block_size < 1 or global_blocks < 0 or random_blocks < 0 or seed < 0:
+            raise GenomixError(
+                "bigbird: block_size must be >= 1 and global_blocks, random_blocks, seed >= 0 "
+                f"(got {block_size}, {global_blocks}, {random_blocks}, {seed})"
+            )
+        if window_blocks < 1 or window_blocks % 2 == 0:
+            raise GenomixError(f"bigbird: window_blocks={window_blocks} must be odd and >= 1")
+        self.block_size = block_size
+        self.global_blocks = global_blocks
+        self.window_blocks = window_blocks
+        self.random_blocks = random_blocks
+        self.seed = seed
+        self.resample_random = resample_random
+        self._generator = torch.Generator().manual_seed(seed)
+        self._layouts: dict[tuple[int, str], tuple[torch.Tensor, ...]] = {}
+
+    def fixed_random_table(self, n_blocks: int) -> torch.Tensor:
+        """The fixed random draw for ``n_blocks`` blocks: (nb, r) long, -1 = empty."""
+        state = np.random.SeedSequence([self.seed, n_blocks]).generate_state(1)[0]
+        return self._draw(n_blocks, torch.Generator().manual_seed(int(state)))
+
+    def _draw(self, n_blocks: int, generator: torch.Generator) -> torch.Tensor:
+        return sample_random_blocks(
+            n_blocks,
+            global_blocks=self.global_blocks,
+            window_blocks=self.window_blocks,
+            random_blocks=self.random_blocks,
+            generator=generator,
+        )
+
+    def random_table(self, n_blocks: int) -> torch.Tensor:
+        """The draw the next forward uses: resampled in training if asked, else fixed."""
+        if self.resample_random and self.training:
+            return self._draw(n_blocks, self._generator)
+        return self.fixed_random_table(n_blocks)
+
+    def _layout(self, n_blocks: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+        """(key_blocks, slot_valid) on device; the fixed one is cached per (nb, device)."""
+        cacheable = not (self.resample_random and self.training)
+        key = (n_blocks, str(device))
+        if cacheable and key in self._layouts:
+            return self._layouts[key]
+        key_blocks, slot_valid = bigbird_layout(
+            self.random_table(n_blocks),
+            global_blocks=self.global_blocks,
+            window_blocks=self.window_blocks,
+        )
+        layout = (key_blocks.to(device), slot_valid.to(device))
+        if cacheable:
+            self._layouts[key] = layout
+        return layout
+
+    def dense_mask(self, length: int) -> torch.Tensor:
+        """(L, L) bool: the fixed (eval-mode) pattern over the L real positions."""
+        return bigbird_mask(
+            length,
+            block_size=self.block_size,
+            global_blocks=self.global_blocks,
+            window_blocks=self.window_blocks,
+            random_table=self.fixed_random_table(math.ceil(length / self.block_size)),
+        )
+
+    def attend(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        padding_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """q, k, v: (B, H, L, Dh); padding_mask: (B, L) bool -> (B, H, L, Dh), 0 at padding."""
+        batch, heads, length, head_dim = q.shape
+        block = self.block_size
+        n_blocks = math.ceil(length / block)
+        padded = n_blocks * block
+        n_global = min(self.global_blocks, n_blocks)
+        dropout = self.dropout if self.training else 0.0
+        q, k, v = (pad_length(t, padded) for t in (q, k, v))
+        valid = key_validity(padding_mask, batch, length, padded, q.device)
+
+        # Global query blocks: dense rows over every key (g * b rows, small).
+        n_rows = n_global * block
+        needs_bias = padding_mask is not None or padded != length
+        global_bias = additive_bias(valid[:, None, None, :], q.dtype) if needs_bias else None
+        parts = [
+            F.scaled_dot_product_attention(
+                q[:, :, :n_rows], k, v, attn_mask=global_bias, dropout_p=dropout
+            )
+        ]
+
+        n_queries = n_blocks - n_global
+        if n_queries > 0:
+            key_blocks, slot_valid = self._layout(n_blocks, q.device)
+            n_keys = key_blocks.shape[1] * block
+            slot_keys = slot_valid[..., None].expand(-1, -1, block).reshape(n_queries, n_keys)
+            if needs_bias:
+                local_valid = valid.view(batch, n_blocks, block)[:, key_blocks]
+                local_valid = local_valid.view(batch, 1, n_queries, 1, n_keys) & slot_keys[:, None]
+            else:
+                local_valid = slot_keys.view(1, 1, n_queries, 1, n_keys)
+            blocked = (batch, heads, n_blocks, block, head_dim)
+            q_local = q[:, :, n_rows:] * head_dim**-0.5
+            out = gathered_block_attention(
+                q_local.view(batch, heads, n_queries, block, head_dim),
+                k.view(blocked),
+                v.view(blocked),
+                key_blocks,
+                additive_bias(local_valid, q.dtype),
+                dropout=dropout,
+            )
+            parts.append(out.view(batch, heads, n_queries * block, head_dim))
+        out = torch.cat(parts, dim=2)[:, :, :length]
+        if padding_mask is not None:
+            out = out * padding_mask[:, None, :, None]
+        return out
