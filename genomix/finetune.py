@@ -136,9 +136,10 @@ def finetune(
                     f"fine-tuning diverged (loss {loss.item()}) in epoch {epoch}; lower finetune.lr"
                 )
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (loss + model.encoder.span_penalty()).backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
+            model.encoder.clamp_spans_()
             schedule.step()
             loss_sum += loss.item() * len(batch)
         probabilities = score_sequences(

@@ -41,6 +41,7 @@ class EncoderConfig:
     span_ramp: int = 32
     span_init: float = 256.0
     span_loss: float = 2e-6
+    span_dynamic: bool = False
     attention_seed: int = 0
 
     def __post_init__(self) -> None:
@@ -72,6 +73,7 @@ class EncoderConfig:
                 "ramp": self.span_ramp,
                 "init_span": self.span_init,
                 "span_loss_coef": self.span_loss,
+                "dynamic": self.span_dynamic,
             },
         }
         return dict(options[self.attention])
@@ -144,6 +146,22 @@ class Encoder(nn.Module):
         if not penalties:
             return torch.zeros((), device=self.token_embedding.weight.device)
         return torch.stack(penalties).sum()
+
+    @torch.no_grad()
+    def clamp_spans_(self) -> None:
+        """Keep learned attention spans in range; call after every optimizer step."""
+        for block in self.blocks:
+            if hasattr(block.attention, "clamp_spans_"):
+                block.attention.clamp_spans_()
+
+    def learned_spans(self) -> list[dict[str, float | int]]:
+        """(layer, head, span) rows of the adaptive-span layers; empty for other attentions."""
+        return [
+            {"layer": layer, "head": head, "span": float(span)}
+            for layer, block in enumerate(self.blocks)
+            if hasattr(block.attention, "spans")
+            for head, span in enumerate(block.attention.spans().tolist())
+        ]
 
 
 class MLMHead(nn.Module):

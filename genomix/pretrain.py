@@ -9,6 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -28,6 +29,7 @@ from genomix.train import (
 logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.csv"
+SPANS_FILE = "spans.tsv"  # adaptive_span only: learned span per layer and head
 
 
 def pretrain(
@@ -86,6 +88,7 @@ def pretrain(
         total.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
+        model.encoder.clamp_spans_()
         schedule.step()
         tokens_per_second = step * inputs.numel() / (time.perf_counter() - started)
         bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_per_second:,.0f}")
@@ -109,9 +112,17 @@ def pretrain(
         "shards": [str(path) for path in shards],
         "final": log.rows[-1],
     }
-    return write_model_dir(
-        out, model.cpu(), tokenizer, metadata, extra_files={METRICS_FILE: log.write}
-    )
+    extra_files = {METRICS_FILE: log.write}
+    spans = model.encoder.learned_spans()
+    if spans:
+        extra_files[SPANS_FILE] = lambda path: pd.DataFrame(spans).to_csv(
+            path, sep="\t", index=False
+        )
+        logger.info(
+            "learned spans (layer, head, span): %s",
+            ", ".join(f"{r['layer']}.{r['head']}={r['span']:.0f}" for r in spans),
+        )
+    return write_model_dir(out, model.cpu(), tokenizer, metadata, extra_files=extra_files)
 
 
 @torch.no_grad()

@@ -19,11 +19,24 @@ SUMMARY_ROWS = ("mean", "median")
 
 def _read_table(path: Path, sep: str = "\t") -> pd.DataFrame:
     try:
-        return pd.read_csv(path, sep=sep)
+        return pd.read_csv(path, sep=sep, keep_default_na=False, na_values=[""])
     except FileNotFoundError:
         raise GenomixError(f"{path}: file not found") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise GenomixError(f"{path}: not a readable table ({error})") from None
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    """Scores with 3 decimals, counts as plain numbers, empty notes left empty."""
+    formats = ["g" if column in ("n_pos", "n_neg") else ".3f" for column in table.columns]
+    return table.fillna({"note": ""}).to_markdown(index=False, floatfmt=formats)
+
+
+def _verdict(auroc: float) -> str:
+    """A plain warning when an AUROC is near chance, else nothing."""
+    if auroc < 0.55:
+        return f"AUROC {auroc:.3f} is close to chance (0.5): this head has not learned the task."
+    return ""
 
 
 def plot_profile_auroc(metrics: pd.DataFrame, out: Path) -> Path:
@@ -96,18 +109,27 @@ def write_report(
     sections = [
         "# genomix run report",
         "## Chromatin profiles (held-out chromosomes)",
-        f"Mean AUROC {mean['auroc']:.3f}, mean AUPRC {mean['auprc']:.3f} ({mean['note']}).",
-        chromatin_table.to_markdown(index=False, floatfmt=".3f"),
+        f"Mean AUROC {mean['auroc']:.3f}, mean AUPRC {mean['auprc']:.3f} ({mean['note']}). "
+        + _verdict(mean["auroc"]),
+        _markdown(chromatin_table),
         f"![per-profile AUROC]({auroc_png.name})",
         "## Promoters (test split)",
-        promoter_table.to_markdown(index=False, floatfmt=".3f"),
-        f"AUROC {promoter_row['auroc']:.3f}; F1, MCC and accuracy at the threshold chosen on the "
-        "validation split.",
+        _markdown(promoter_table),
+        "F1, MCC and accuracy are at the threshold chosen on the validation split. "
+        + _verdict(promoter_row["auroc"]),
         "## Masked-LM pretraining",
         f"After {int(last['step'])} steps: held-out loss {last['valid_loss']:.3f}, masked-token "
         f"accuracy {last['valid_accuracy']:.3f}, perplexity {last['valid_perplexity']:.1f}.",
         f"![MLM loss]({curve_png.name})",
     ]
+    spans = Path(pretrain_metrics).with_name("spans.tsv")
+    if spans.is_file():
+        table = _read_table(spans).pivot(index="layer", columns="head", values="span")
+        table.columns = [f"head {head}" for head in table.columns]
+        sections += [
+            "## Learned attention spans (adaptive_span, tokens)",
+            table.reset_index().to_markdown(index=False, floatfmt=".0f"),
+        ]
     if benchmarks:
         sections += [
             "## Stage run times (Snakemake benchmark files)",

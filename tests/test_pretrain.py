@@ -17,7 +17,10 @@ from genomix.genome import fetch_genome
 from genomix.kmers import KmerTokenizer
 from genomix.model import EncoderConfig
 from genomix.pretrain import pretrain
+from genomix.report import write_report
 
+CHROMATIN_METRICS = Path(__file__).parent / "data" / "chromatin_metrics_example.tsv"
+PROMOTER_METRICS = Path(__file__).parent / "data" / "promoter_metrics_example.tsv"
 MODEL = EncoderConfig(d_model=32, n_layers=1, n_heads=2, d_ff=64, max_tokens=320, block_size=32)
 CONFIG = PretrainConfig(
     steps=4, batch_size=2, warmup_steps=1, eval_every=2, eval_batches=1, device="cpu"
@@ -67,3 +70,28 @@ def test_finetune_from_pretrained(shard: Path, tmp_path: Path, promoter_table) -
             pretrained=head,
             progress=False,
         )
+
+
+def test_adaptive_span_spans_are_learned_clamped_and_reported(shard: Path, tmp_path: Path) -> None:
+    config = EncoderConfig(
+        attention="adaptive_span",
+        d_model=32,
+        n_layers=2,
+        n_heads=2,
+        d_ff=64,
+        max_tokens=128,
+        span_max=64,
+        span_init=64.0,
+        span_ramp=8,
+    )
+    out = pretrain([shard], tmp_path / "span", model_config=config, config=CONFIG, progress=False)
+    spans = pd.read_csv(out / "spans.tsv", sep="\t")
+    assert spans[["layer", "head"]].values.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
+    assert spans["span"].between(0, 64).all()  # started at span_max; clamped after each step
+    report = write_report(
+        tmp_path / "report.md",
+        chromatin=CHROMATIN_METRICS,
+        promoter=PROMOTER_METRICS,
+        pretrain_metrics=out / "metrics.csv",
+    )
+    assert "Learned attention spans" in report.read_text()
