@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from genomix.config import (
     ChromatinConfig,
@@ -21,6 +22,9 @@ from genomix.config import (
     config_from_arguments,
 )
 from genomix.errors import GenomixError
+
+if TYPE_CHECKING:
+    from genomix.data.tables import LabeledTable
 
 logger = logging.getLogger("genomix")
 
@@ -70,6 +74,16 @@ def _subparser(
         description=help_text,
         epilog=EPILOGS[name],
         formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _add_deepsea_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--deepsea-features",
+        type=Path,
+        metavar="FEATURES.tsv",
+        help="read --table as a DeepSEA-layout CSV (no header: sequence, then one 0/1 label per "
+        "row of this features TSV); split by contiguous row blocks 80/10/10, smoke tests only",
     )
 
 
@@ -126,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--task", required=True, choices=("promoter", "chromatin"))
     finetune.add_argument("--table", required=True, type=Path, help="labeled table (TSV/CSV)")
     finetune.add_argument("--genome", type=Path, help="FASTA for tables with coordinates")
+    _add_deepsea_flag(finetune)
     finetune.add_argument("--pretrained", type=Path, help="pretrained model directory")
     finetune.add_argument("--out", required=True, type=Path, help="model directory")
     add_config_arguments(finetune, FinetuneConfig, "finetune")
@@ -136,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--model", required=True, type=Path, help="fine-tuned model directory")
     evaluate.add_argument("--table", required=True, type=Path, help="labeled table (TSV/CSV)")
     evaluate.add_argument("--genome", type=Path, help="FASTA for tables with coordinates")
+    _add_deepsea_flag(evaluate)
     evaluate.add_argument("--out", required=True, type=Path, help="metrics TSV")
     evaluate.add_argument("--split", default="test", choices=("train", "valid", "test"))
     evaluate.add_argument(
@@ -205,6 +221,27 @@ def _given(args: argparse.Namespace, cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if f.name in vars(args)]
 
 
+def _read_table(args: argparse.Namespace, *, task: str, seed: int) -> LabeledTable:
+    """The labeled table of `finetune`/`evaluate`: --table, in DeepSEA layout with
+    --deepsea-features (then split by contiguous row blocks, not by `seed`)."""
+    if args.deepsea_features is None:
+        from genomix.data.tables import read_labeled_table
+
+        return read_labeled_table(args.table, task=task, genome=args.genome, seed=seed)
+    from genomix.data.deepsea import read_deepsea_table
+
+    if task != "chromatin":
+        raise GenomixError(
+            f"--deepsea-features: DeepSEA tables are chromatin profiles, not task '{task}'"
+        )
+    if args.genome is not None:
+        raise GenomixError(
+            "--genome: a DeepSEA-layout table carries its sequences; drop --genome or "
+            "--deepsea-features"
+        )
+    return read_deepsea_table(args.table, args.deepsea_features)
+
+
 def run(args: argparse.Namespace) -> None:
     """Execute one parsed subcommand."""
     from genomix.model import EncoderConfig
@@ -250,7 +287,6 @@ def run(args: argparse.Namespace) -> None:
             config=config_from_arguments(PretrainConfig, args, "pretrain"),
         )
     elif args.command == "finetune":
-        from genomix.data.tables import read_labeled_table
         from genomix.finetune import finetune
 
         config = config_from_arguments(FinetuneConfig, args, "finetune")
@@ -260,7 +296,7 @@ def run(args: argparse.Namespace) -> None:
                 f"--{architecture[0].replace('_', '-')} sets the architecture, which comes from "
                 f"--pretrained {args.pretrained}; drop one of them"
             )
-        table = read_labeled_table(args.table, task=args.task, genome=args.genome, seed=config.seed)
+        table = _read_table(args, task=args.task, seed=config.seed)
         finetune(
             table,
             args.out,
@@ -272,14 +308,13 @@ def run(args: argparse.Namespace) -> None:
         )
     elif args.command == "evaluate":
         from genomix.checkpoint import read_classifier_metadata
-        from genomix.data.tables import read_labeled_table
         from genomix.evaluate import evaluate_model
         from genomix.io import write_tsv
 
         metadata = read_classifier_metadata(args.model)
         # The split must be the one fine-tuning used, or test rows may have been trained on.
         seed = metadata["finetune"]["seed"] if args.seed is None else args.seed
-        table = read_labeled_table(args.table, task=metadata["task"], genome=args.genome, seed=seed)
+        table = _read_table(args, task=metadata["task"], seed=seed)
         metrics = evaluate_model(
             args.model,
             table,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +37,11 @@ def evaluate_model(
 
     Rows: one per profile (`profile, auroc, auprc, n_pos, n_neg, note`), then `mean` and `median`
     of every column over the profiles that have both classes. A profile without positives in
-    the split keeps its row with empty scores and a note saying so. For the promoter task the
-    columns `threshold, f1, mcc, accuracy` are added, at the threshold chosen on the validation
-    split during fine-tuning.
+    the split keeps its row with empty scores and a note saying so. When the table has profile
+    groups (DeepSEA: DNase / TF / HM), `mean[<group>]` and `median[<group>]` rows follow, one
+    pair per group in order of first appearance. For the promoter task the columns
+    `threshold, f1, mcc, accuracy` are added, at the threshold chosen on the validation split
+    during fine-tuning.
     """
     model, tokenizer, metadata = load_classifier(model_dir)
     if list(table.profiles) != metadata["profiles"]:
@@ -73,16 +76,41 @@ def evaluate_model(
             )
         records.append(record)
     frame = pd.DataFrame.from_records(records)
-    scored = frame[frame["note"] == ""]
-    summaries = []
-    for name, reduce in (("mean", np.mean), ("median", np.median)):
-        # Every column, counts included, is the mean (median) over the scored profiles.
-        summary = {"profile": name, "note": f"{name} over {len(scored)} of {len(frame)} profiles"}
-        for column in frame.columns:
-            if column not in ("profile", "note"):
-                summary[column] = float(reduce(scored[column])) if len(scored) else float("nan")
-        summaries.append(summary)
+    summaries = summarize_profiles(frame, groups=rows.groups)
     frame = pd.concat([frame, pd.DataFrame.from_records(summaries)], ignore_index=True)
     extra = [c for c in frame.columns if c not in COLUMNS]
     logger.info("evaluated %d rows: mean AUROC %.4f", len(rows.sequences), summaries[0]["auroc"])
     return frame[COLUMNS[:-1] + extra + ["note"]]
+
+
+def summarize_profiles(
+    frame: pd.DataFrame, *, groups: Sequence[str] | None = None
+) -> list[dict[str, float | str]]:
+    """Summary rows of a per-profile metrics table (one row per profile, a `note` column).
+
+    Returns `mean` and `median` of every numeric column over the profiles with an empty note
+    (both classes present) and, when `groups` (P,) is given, `mean[<group>]` and
+    `median[<group>]` over that group's scored profiles, groups in order of first appearance.
+    """
+    subsets = [("", "", np.ones(len(frame), dtype=bool))]
+    if groups is not None:
+        # DeepSEA and BigBird report DNase / TF / HM apart: one overall median hides a weak group.
+        if len(groups) != len(frame):
+            raise GenomixError(f"{len(groups)} profile groups for {len(frame)} profiles")
+        labels = np.asarray(groups, dtype=object)
+        subsets += [(f"[{g}]", f" {g}", labels == g) for g in dict.fromkeys(groups)]
+    summaries = []
+    for suffix, kind, members in subsets:
+        profiles = frame[members]
+        scored = profiles[profiles["note"] == ""]
+        for name, reduce in (("mean", np.mean), ("median", np.median)):
+            # Every column, counts included, is the mean (median) over the scored profiles.
+            summary: dict[str, float | str] = {
+                "profile": f"{name}{suffix}",
+                "note": f"{name} over {len(scored)} of {len(profiles)}{kind} profiles",
+            }
+            for column in frame.columns:
+                if column not in ("profile", "note"):
+                    summary[column] = float(reduce(scored[column])) if len(scored) else float("nan")
+            summaries.append(summary)
+    return summaries

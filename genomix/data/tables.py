@@ -50,6 +50,7 @@ class LabeledTable:
         profiles: P label names (``("promoter",)`` for the promoter task).
         split: (N,) str 'train' / 'valid' / 'test'.
         ids: N row ids (id/name column, else chrom:start-end, else the row index).
+        groups: P profile groups (e.g. DNase / TF / HM for DeepSEA), or None when ungrouped.
     """
 
     sequences: list[str]
@@ -57,6 +58,14 @@ class LabeledTable:
     profiles: tuple[str, ...]
     split: np.ndarray
     ids: list[str]
+    groups: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.groups is not None and len(self.groups) != len(self.profiles):
+            raise GenomixError(
+                f"{len(self.groups)} profile groups for {len(self.profiles)} profiles; "
+                "give one group per profile"
+            )
 
     def __len__(self) -> int:
         return len(self.sequences)
@@ -76,6 +85,7 @@ class LabeledTable:
             profiles=self.profiles,
             split=self.split[index],
             ids=[self.ids[i] for i in index],
+            groups=self.groups,
         )
 
 
@@ -148,21 +158,25 @@ def _fetch_sequences(frame: pd.DataFrame, path: Path, genome: Path) -> list[str]
     return sequences
 
 
-def _canonical_sequences(sequences: list[str], path: Path) -> list[str]:
-    """Upper-case, IUPAC -> N; refuse anything else, naming the row and position (1-based)."""
+def _canonical_sequences(sequences: list[str], path: Path, *, first_line: int = 2) -> list[str]:
+    """Upper-case, IUPAC -> N; refuse anything else, naming the line and position (1-based).
+
+    `first_line` is the file line of sequences[0] (2 below a header row).
+    """
     joined = "".join(sequences).encode("ascii", errors="replace")
     out = joined.translate(_CANONICAL_TABLE)
     bad = np.flatnonzero(np.frombuffer(out, dtype=np.uint8) == 0)
     lengths = np.array([len(s) for s in sequences])
     if (lengths == 0).any():
-        raise GenomixError(f"{path}: line {int(np.argmax(lengths == 0)) + 2}: empty sequence")
+        row = int(np.argmax(lengths == 0))
+        raise GenomixError(f"{path}: line {row + first_line}: empty sequence")
     if bad.size:
         ends = np.cumsum(lengths)
         row = int(np.searchsorted(ends, bad[0], side="right"))
         pos = int(bad[0] - (ends[row] - lengths[row]))
         raise GenomixError(
-            f"{path}: line {row + 2}: invalid base {sequences[row][pos]!r} at position {pos + 1} "
-            "(expected ACGTN or IUPAC)"
+            f"{path}: line {row + first_line}: invalid base {sequences[row][pos]!r} at position "
+            f"{pos + 1} (expected ACGTN or IUPAC)"
         )
     text = out.decode("ascii")
     ends = np.cumsum(lengths)
