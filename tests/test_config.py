@@ -79,3 +79,16 @@ def test_out_of_range_k(tmp_path: Path) -> None:
 def test_heads_must_divide_width() -> None:
     with pytest.raises(GenomixError, match="d_model=30 is not a multiple of model.n_heads=4"):
         EncoderConfig(d_model=30, n_heads=4)
+
+
+def test_head_overrides_are_finetune_fields() -> None:
+    from genomix.config import HEAD_OVERRIDES
+
+    assert {field.name for field in dataclasses.fields(FinetuneConfig)} >= HEAD_OVERRIDES
+    schema = load_schema()["properties"]
+    for head in ("promoter", "chromatin"):
+        for key in HEAD_OVERRIDES:
+            assert (
+                schema[head]["properties"][key]["type"]
+                == schema["finetune"]["properties"][key]["type"]
+            )

@@ -2,7 +2,7 @@
 import os
 import shlex
 
-from genomix.config import FinetuneConfig
+from genomix.config import HEAD_OVERRIDES, FinetuneConfig
 
 RUN = config["run"]
 ENV = "envs/genomix.yaml"
@@ -52,3 +52,9 @@ def peak_flags():
     return shlex.join(
         ["--peaks", *(f"{name}={repo_path(path)}" for name, path in peaks.items())]
     )
+
+
+def head_flags(head):
+    """Fine-tuning flags of one head: the `finetune` section, overridden by the head's own keys."""
+    overrides = {k: v for k, v in config[head].items() if k in HEAD_OVERRIDES}
+    return cli_flags({**config["finetune"], **overrides})

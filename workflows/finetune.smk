@@ -40,7 +40,7 @@ rule finetune_promoter:
         gpu=1,
         mem_mb=8000,
     params:
-        flags=cli_flags(config["finetune"]),
+        flags=head_flags("promoter"),
     shell:
         "OMP_NUM_THREADS={threads} genomix finetune --task promoter --table {input.table:q} "
         "--pretrained {input.pretrained:q} --out {output.model:q} {params.flags} > {log:q} 2>&1"
@@ -65,7 +65,7 @@ rule finetune_chromatin:
         gpu=1,
         mem_mb=8000,
     params:
-        flags=cli_flags(config["finetune"]),
+        flags=head_flags("chromatin"),
     shell:
         "OMP_NUM_THREADS={threads} genomix finetune --task chromatin --table {input.table:q} "
         "--genome {input.fasta:q} --pretrained {input.pretrained:q} --out {output.model:q} "
