@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genomix.errors import GenomixError
-from genomix.kmers import KmerTokenizer
+from genomix.kmers import _CODE_TABLE, KmerTokenizer, _codes_if_acgt
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
@@ -87,6 +87,48 @@ def test_matches_reference_and_count(seq: str, k: int, data: st.DataObject) -> N
     assert ids.tolist() == reference_ids(seq, k, stride)
     expected = 0 if len(seq) < k else (len(seq) - k) // stride + 1
     assert ids.size == expected == tok.tokens_for_length(len(seq))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    seq=st.one_of(st.text("ACGTacgt", max_size=300), st.text("ACGTacgtNRY", max_size=300)),
+    k=k_values,
+    stride=st.integers(1, 9),
+    words=st.integers(1, 4),
+)
+def test_chunked_encode_matches_reference(seq: str, k: int, stride: int, words: int) -> None:
+    """Long sequences go in passes (uint64 decoder, else translate); force many short ones."""
+    tok = KmerTokenizer(k, stride)
+    tok._chunk = 8 * words  # tokens per pass; 8 * 2**17 // stride by default
+    assert tok.encode(seq).tolist() == reference_ids(seq, k, stride)
+
+
+@pytest.mark.parametrize(("k", "stride"), [(6, 1), (6, 6), (4, 4), (8, 8), (5, 5), (3, 2), (6, 4)])
+def test_long_sequence_matches_reference(k: int, stride: int) -> None:
+    """Default pass size; each path (matmul, uint16 pairs, strided) with and without an N."""
+    rng = np.random.default_rng(k * 10 + stride)
+    seq = "".join(rng.choice(list("ACGTacgt"), 300_007))
+    tok = KmerTokenizer(k, stride)
+    for text in (seq, seq[:150_001] + "N" + seq[150_002:], seq[:6000], seq[:6000] + "n"):
+        assert tok.encode(text).tolist() == reference_ids(text, k, stride)
+
+
+def test_uint64_decoder_every_byte() -> None:
+    """_codes_if_acgt: translate's codes for ACGTacgt, None for each other byte in any lane."""
+    base = b"GATTACAcgtaTGCAn"[:15] + b"A"  # 16 valid bytes
+    expected = np.frombuffer(base.translate(_CODE_TABLE), dtype=np.uint8)
+    assert np.array_equal(_codes_if_acgt(base, 0, 16), expected)
+    assert np.array_equal(_codes_if_acgt(base, 8, 13), expected[8:])  # rounds up to a word
+    assert _codes_if_acgt(base, 8, 17) is None  # would run past the end
+    for byte in range(256):
+        for lane in (0, 5, 7, 11):
+            raw = bytearray(base)
+            raw[lane] = byte
+            codes = _codes_if_acgt(bytes(raw), 0, 16)
+            if chr(byte) in "ACGTacgt":
+                assert np.array_equal(codes, np.frombuffer(raw.translate(_CODE_TABLE), np.uint8))
+            else:
+                assert codes is None, (byte, lane)
 
 
 @settings(max_examples=40, deadline=None)
