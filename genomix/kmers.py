@@ -8,17 +8,8 @@ Stride 1 gives overlapping k-mers (DNABERT); stride k gives non-overlapping k-me
 (Nucleotide Transformer). A sequence of ``n`` bases gives ``(n - k) // stride + 1`` tokens (none
 when ``n < k``); with ``(n - k) % stride != 0`` the last bases are not covered by any token.
 
-How ``encode`` works (exact, no Python loop per base; ``bench/kmers.py`` times it):
-
-- codes: each byte -> its 2-bit code by ``bytes.translate`` (4 = not ACGT), or on long
-  sequences 8 bytes at a time in uint64 lanes, with an exact ACGT check (``_codes_if_acgt``).
-- values: with stride 1, sums of shifted slices of uint8 2- and 4-mers (at most three pieces);
-  with even k and even stride, bases paired in uint16 lanes by one multiply, then each k-mer's
-  pairs gathered from one uint64 word by a second multiply; a few non-overlapping k-mers: one
-  (T, k) @ (k,) matmul; otherwise Horner over k strided slices.
-- [UNK]: the not-ACGT flag, ORed over the same windows (equal to a cumulative-sum window test
-  and much faster than ``np.cumsum``); only computed when a sequence has such a byte.
-- Long sequences go in passes of ``_CHUNK_BASES`` bases so that temporaries stay in cache.
+``encode`` is exact and vectorised (no Python loop per base); the arithmetic (2-bit codes,
+passes over long sequences, k-mer values, [UNK] detection) lives in ``genomix.kmer_codes``.
 """
 
 from __future__ import annotations
@@ -27,7 +18,6 @@ import itertools
 import json
 import logging
 import os
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -35,29 +25,11 @@ import numpy as np
 import torch
 
 from genomix.errors import GenomixError
+from genomix.kmer_codes import BASES, chunk_tokens_for, plan_kmers, write_kmer_ids
 
 logger = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-BASES = "ACGT"
-
-# bytes.translate table (a C loop, several times faster than a numpy lookup): the 2-bit code
-# of A/C/G/T in either case; 4 for any other byte.
-_CODE = bytearray(b"\x04" * 256)
-for _i, _b in enumerate(BASES.encode()):
-    _CODE[_b] = _CODE[_b + 32] = _i
-_CODE_TABLE = bytes(_CODE)
-
-# k-mers of 1, 2 and 4 bases fit in a uint8. With stride 1, 2- and 4-mers are built once for
-# the whole sequence and each k-mer value joins at most three of them (fewer, narrower passes
-# than k passes over int32). With a larger stride, the k single-base slices are cheaper.
-_PIECES = {1: (1,), 2: (2,), 3: (2, 1), 4: (4,), 5: (4, 1), 6: (4, 2), 7: (4, 2, 1), 8: (4, 4)}
-
-# Bases per pass over a long sequence: a pass's temporaries (~9 bytes per base at stride 1)
-# then fit in a 2 MB L2 cache.
-_CHUNK_BASES = 1 << 17
-# Up to this many non-overlapping k-mers, one integer matmul beats the ufunc path.
-_MATMUL_TOKENS = 1024
 
 SeqLike = str | bytes | np.ndarray
 
@@ -72,46 +44,6 @@ def _as_bytes(seq: SeqLike) -> bytes:
         # Non-ASCII characters become '?', which is not a base and so gives [UNK].
         return seq.encode("ascii", errors="replace")
     return bytes(seq)
-
-
-# Byte-lane masks for _codes_if_acgt.
-_LANES_01 = np.uint64(0x0101010101010101)
-_LANES_03 = np.uint64(0x0303030303030303)
-_LANES_41 = np.uint64(0x4141414141414141)
-_LANES_D9 = np.uint64(0xD9D9D9D9D9D9D9D9)
-
-
-def _codes_if_acgt(raw: bytes, start: int, stop: int) -> np.ndarray | None:
-    """2-bit codes of ``raw[start:stop]`` (and up to 7 bytes after), or None.
-
-    None when those bytes hold anything but A/C/G/T in either case, or run past the end of
-    ``raw``; the caller then uses ``bytes.translate``. This computes the same codes 8 bytes at
-    a time in uint64 lanes, ~1.5x faster than ``translate`` on long sequences.
-
-    Returns:
-        (8 * ceil((stop - start) / 8),) uint8 codes 0..3 (A, C, G, T).
-    """
-    n_words = -(-(stop - start) // 8)
-    if start + 8 * n_words > len(raw) or sys.byteorder != "little":
-        return None
-    word = np.frombuffer(raw, dtype="<u8", count=n_words, offset=start)
-    # Per byte b: A C G T have bits 2,1 = 00 01 11 10, so code = (b >> 1 ^ b >> 2) & 3.
-    shr1 = word >> np.uint64(1)
-    shr2 = word >> np.uint64(2)
-    shr1 ^= shr2  # bit 0 of each lane: bit1 ^ bit2 of b
-    # Validity: b & 0xD9 (drop case bit 5 and code bits 1,2) is 0x41 for A/C/G and 0x50 for
-    # T, i.e. 0x41 ^ 0x11 * is_t with is_t = bit2 & ~bit1 = (bit1 ^ bit2) & bit2. Exact for all
-    # 256 byte values (see tests).
-    is_t = shr1 & shr2
-    is_t &= _LANES_01
-    is_t *= np.uint64(0x11)
-    check = word & _LANES_D9
-    check ^= _LANES_41
-    check ^= is_t
-    if check.max():
-        return None
-    shr1 &= _LANES_03
-    return shr1.view(np.uint8)
 
 
 def _is_integer(value: object) -> bool:
@@ -142,19 +74,8 @@ class KmerTokenizer:
         k, stride = int(k), int(stride)
         self.k = k
         self.stride = stride
-        # stride 1: (piece length n, base offset in the k-mer, 4**n) per piece of a k-mer.
-        pieces = _PIECES[k]
-        offsets = np.cumsum((0, *pieces[:-1])).tolist()
-        self._plan = [(n, o, 4**n) for n, o in zip(pieces, offsets, strict=True)]
-        self._mer_lengths = (2, 4)[: (k > 1) + (k > 3)]  # m-mers the pieces are cut from
-        # stride k: place values of the k bases, for the matmul path of short sequences.
-        self._weights = 4 ** np.arange(k - 1, -1, -1, dtype=np.int32) if stride == k > 1 else None
-        # Tokens per pass of ``encode``; a multiple of 8 so that each pass starts on a uint64.
-        self._chunk = max(8, _CHUNK_BASES // stride // 8 * 8)
-        self._max_id = self.n_special + 4**k - 1
-        pairable = k % 2 == 0 and stride % 2 == 0 and sys.byteorder == "little"
-        magic = sum(2 ** (20 * i + 80 - 10 * k) for i in range(k // 2))
-        self._pair_magic = np.uint64(magic) if pairable else None
+        self._plan = plan_kmers(k, stride, id_offset=self.n_special, unk_id=self.unk_id)
+        self._chunk = chunk_tokens_for(stride)  # tokens per pass of ``encode``; tests shrink it
         self._rc_table = self._build_rc_table()
         self._rc_table_torch = torch.from_numpy(self._rc_table)
 
@@ -195,144 +116,11 @@ class KmerTokenizer:
             (T,) int32 ids, T = tokens_for_length(n); a k-mer with a non-ACGT byte is unk_id.
         """
         raw = seq if type(seq) is bytes else _as_bytes(seq)
-        k, stride = self.k, self.stride
-        if len(raw) < k:
+        if len(raw) < self.k:
             return np.zeros(0, dtype=np.int32)
-        n_tok = (len(raw) - k) // stride + 1
-        out = np.empty(n_tok, dtype=np.int32)
-        if n_tok <= self._chunk:
-            self._encode_chunk(raw, out)
-            return out
-        # Long sequences go in chunks whose temporaries stay in L2 and are recycled by malloc:
-        # whole-sequence temporaries cost more in page faults than in arithmetic.
-        for first in range(0, n_tok, self._chunk):
-            part = out[first : first + self._chunk]
-            start = first * stride  # a multiple of 8, as self._chunk is
-            stop = start + self.bases_for_tokens(part.size)
-            codes = _codes_if_acgt(raw, start, stop)
-            if codes is None:  # a non-ACGT byte, or the sequence's last chunk
-                self._encode_chunk(raw[start:stop], part)
-            else:
-                self._write_ids(self._values(codes, part.size), part)
+        out = np.empty((len(raw) - self.k) // self.stride + 1, dtype=np.int32)
+        write_kmer_ids(raw, out, self._plan, chunk_tokens=self._chunk)
         return out
-
-    def _encode_chunk(self, raw: bytes, out: np.ndarray) -> None:
-        """Write the ids of the (T,) = out.shape k-mers starting in ``raw`` to ``out`` (int32)."""
-        text = raw.translate(_CODE_TABLE)
-        codes = np.frombuffer(text, dtype=np.uint8)  # (n,) 2-bit codes; 4 = not ACGT
-        if 4 not in text:  # memchr: far cheaper than codes.max() on short records
-            if self._weights is not None and out.size <= _MATMUL_TOKENS:
-                # Few non-overlapping k-mers: one (T, k) @ (k,) integer matmul costs less than
-                # the ~8 ufunc calls of the general path (whose per-call overhead dominates).
-                rows = codes[: out.size * self.k].reshape(out.size, self.k)
-                np.matmul(rows, self._weights, out=out)
-                out += self.n_special
-                return
-            self._write_ids(self._values(codes, out.size), out)
-            return
-        # A k-mer is UNK when any of its bases is; OR-ing the flags over the same windows as
-        # the values equals a cumulative-sum window test without np.cumsum (~20x slower here).
-        bad = self._windows_any(codes > 3, out.size)
-        self._write_ids(self._values(codes & 3, out.size), out)
-        np.copyto(out, self.unk_id, where=bad)
-
-    def _write_ids(self, values: np.ndarray, out: np.ndarray) -> None:
-        """out[:] = values + n_special; values: (T,) uint8, uint16 or int32 from ``_values``."""
-        if (
-            values.itemsize < 4
-            and out.size > 4096
-            and values.flags.writeable
-            and self._max_id < 256**values.itemsize
-        ):
-            # Adding in the narrow dtype, then a plain widening copy, is ~20% faster on long
-            # chunks than a widening add (and slower on short ones: one more call).
-            values += self.n_special
-            np.copyto(out, values)
-        else:
-            np.add(values, self.n_special, out=out, dtype=np.int32)
-
-    def _values(self, codes: np.ndarray, n_tok: int) -> np.ndarray:
-        """Base-4 value of every k-mer.
-
-        Args:
-            codes: (n,) uint8 codes 0..3.
-            n_tok: T = tokens_for_length(n).
-
-        Returns:
-            (T,) values in 0 .. 4**k - 1: uint8 (k <= 4) or uint16, int32 on the pair path.
-        """
-        k, stride = self.k, self.stride
-        dtype = np.uint8 if k <= 4 else np.uint16
-        if stride == 1:
-            mers = self._overlapping_mers(codes, add=True)
-            columns = [(mers[n][o : o + n_tok], width) for n, o, width in self._plan]
-        elif self._pair_magic is not None:  # k and stride even, little-endian host
-            return self._values_from_pairs(codes, n_tok)
-        else:
-            span = (n_tok - 1) * stride + 1
-            columns = [(codes[j : j + span : stride], 4) for j in range(k)]
-        if len(columns) == 1:
-            return columns[0][0]
-        # Horner: acc = ((c0 * w1 + c1) * w2 + c2) ..., in place in the narrowest dtype.
-        acc = np.multiply(columns[0][0], columns[1][1], dtype=dtype)
-        acc += columns[1][0]
-        for column, width in columns[2:]:
-            acc *= width
-            acc += column
-        return acc
-
-    def _values_from_pairs(self, codes: np.ndarray, n_tok: int) -> np.ndarray:
-        """``_values`` for even k and even stride, with two integer multiplies in all.
-
-        Returns:
-            (T,) int32 values (a strided view of a scratch buffer).
-        """
-        # Bases 2i, 2i+1 sit in one little-endian uint16 lane as c0 + 256*c1; times 1025
-        # (mod 2**16) that is c0 + 256*c1 + 1024*c0, whose bits 8..11 are 4*c0 + c1 (the terms
-        # do not overlap, so no carries).
-        n_lanes = codes.size // 2
-        pairs = np.empty(n_lanes + 4, dtype=np.uint16)  # + 8 bytes: the last token's word
-        np.multiply(codes[: 2 * n_lanes].view("<u2"), 1025, out=pairs[:n_lanes])
-        pairs[n_lanes:] = 0
-        pairs >>= 8
-        # The 8 bytes from a k-mer's first pair hold its h = k/2 pairs P_j at bits 16j (and
-        # later pairs above). Times sum_i 2**(20i + 80 - 10k), P_j lands at 64 - 2k + 4(h-1-j):
-        # side by side in the top 2k bits. Every other term is a disjoint 4-bit field below
-        # them (so no carries) or falls off bit 63.
-        words = np.ndarray((n_tok,), dtype="<u8", buffer=pairs, strides=(self.stride,))
-        values = words * self._pair_magic
-        values >>= np.uint64(64 - 2 * self.k)
-        return values.view(np.int32)[::2]  # the low halves
-
-    def _windows_any(self, flags: np.ndarray, n_tok: int) -> np.ndarray:
-        """(n,) bool per base -> (T,) bool: the k-mer holds a flagged base."""
-        if self.stride == 1:
-            mers = self._overlapping_mers(flags, add=False)
-            pieces = [mers[n][o : o + n_tok] for n, o, _ in self._plan]
-        else:
-            span = (n_tok - 1) * self.stride + 1
-            pieces = [flags[j : j + span : self.stride] for j in range(self.k)]
-        out = pieces[0].copy()
-        for piece in pieces[1:]:
-            out |= piece
-        return out
-
-    def _overlapping_mers(self, per_base: np.ndarray, *, add: bool) -> dict[int, np.ndarray]:
-        """m -> (n - m + 1,) values (add=True: uint8 base-4) or ORed flags of every m-mer.
-
-        Builds m = 1 and the m in ``self._mer_lengths`` (2, or 2 and 4); m <= 4 fits a uint8.
-        """
-        mers = {1: per_base}
-        for m in self._mer_lengths:
-            half = mers[m // 2]
-            head, tail = half[: -(m // 2)], half[m // 2 :]
-            if add:  # multiply, not left_shift: numpy's uint8 left shift is ~5x slower
-                mer = np.multiply(head, 4 ** (m // 2))
-                mer += tail
-            else:
-                mer = head | tail
-            mers[m] = mer
-        return mers
 
     def encode_many(self, seqs: Sequence[SeqLike]) -> list[np.ndarray]:
         """``[encode(s) for s in seqs]`` in one vectorised pass (fast for many short sequences).

@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from genomix.errors import GenomixError
-from genomix.kmers import _CODE_TABLE, KmerTokenizer, _codes_if_acgt
+from genomix.kmer_codes import _CODE_TABLE, _codes_if_acgt
+from genomix.kmers import KmerTokenizer
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
