@@ -16,7 +16,9 @@ rule chromatin_labels:
         mem_mb=4000,
     params:
         peaks=peak_flags(),
-        flags=cli_flags(config["chromatin"], exclude=("genome", "peaks")),
+        flags=cli_flags(
+            config["chromatin"], exclude={"genome", "peaks", *HEAD_OVERRIDES}
+        ),
     shell:
         "genomix labels {input.fasta:q} {params.peaks} -o {output.table:q} {params.flags} "
         "> {log:q} 2>&1"
