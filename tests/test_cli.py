@@ -103,3 +103,43 @@ def test_finetune_evaluate_predict_through_the_cli(promoter_model: Path, tmp_pat
     assert table["profile"].tolist() == ["promoter", "mean", "median"]
     assert {"auroc", "auprc", "n_pos", "n_neg", "f1", "mcc", "accuracy"} <= set(table.columns)
     assert table["n_pos"].iloc[0] + table["n_neg"].iloc[0] == 64
+
+
+def test_evaluate_reuses_the_fine_tuning_split(promoter_table, tmp_path: Path) -> None:
+    from conftest import TINY_MODEL
+
+    from genomix.config import FinetuneConfig, TokenizeConfig
+    from genomix.finetune import finetune
+
+    config = FinetuneConfig(epochs=1, max_train_rows=32, max_eval_rows=32, seed=3, device="cpu")
+    model = finetune(
+        promoter_table,
+        tmp_path / "m",
+        task="promoter",
+        config=config,
+        model_config=TINY_MODEL,
+        tokenize_config=TokenizeConfig(k=3, stride=1),
+        progress=False,
+    )
+    outputs = {}
+    for name, seed in (("default", []), ("three", ["--seed", "3"]), ("zero", ["--seed", "0"])):
+        outputs[name] = tmp_path / f"{name}.tsv"
+        assert (
+            main(
+                [
+                    "evaluate",
+                    "--model",
+                    str(model),
+                    "--table",
+                    str(PROMOTERS),
+                    "--out",
+                    str(outputs[name]),
+                    "--device",
+                    "cpu",
+                    *seed,
+                ]
+            )
+            == 0
+        )
+    assert outputs["default"].read_text() == outputs["three"].read_text()
+    assert outputs["default"].read_text() != outputs["zero"].read_text()
