@@ -45,7 +45,8 @@ def _build_table() -> np.ndarray:
     return table
 
 
-_TABLE = _build_table()
+# byte -> A C G T or N (IUPAC ambiguity codes, any case); 0 for anything else.
+NUCLEOTIDE_TABLE = _build_table()
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def normalize_sequence(seq: str, *, where: str) -> str:
         raise GenomixError(
             f"{where} position {i + 1}: invalid character {_describe(seq[i])} {_EXPECTED}"
         )
-    mapped = _TABLE[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
+    mapped = NUCLEOTIDE_TABLE[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
     bad = np.flatnonzero(mapped == 0)
     if bad.size:
         i = int(bad[0])

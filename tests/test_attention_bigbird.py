@@ -11,14 +11,8 @@ from genomix.attention import BigBirdAttention, build_attention
 from genomix.attention.bigbird import bigbird_layout, sample_random_blocks
 from genomix.attention.masks import bigbird_mask, masked_attention
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Run on one thread: with tiny tensors, thread synchronisation dominates otherwise."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny tensors: on one thread, synchronisation no longer dominates (fixture in conftest).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def key_sets(module: BigBirdAttention, n_blocks: int) -> list[list[int]]:

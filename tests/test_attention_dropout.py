@@ -8,14 +8,8 @@ import torch
 from genomix.attention import build_attention
 from genomix.attention.kernels import gathered_block_attention
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Run on one thread: with tiny tensors, thread synchronisation dominates otherwise."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny tensors: on one thread, synchronisation no longer dominates (fixture in conftest).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 SMALL = {

@@ -19,13 +19,8 @@ SPARSE = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Run on one thread: with tiny tensors, thread synchronisation dominates otherwise."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny tensors: on one thread, synchronisation no longer dominates (fixture in conftest).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class LargestOutput(TorchDispatchMode):

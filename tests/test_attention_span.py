@@ -9,14 +9,8 @@ from genomix.attention import AdaptiveSpanAttention, build_attention
 from genomix.attention.masks import masked_attention, span_soft_mask
 from genomix.errors import GenomixError
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Run on one thread: with tiny tensors, thread synchronisation dominates otherwise."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Tiny tensors: on one thread, synchronisation no longer dominates (fixture in conftest).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 OPTIONS = {"max_span": 40, "ramp": 8.0, "block_size": 16}  # init_span given per test

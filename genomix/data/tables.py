@@ -22,6 +22,7 @@ import pyfaidx
 
 from genomix.data.labels import read_fasta_records
 from genomix.errors import GenomixError
+from genomix.fasta import NUCLEOTIDE_TABLE
 
 logger = logging.getLogger(__name__)
 
@@ -32,11 +33,7 @@ METADATA_COLUMNS = frozenset(
 SPLITS = ("train", "valid", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
-# Byte -> canonical base: ACGTN kept (upper-cased), other IUPAC codes -> N, anything else -> 0.
-_CANONICAL = bytearray(256)
-for _c in "ACGTNRYSWKMBDHV":
-    _CANONICAL[ord(_c)] = _CANONICAL[ord(_c.lower())] = ord(_c) if _c in "ACGTN" else ord("N")
-_CANONICAL_TABLE = bytes(_CANONICAL)
+_CANONICAL_TABLE = NUCLEOTIDE_TABLE.tobytes()  # for bytes.translate
 _COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 
 
