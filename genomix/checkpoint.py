@@ -88,26 +88,25 @@ def read_metadata(directory: str | Path) -> dict[str, Any]:
         raise GenomixError(f"{path}: not valid JSON ({error})") from None
 
 
+def _metadata_of_kind(directory: str | Path, kind: str, wanted: str) -> dict[str, Any]:
+    metadata = read_metadata(directory)
+    if metadata.get("kind") != kind:
+        raise GenomixError(f"{directory}: holds a '{metadata.get('kind')}' model, not {wanted}")
+    return metadata
+
+
 def read_classifier_metadata(directory: str | Path) -> dict[str, Any]:
     """The metadata of a fine-tuned classifier directory; GenomixError for any other model."""
-    metadata = read_metadata(directory)
-    if metadata.get("kind") != "classifier":
-        raise GenomixError(
-            f"{directory}: holds a '{metadata.get('kind')}' model, not a fine-tuned classifier "
-            "(run `genomix finetune` first)"
-        )
-    return metadata
+    return _metadata_of_kind(
+        directory, "classifier", "a fine-tuned classifier (run `genomix finetune` first)"
+    )
 
 
 def read_pretrained_metadata(directory: str | Path) -> dict[str, Any]:
     """The metadata of a pretrained (masked-LM) model directory; GenomixError for any other."""
-    metadata = read_metadata(directory)
-    if metadata.get("kind") != "mlm":
-        raise GenomixError(
-            f"{directory}: holds a '{metadata.get('kind')}' model, not a pretrained masked-LM "
-            "encoder (use the output of `genomix pretrain`)"
-        )
-    return metadata
+    return _metadata_of_kind(
+        directory, "mlm", "a pretrained masked-LM encoder (use the output of `genomix pretrain`)"
+    )
 
 
 def read_tokenizer(directory: str | Path) -> KmerTokenizer:
