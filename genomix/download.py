@@ -7,11 +7,12 @@ provider listings (UCSC ``md5sum.txt``, Ensembl ``CHECKSUMS`` in BSD ``sum`` for
 
 from __future__ import annotations
 
-import functools
+import ftplib
 import hashlib
 import http.client
 import logging
 import re
+import shutil
 import time
 import urllib.error
 import urllib.parse
@@ -19,6 +20,8 @@ import urllib.request
 from pathlib import Path, PurePosixPath
 from typing import IO
 
+import numba
+import numpy as np
 from tqdm import tqdm
 
 from genomix.errors import GenomixError
@@ -35,10 +38,15 @@ class _TransientError(Exception):
     """A download failure worth retrying: reset, timeout, truncated body, HTTP 5xx or 429."""
 
 
-@functools.cache
-def _rotations() -> list[int]:
-    """``table[u]`` = ``u & 0xFFFF`` rotated right by one bit, for ``u`` up to ``0xFFFF + 255``."""
-    return [((u & 0xFFFF) >> 1) | ((u & 1) << 15) for u in range(0x10000 + 0xFF)]
+@numba.njit(cache=True, nogil=True)
+def _bsd_sum_update(checksum: int, data: np.ndarray) -> int:
+    """BSD ``sum`` state after the bytes ``data`` ((n,) uint8), from state ``checksum``."""
+    # Each step rotates the previous sum right by one bit, so this does not vectorise; compiled,
+    # the loop runs at hundreds of MB/s (17-31 MB/s as a Python loop).
+    for byte in data:
+        checksum = ((checksum >> 1) | ((checksum & 1) << 15)) + byte
+        checksum &= 0xFFFF
+    return checksum
 
 
 def bsd_sum(path: str | Path) -> tuple[int, int]:
@@ -47,17 +55,13 @@ def bsd_sum(path: str | Path) -> tuple[int, int]:
     Returns:
         (checksum, blocks): the 16-bit rotating checksum and the size in 1024-byte blocks.
     """
-    # checksum = (rotate_right(checksum) + byte) & 0xFFFF for each byte. Each step rotates the
-    # previous sum, so it does not vectorise; keeping the sum unmasked (at most 0xFFFF + 255) and
-    # rotating through a table leaves one lookup and one add per byte, about 3x faster.
-    rotate = _rotations()
+    buffer = np.empty(_CHUNK, dtype=np.uint8)
     checksum, size = 0, 0
     with Path(path).open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            size += len(chunk)
-            for byte in chunk:
-                checksum = rotate[checksum] + byte
-    return checksum & 0xFFFF, -(-size // 1024)
+        while n_read := fh.readinto(buffer):
+            size += n_read
+            checksum = _bsd_sum_update(checksum, buffer[:n_read])
+    return checksum, -(-size // 1024)
 
 
 def _file_checksums(path: Path, kinds: set[str]) -> dict[str, str]:
@@ -140,6 +144,14 @@ def _content_range(header: str | None) -> tuple[int | None, int | None]:
     return (int(start) if start else None), (int(total) if total != "*" else None)
 
 
+def _ftp_reply(exc: BaseException | None) -> ftplib.Error | None:
+    """The FTP server's error reply behind urllib's URLError (found through reasons and causes)."""
+    while exc is not None and not isinstance(exc, ftplib.Error):
+        reason = getattr(exc, "reason", None)
+        exc = reason if isinstance(reason, BaseException) else exc.__cause__
+    return exc
+
+
 def _open_url(url: str, part: Path, have: int) -> IO[bytes] | None:
     """Send the request, asking for bytes ``have``- of ``part`` when resuming; None if complete."""
     headers = {"User-Agent": "genomix"}
@@ -158,8 +170,16 @@ def _open_url(url: str, part: Path, have: int) -> IO[bytes] | None:
             raise _TransientError(f"HTTP {exc.code} {exc.reason}") from exc
         raise GenomixError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
     except (OSError, http.client.HTTPException) as exc:
-        # urlopen wraps socket errors from connecting in URLError, but not those from the response
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        reply = _ftp_reply(exc)
+        if isinstance(reply, ftplib.error_temp):  # 4xx: try again later
+            raise _TransientError(f"FTP {reply}") from exc
+        if reply is not None:  # 5xx (550: no such file) or a malformed reply
+            raise GenomixError(f"{url}: FTP {reply}") from exc
+        # urlopen wraps socket errors from connecting in URLError (twice for ftp: its handler
+        # wraps its own URLError again), but not those from the response
+        reason: object = exc
+        while isinstance(reason, urllib.error.URLError):
+            reason = reason.reason
         if isinstance(reason, BaseException) and _is_transient(reason):
             raise _TransientError(f"{type(reason).__name__}: {reason}") from exc
         raise GenomixError(f"{url}: unreachable ({reason})") from exc
@@ -273,3 +293,49 @@ def verify_checksums(path: Path, expected: list[tuple[str, str]], label: str) ->
         if actual[kind] != value:
             raise GenomixError(f"{label}: {kind} mismatch: expected {value}, got {actual[kind]}")
         log.info("%s: %s verified", label, kind)
+
+
+def fetch_file(
+    source: str,
+    out: Path,
+    *,
+    md5: str | None = None,
+    sha256: str | None = None,
+    checksum_url: str | None = None,
+    retries: int = 5,
+    backoff: float = 1.0,
+    progress: bool = False,
+) -> Path:
+    """Download or copy ``source`` to ``out`` byte for byte (peak BEDs, TSS lists), verified.
+
+    The same resume, retry and checksum rules as ``genomix.genome.fetch_genome``: remote bytes
+    go to ``out.part`` (kept when the download fails, so a rerun resumes it), are checked, then
+    renamed to ``out``; a local source is checked and copied.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part = out.with_name(f"{out.name}.part")
+    expected = expected_checksums(
+        source,
+        md5=md5,
+        sha256=sha256,
+        checksum_url=checksum_url,
+        scratch=out.with_name(f"{out.name}.checksums.part"),
+        retries=retries,
+        backoff=backoff,
+    )
+    local = local_path(source)
+    if local is not None:
+        if not local.is_file():
+            raise GenomixError(f"{source}: no such file ({local.resolve()})")
+        verify_checksums(local, expected, source)
+        shutil.copyfile(local, part)
+    else:
+        download(source, part, retries=retries, backoff=backoff, progress=progress)
+        try:
+            verify_checksums(part, expected, source)
+        except GenomixError:
+            part.unlink(missing_ok=True)
+            raise
+    part.replace(out)
+    log.info("%s: wrote %s", source, out)
+    return out

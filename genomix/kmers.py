@@ -1,4 +1,4 @@
-"""k-mer tokenizer: DNA bytes -> k-mer ids, vectorised with numpy (no Python loop per base).
+"""k-mer tokenizer: DNA bytes -> k-mer ids with a compiled kernel (one pass, no copy of bytes).
 
 Vocabulary: ``[PAD] [UNK] [CLS] [SEP] [MASK]`` (ids 0..4), then the 4**k k-mers in
 lexicographic order (A < C < G < T), so a k-mer's id is ``5 + its base-4 value``. A k-mer that
@@ -8,8 +8,8 @@ Stride 1 gives overlapping k-mers (DNABERT); stride k gives non-overlapping k-me
 (Nucleotide Transformer). A sequence of ``n`` bases gives ``(n - k) // stride + 1`` tokens (none
 when ``n < k``); with ``(n - k) % stride != 0`` the last bases are not covered by any token.
 
-``encode`` is exact and vectorised (no Python loop per base); the arithmetic (2-bit codes,
-passes over long sequences, k-mer values, [UNK] detection) lives in ``genomix.kmer_codes``.
+``encode`` takes str, bytes (or any bytes-like object) or a uint8 array; bytes and arrays are
+read in place, a str costs one ASCII encode. The loops live in ``genomix.kmer_codes`` (numba).
 """
 
 from __future__ import annotations
@@ -25,25 +25,46 @@ import numpy as np
 import torch
 
 from genomix.errors import GenomixError
-from genomix.kmer_codes import BASES, chunk_tokens_for, plan_kmers, write_kmer_ids
+from genomix.kmer_codes import (
+    BASES,
+    ID_OFFSET,
+    UNK_ID,
+    kmer_ids,
+    write_kmer_ids,
+    write_kmer_ids_many,
+)
 
 logger = logging.getLogger(__name__)
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
-SeqLike = str | bytes | np.ndarray
+# Sequences of this many bases or more get their ids in a numpy array (numpy asks Linux for
+# transparent huge pages); shorter ones in the compiled kernel's own, cheaper per call. See
+# genomix.kmer_codes.kmer_ids.
+_LONG_SEQUENCE = 1 << 20
+
+SeqLike = str | bytes | bytearray | memoryview | np.ndarray
 
 
-def _as_bytes(seq: SeqLike) -> bytes:
-    """Sequence as bytes: str, bytes or a (n,) uint8 array."""
-    if isinstance(seq, np.ndarray):
-        if seq.dtype != np.uint8 or seq.ndim != 1:
-            raise GenomixError(f"sequence array must be 1-D uint8, got {seq.ndim}-D {seq.dtype}")
-        return seq.tobytes()
+def _as_buffer(seq: SeqLike) -> bytes | np.ndarray:
+    """Sequence as bytes or a (n,) read-only C-contiguous uint8 array; copies only a str.
+
+    Arrays are made read-only views so that the compiled kernel has one signature for them
+    (the caller's array keeps its own flags).
+    """
+    if type(seq) is bytes:
+        return seq
     if isinstance(seq, str):
         # Non-ASCII characters become '?', which is not a base and so gives [UNK].
         return seq.encode("ascii", errors="replace")
-    return bytes(seq)
+    if isinstance(seq, np.ndarray):
+        if seq.dtype != np.uint8 or seq.ndim != 1:
+            raise GenomixError(f"sequence array must be 1-D uint8, got {seq.ndim}-D {seq.dtype}")
+        array = np.ascontiguousarray(seq).view()
+    else:
+        array = np.frombuffer(seq, dtype=np.uint8)  # bytearray, memoryview, mmap: no copy
+    array.flags.writeable = False
+    return array
 
 
 def _is_integer(value: object) -> bool:
@@ -60,11 +81,11 @@ class KmerTokenizer:
     """
 
     pad_id = 0
-    unk_id = 1
+    unk_id = UNK_ID
     cls_id = 2
     sep_id = 3
     mask_id = 4
-    n_special = 5
+    n_special = ID_OFFSET
 
     def __init__(self, k: int, stride: int = 1) -> None:
         if not _is_integer(k) or not 1 <= k <= 8:
@@ -74,8 +95,6 @@ class KmerTokenizer:
         k, stride = int(k), int(stride)
         self.k = k
         self.stride = stride
-        self._plan = plan_kmers(k, stride, id_offset=self.n_special, unk_id=self.unk_id)
-        self._chunk = chunk_tokens_for(stride)  # tokens per pass of ``encode``; tests shrink it
         self._rc_table = self._build_rc_table()
         self._rc_table_torch = torch.from_numpy(self._rc_table)
 
@@ -110,45 +129,35 @@ class KmerTokenizer:
         """Tokenize one sequence.
 
         Args:
-            seq: DNA as str, bytes or a (n,) uint8 array; case is ignored.
+            seq: DNA as str, bytes, a bytes-like object or a (n,) uint8 array; case is ignored.
 
         Returns:
             (T,) int32 ids, T = tokens_for_length(n); a k-mer with a non-ACGT byte is unk_id.
         """
-        raw = seq if type(seq) is bytes else _as_bytes(seq)
-        if len(raw) < self.k:
-            return np.zeros(0, dtype=np.int32)
-        out = np.empty((len(raw) - self.k) // self.stride + 1, dtype=np.int32)
-        write_kmer_ids(raw, out, self._plan, chunk_tokens=self._chunk)
+        data = seq if type(seq) is bytes else _as_buffer(seq)
+        if len(data) < _LONG_SEQUENCE:
+            return kmer_ids(data, self.k, self.stride)
+        out = np.empty(self.tokens_for_length(len(data)), dtype=np.int32)
+        write_kmer_ids(data, self.k, self.stride, out)
         return out
 
     def encode_many(self, seqs: Sequence[SeqLike]) -> list[np.ndarray]:
-        """``[encode(s) for s in seqs]`` in one vectorised pass (fast for many short sequences).
-
-        The sequences are joined, each padded to a multiple of the stride so that every
-        sequence's k-mers fall on the joint stride grid; k-mers across a junction are dropped.
+        """``[encode(s) for s in seqs]`` in one compiled call (fast for many short sequences).
 
         Args:
-            seqs: B sequences (str, bytes or uint8 arrays).
+            seqs: B sequences (str, bytes, bytes-like or uint8 arrays).
 
         Returns:
             B arrays of (T_b,) int32 ids, views into one buffer.
         """
-        raws = [s if type(s) is bytes else _as_bytes(s) for s in seqs]
-        k, stride = self.k, self.stride
-        if stride == 1:
-            joined = b"".join(raws)
-        else:  # pad with A, not N: junction k-mers are dropped, and ACGT keeps the fast path
-            pads = [b"A" * p for p in range(stride)]
-            joined = b"".join(
-                itertools.chain.from_iterable((r, pads[-len(r) % stride]) for r in raws)
-            )
-        ids = self.encode(joined)
-        lengths = np.fromiter(map(len, raws), dtype=np.int64, count=len(raws))
-        slots = -(-lengths // stride)  # grid slots of each sequence and its padding
-        firsts = np.cumsum(slots) - slots  # token index of each sequence's first k-mer
-        lasts = firsts + np.where(lengths >= k, (lengths - k) // stride + 1, 0)
-        return [ids[a:b] for a, b in zip(firsts.tolist(), lasts.tolist(), strict=True)]
+        parts = [s if type(s) is bytes else _as_buffer(s) for s in seqs]
+        lengths = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+        counts = np.where(lengths >= self.k, (lengths - self.k) // self.stride + 1, 0)
+        token_ends = np.cumsum(counts)
+        out = np.empty(int(token_ends[-1]) if parts else 0, dtype=np.int32)
+        # One copy into a joint buffer (bytes.join takes arrays too) costs less than B calls.
+        write_kmer_ids_many(b"".join(parts), lengths, self.k, self.stride, out, token_ends)
+        return [out[a:b] for a, b in itertools.pairwise([0, *token_ends.tolist()])]
 
     def encode_batch(
         self, seqs: Sequence[SeqLike], *, add_cls: bool = False, pad_to: int | None = None

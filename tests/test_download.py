@@ -1,20 +1,36 @@
-"""Tests for genomix.download's pure parts: BSD ``sum``, source paths, checksum listings.
+"""Tests for genomix.download: BSD ``sum``, source paths, checksum listings, and FTP.
 
-HTTP download, resume, retries and verification run end to end in test_genome.py.
+HTTP download, resume, retries and verification run end to end in test_genome.py. FTP runs
+here against a real FTP server (pyftpdlib) on 127.0.0.1, started by the test in a thread and
+serving a copy of the human slice from data/demo/.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
+import re
 import shutil
+import socket
 import subprocess
+import threading
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import genomix.genome
-from genomix.download import _parse_checksum_file, bsd_sum, local_path
+from genomix.download import _parse_checksum_file, bsd_sum, download, local_path
 from genomix.errors import GenomixError
+from genomix.fasta import read_fasta
+from genomix.genome import fetch_genome, fetch_sequence, open_genome
+
+with warnings.catch_warnings():  # pyftpdlib imports asyncore and asynchat (deprecated in 3.11)
+    warnings.simplefilter("ignore", DeprecationWarning)
+    from pyftpdlib.authorizers import DummyAuthorizer
+    from pyftpdlib.handlers import FTPHandler
+    from pyftpdlib.servers import FTPServer
 
 HUMAN = Path(__file__).resolve().parents[1] / "data" / "demo" / "human_grch37_chr20_1mb.fa.gz"
 HUMAN_BSD = (31764, 285)  # `sum -r human_grch37_chr20_1mb.fa.gz` (GNU coreutils 9.1)
@@ -27,9 +43,14 @@ def _bsd_sum_by_definition(data: bytes) -> int:
     return checksum
 
 
-def test_bsd_sum_known_value() -> None:
+def test_bsd_sum_known_value(tmp_path: Path) -> None:
     assert bsd_sum(HUMAN) == HUMAN_BSD
     assert genomix.genome.bsd_sum is bsd_sum  # still importable from where it used to live
+    # by hand: a=97 -> 97; rotr(97) = 0x8030, + b=98 -> 32914; rotr(32914) = 16457, + c=99
+    for data, expected in ((b"abc", (16556, 1)), (b"\x01\x02", (32770, 1)), (b"", (0, 0))):
+        path = tmp_path / "blob"
+        path.write_bytes(data)
+        assert bsd_sum(path) == expected, data
 
 
 @pytest.mark.skipif(shutil.which("sum") is None, reason="no `sum` command")
@@ -82,3 +103,89 @@ def test_parse_checksum_file() -> None:
         _parse_checksum_file(listing, "w.fa.gz", "u")
     with pytest.raises(GenomixError, match="u: no checksum listed for 'v.fa.gz'"):
         _parse_checksum_file(listing, "v.fa.gz", "u")
+
+
+class _FtpServer:
+    """Anonymous read-only FTP server on 127.0.0.1 (a free port) serving ``root``, in a thread."""
+
+    def __init__(self, root: Path) -> None:
+        authorizer = DummyAuthorizer()
+        authorizer.add_anonymous(str(root))  # list and read only
+        handler = type("Handler", (FTPHandler,), {"authorizer": authorizer})
+        self.server = FTPServer(("127.0.0.1", 0), handler)
+        self.url = f"ftp://127.0.0.1:{self.server.address[1]}"
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            self.server.serve_forever(timeout=0.01, blocking=False, handle_exit=False)
+        self.server.close_all()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+
+@pytest.fixture
+def ftp(tmp_path: Path) -> Iterator[_FtpServer]:
+    root = tmp_path / "ftp"
+    root.mkdir()
+    shutil.copyfile(HUMAN, root / "z.fa.gz")
+    server = _FtpServer(root)
+    yield server
+    server.close()
+
+
+def test_ftp_download_is_byte_exact(ftp: _FtpServer, tmp_path: Path) -> None:
+    part = tmp_path / "z.fa.gz.part"
+    download(f"{ftp.url}/z.fa.gz", part, retries=0, backoff=0, progress=False)
+    assert part.read_bytes() == HUMAN.read_bytes()
+    # A .part left by an earlier run: FTP here does not resume, so the download restarts
+    part.write_bytes(b"stale bytes")
+    download(f"{ftp.url}/z.fa.gz", part, retries=0, backoff=0, progress=False)
+    assert part.read_bytes() == HUMAN.read_bytes()
+
+
+def test_fetch_genome_over_ftp_with_ensembl_checksums(ftp: _FtpServer, tmp_path: Path) -> None:
+    """The Ensembl way: FASTA and a BSD-sum CHECKSUMS listing, both over FTP."""
+    (tmp_path / "ftp" / "CHECKSUMS").write_text(f"{HUMAN_BSD[0]} {HUMAN_BSD[1]} z.fa.gz\n")
+    out = fetch_genome(
+        f"{ftp.url}/z.fa.gz", tmp_path / "out" / "hs.fa", checksum_url=f"{ftp.url}/CHECKSUMS"
+    )
+    genome = open_genome(out)
+    assert fetch_sequence(genome, "z", 0, 1_000_000) == next(read_fasta(HUMAN)).sequence
+    assert sorted(p.name for p in out.parent.iterdir()) == ["hs.fa", "hs.fa.fai"]
+
+
+def test_ftp_checksum_mismatch_removes_download(ftp: _FtpServer, tmp_path: Path) -> None:
+    url = f"{ftp.url}/z.fa.gz"
+    actual = hashlib.md5(HUMAN.read_bytes()).hexdigest()
+    with pytest.raises(GenomixError) as info:
+        fetch_genome(url, tmp_path / "out" / "hs.fa", md5="0" * 32)
+    assert str(info.value) == f"{url}: md5 mismatch: expected {'0' * 32}, got {actual}"
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_ftp_missing_file_fails_at_once(ftp: _FtpServer, tmp_path: Path) -> None:
+    url = f"{ftp.url}/missing.fa.gz"
+    with pytest.raises(GenomixError, match=re.escape(f"{url}: FTP 550 ")):
+        fetch_genome(url, tmp_path / "x.fa", retries=3, backoff=10)
+
+
+def test_ftp_busy_server_is_retried(ftp: _FtpServer, tmp_path: Path) -> None:
+    ftp.server.max_cons = 1  # the listening socket counts: every client gets "421 Too many"
+    url = f"{ftp.url}/z.fa.gz"
+    message = f"{url}: download failed after 2 attempts (FTP 421 "
+    with pytest.raises(GenomixError, match=re.escape(message)):
+        fetch_genome(url, tmp_path / "x.fa", retries=1, backoff=0)
+
+
+def test_ftp_unreachable_fails_at_once(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"ftp://127.0.0.1:{port}/z.fa.gz"
+    with pytest.raises(GenomixError, match=re.escape(f"{url}: unreachable (") + ".*refused"):
+        fetch_genome(url, tmp_path / "x.fa", retries=3, backoff=10)

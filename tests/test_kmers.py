@@ -1,4 +1,9 @@
-"""Tests for genomix.kmers: known ids, round trips, reverse complement, DNABERT format."""
+"""Tests for genomix.kmers: known ids, round trips, reverse complement, DNABERT format.
+
+The compiled kernel (genomix.kmer_codes) is checked against two independent references: a
+plain-Python dict lookup per k-mer (hypothesis strings, every byte value) and a numpy one
+(strided slices times place values) on the real sequences in data/demo.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,16 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import genomix.kmers
+from genomix.data.labels import read_fasta_records
 from genomix.errors import GenomixError
-from genomix.kmer_codes import _CODE_TABLE, _codes_if_acgt
+from genomix.kmer_codes import write_kmer_ids, write_kmer_ids_many
 from genomix.kmers import KmerTokenizer
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
@@ -28,11 +36,43 @@ def revcomp(seq: str) -> str:
     return seq.translate(COMPLEMENT)[::-1]
 
 
-def reference_ids(seq: str, k: int, stride: int) -> list[int]:
-    """Plain-Python tokenizer to compare against."""
+def reference_ids(seq: str | bytes, k: int, stride: int) -> list[int]:
+    """Plain-Python tokenizer to compare against (a non-ASCII character of a str is one byte)."""
     index = {"".join(p): 5 + i for i, p in enumerate(itertools.product("ACGT", repeat=k))}
-    seq = seq.upper()
-    return [index.get(seq[i : i + k], 1) for i in range(0, len(seq) - k + 1, stride)]
+    raw = seq if isinstance(seq, bytes) else seq.encode("ascii", errors="replace")
+    text = raw.upper().decode("latin-1")  # bytes.upper changes a-z only
+    return [index.get(text[i : i + k], 1) for i in range(0, len(text) - k + 1, stride)]
+
+
+_CODES = np.full(256, 4, dtype=np.uint8)
+_CODES[np.frombuffer(b"ACGTacgt", dtype=np.uint8)] = [0, 1, 2, 3, 0, 1, 2, 3]
+
+
+def numpy_reference_ids(seq: bytes, k: int, stride: int) -> np.ndarray:
+    """Vectorised reference: Horner over the k strided slices of 2-bit codes (4 = not ACGT)."""
+    codes = _CODES[np.frombuffer(seq, dtype=np.uint8)]
+    n_tok = (len(seq) - k) // stride + 1 if len(seq) >= k else 0
+    values = np.zeros(n_tok, dtype=np.int64)
+    bad = np.zeros(n_tok, dtype=bool)
+    for j in range(k):
+        column = codes[j : j + (n_tok - 1) * stride + 1 : stride] if n_tok else codes[:0]
+        values = values * 4 + (column & 3)
+        bad |= column == 4
+    return np.where(bad, 1, values + 5)
+
+
+@pytest.fixture(scope="module")
+def demo_records() -> list[bytes]:
+    """Real sequence from data/demo: 1 Mb human (upper case), 300 dm3 segments (lower case)
+    and the one with a run of n, 100 DeepSEA 8 kb windows, 200 EPDnew promoters."""
+    human = [seq.encode() for _, seq in read_fasta_records(DEMO / "human_grch37_chr20_1mb.fa.gz")]
+    fly = [seq.encode() for _, seq in read_fasta_records(DEMO / "dm3_segments.fa.gz")]
+    fly = fly[:300] + [seq for seq in fly[300:] if b"n" in seq]
+    deepsea = pd.read_csv(DEMO / "deepsea919" / "test.dataset.csv.gz", header=None, usecols=[0])
+    epd = pd.read_csv(DEMO / "epdnew_promoters_demo.tsv.gz", sep="\t", nrows=200)
+    records = human + fly + [s.encode() for s in (*deepsea[0], *epd["sequence"])]
+    assert sum(r.upper().count(b"N") for r in records) > 0  # the UNK path is exercised
+    return records
 
 
 def test_known_ids_k2() -> None:
@@ -51,12 +91,30 @@ def test_vocabulary_layout() -> None:
     assert KmerTokenizer(8).vocab_size == 65541
 
 
-def test_input_types_agree() -> None:
+@pytest.mark.parametrize("long", [False, True])
+def test_input_types_agree(long: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(genomix.kmers, "_LONG_SEQUENCE", 0 if long else 1 << 20)
     tok = KmerTokenizer(4, 2)
     seq = "ACGTTGCANNACGTAG"
-    a = tok.encode(seq)
-    assert np.array_equal(a, tok.encode(seq.encode()))
-    assert np.array_equal(a, tok.encode(np.frombuffer(seq.encode(), dtype=np.uint8)))
+    expected = tok.encode(seq)
+    raw = seq.encode()
+    writable = np.frombuffer(raw, dtype=np.uint8).copy()
+    interleaved = np.frombuffer(bytes(b for c in raw for b in (c, 0)), dtype=np.uint8)
+    inputs = [
+        raw,
+        bytearray(raw),
+        memoryview(raw),
+        np.frombuffer(raw, dtype=np.uint8),  # read-only
+        writable,
+        interleaved[::2],  # strided: copied first
+    ]
+    for x in inputs:
+        assert np.array_equal(tok.encode(x), expected), type(x)
+    for ids in tok.encode_many([*inputs, seq]):
+        assert np.array_equal(ids, expected)
+    assert writable.flags.writeable  # encode reads through its own read-only view
+    with pytest.raises(GenomixError, match="1-D uint8, got 2-D uint8"):
+        tok.encode(writable.reshape(2, -1))
 
 
 @pytest.mark.parametrize("k", [0, 9, -1])
@@ -90,46 +148,76 @@ def test_matches_reference_and_count(seq: str, k: int, data: st.DataObject) -> N
     assert ids.size == expected == tok.tokens_for_length(len(seq))
 
 
-@settings(max_examples=80, deadline=None)
-@given(
-    seq=st.one_of(st.text("ACGTacgt", max_size=300), st.text("ACGTacgtNRY", max_size=300)),
-    k=k_values,
-    stride=st.integers(1, 9),
-    words=st.integers(1, 4),
-)
-def test_chunked_encode_matches_reference(seq: str, k: int, stride: int, words: int) -> None:
-    """Long sequences go in passes (uint64 decoder, else translate); force many short ones."""
+@settings(max_examples=150, deadline=None)
+@given(seq=st.binary(max_size=200), k=k_values, stride=st.integers(1, 10), long=st.booleans())
+def test_any_bytes_match_reference(seq: bytes, k: int, stride: int, long: bool) -> None:
+    """Arbitrary bytes (every non-ACGT byte is UNK), through both output paths of ``encode``."""
     tok = KmerTokenizer(k, stride)
-    tok._chunk = 8 * words  # tokens per pass; 8 * 2**17 // stride by default
-    assert tok.encode(seq).tolist() == reference_ids(seq, k, stride)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(genomix.kmers, "_LONG_SEQUENCE", 0 if long else 1 << 20)
+        ids = tok.encode(seq)
+    assert ids.dtype == np.int32
+    assert ids.tolist() == reference_ids(seq, k, stride)
+
+
+@pytest.mark.parametrize("k", range(1, 9))
+def test_every_byte_value_at_every_position(k: int) -> None:
+    """Each of the 256 byte values, at even and odd offsets (pairs of bytes are looked up)."""
+    filler = b"GATTACAcgtaTGCAN"
+    seq = b"".join(bytes([byte]) + filler[: byte % 5] for byte in range(256))
+    for stride in (1, 2, 3, k):
+        assert KmerTokenizer(k, stride).encode(seq).tolist() == reference_ids(seq, k, stride)
+
+
+def test_known_ids_with_unknown_bases() -> None:
+    # k=3, stride 2 (pair lookups): ACG = 5 + 0*16 + 1*4 + 2; GNC unknown; CGT = 5 + 16 + 8 + 3
+    assert KmerTokenizer(3, 2).encode("ACGNCGTA").tolist() == [11, 1, 32]
+    # stride 1: only the k-mers that hold the N (or the non-ASCII character) are UNK
+    assert KmerTokenizer(2).encode("ACNGT").tolist() == [6, 1, 1, 16]
+    assert KmerTokenizer(2).encode("ACéGT").tolist() == [6, 1, 1, 16]
+
+
+@pytest.mark.parametrize("k", range(1, 9))
+def test_unknown_base_at_either_end_of_a_kmer(k: int) -> None:
+    """An N next to all-A (value 0) or all-T (value 4**k - 1) bases is still UNK."""
+    for stride in (1, 2, k):
+        tok = KmerTokenizer(k, stride)
+        for base in "AT":
+            assert tok.encode(base * (k - 1) + "N").tolist() == [1]
+            assert tok.encode("n" + base * (k - 1)).tolist() == [1]
+            assert tok.encode(base * k).tolist() == [5 if base == "A" else 4 + 4**k]
+
+
+@pytest.mark.parametrize("k", range(1, 9))
+def test_real_sequences_match_numpy_reference(k: int, demo_records: list[bytes]) -> None:
+    for stride in sorted({1, 2, 3, k, k + 1}):
+        tok = KmerTokenizer(k, stride)
+        expected = [numpy_reference_ids(r, k, stride) for r in demo_records]
+        got = tok.encode_many(demo_records)
+        assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True)), stride
+        one = demo_records[0]  # the 1 Mb record, in one call
+        assert np.array_equal(tok.encode(one), expected[0])
+
+
+def test_kernels_check_output_sizes() -> None:
+    raw = b"ACGTACGT"
+    with pytest.raises(ValueError, match="one slot per k-mer"):
+        write_kmer_ids(raw, 3, 1, np.empty(5, dtype=np.int32))
+    lengths = np.array([4, 4], dtype=np.int64)
+    with pytest.raises(ValueError, match="token_ends do not match lengths"):
+        write_kmer_ids_many(raw, lengths, 3, 1, np.empty(4, np.int32), np.array([2, 3]))
+    with pytest.raises(ValueError, match="lengths or out do not match"):
+        write_kmer_ids_many(raw, lengths, 3, 1, np.empty(5, np.int32), np.array([2, 4]))
 
 
 @pytest.mark.parametrize(("k", "stride"), [(6, 1), (6, 6), (4, 4), (8, 8), (5, 5), (3, 2), (6, 4)])
 def test_long_sequence_matches_reference(k: int, stride: int) -> None:
-    """Default pass size; each path (matmul, uint16 pairs, strided) with and without an N."""
+    """Long random mixed-case sequences, odd and even lengths, with and without an N."""
     rng = np.random.default_rng(k * 10 + stride)
     seq = "".join(rng.choice(list("ACGTacgt"), 300_007))
     tok = KmerTokenizer(k, stride)
     for text in (seq, seq[:150_001] + "N" + seq[150_002:], seq[:6000], seq[:6000] + "n"):
         assert tok.encode(text).tolist() == reference_ids(text, k, stride)
-
-
-def test_uint64_decoder_every_byte() -> None:
-    """_codes_if_acgt: translate's codes for ACGTacgt, None for each other byte in any lane."""
-    base = b"GATTACAcgtaTGCAn"[:15] + b"A"  # 16 valid bytes
-    expected = np.frombuffer(base.translate(_CODE_TABLE), dtype=np.uint8)
-    assert np.array_equal(_codes_if_acgt(base, 0, 16), expected)
-    assert np.array_equal(_codes_if_acgt(base, 8, 13), expected[8:])  # rounds up to a word
-    assert _codes_if_acgt(base, 8, 17) is None  # would run past the end
-    for byte in range(256):
-        for lane in (0, 5, 7, 11):
-            raw = bytearray(base)
-            raw[lane] = byte
-            codes = _codes_if_acgt(bytes(raw), 0, 16)
-            if chr(byte) in "ACGTacgt":
-                assert np.array_equal(codes, np.frombuffer(raw.translate(_CODE_TABLE), np.uint8))
-            else:
-                assert codes is None, (byte, lane)
 
 
 @settings(max_examples=40, deadline=None)
