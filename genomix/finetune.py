@@ -72,7 +72,13 @@ def finetune(
     encoder = Encoder(encoder_config, tokenizer.vocab_size)
     if pretrained is not None:
         load_pretrained_encoder(encoder, pretrained)
-    model = SequenceClassifier(encoder, len(table.profiles), pooling=config.pooling).to(device)
+    model = SequenceClassifier(
+        encoder,
+        len(table.profiles),
+        pooling=config.pooling,
+        rc_average=config.rc_average,
+        tokenizer=tokenizer,
+    ).to(device)
     if config.freeze_encoder:
         freeze_encoder(model)
 

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from genomix.errors import GenomixError
+from genomix.kmers import KmerTokenizer
 from genomix.model import Encoder
 
 POOLINGS = ("cls", "mean")
@@ -37,15 +38,64 @@ class SequenceHead(nn.Module):
 
 
 class SequenceClassifier(nn.Module):
-    """Encoder + SequenceHead: token ids -> one logit per output."""
+    """Encoder + SequenceHead: token ids -> one logit per output.
 
-    def __init__(self, encoder: Encoder, n_outputs: int, *, pooling: str = "cls"):
+    With `rc_average`, the logits are the mean of those of the sequence and of its reverse
+    complement, so both strands of a sequence score the same (DNA is read on either strand). The
+    reverse complement is computed on the tokens (`KmerTokenizer.reverse_complement_tokens`,
+    exact for any k and stride): it is the reverse complement of the bases the tokens cover. Those
+    are all the bases when `(n - k) % stride == 0` (always for stride 1); otherwise the last
+    `(n - k) % stride` bases, which no token covers, take no part on either strand. Both strands
+    go through the encoder as one batch of 2B rows (twice the compute and activation memory).
+
+    Args:
+        encoder: the trunk.
+        n_outputs: P, logits per sequence.
+        pooling: "cls" or "mean" (see SequenceHead).
+        rc_average: average over both strands; needs `tokenizer`.
+        tokenizer: the model's k-mer tokenizer (for the reverse-complement table).
+    """
+
+    def __init__(
+        self,
+        encoder: Encoder,
+        n_outputs: int,
+        *,
+        pooling: str = "cls",
+        rc_average: bool = False,
+        tokenizer: KmerTokenizer | None = None,
+    ):
         super().__init__()
         self.encoder = encoder
         self.head = SequenceHead(
             encoder.config.d_model, n_outputs, pooling=pooling, dropout=encoder.config.dropout
         )
+        self.rc_average = False
+        self.tokenizer: KmerTokenizer | None = None
+        self.set_rc_average(rc_average, tokenizer)
+
+    def set_rc_average(self, enabled: bool, tokenizer: KmerTokenizer | None = None) -> None:
+        """Turn strand averaging on or off, e.g. on a loaded model (`predict --rc-average`)."""
+        if tokenizer is not None:
+            if tokenizer.vocab_size != self.encoder.vocab_size:
+                raise GenomixError(
+                    f"rc_average: {tokenizer} has {tokenizer.vocab_size} tokens, the encoder "
+                    f"{self.encoder.vocab_size}; pass the model's own tokenizer"
+                )
+            self.tokenizer = tokenizer
+        if enabled and self.tokenizer is None:
+            raise GenomixError("rc_average needs the model's k-mer tokenizer (tokenizer=...)")
+        self.rc_average = enabled
 
     def forward(self, tokens: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
-        """tokens: (B, T) long, padding_mask: (B, T) bool -> logits (B, P) float."""
-        return self.head(self.encoder(tokens, padding_mask), padding_mask)
+        """tokens: (B, T) long, [CLS] first; padding_mask: (B, T) bool -> logits (B, P) float."""
+        if not self.rc_average:
+            return self.head(self.encoder(tokens, padding_mask), padding_mask)
+        reverse = self.tokenizer.reverse_complement_tokens(
+            tokens, padding_mask.sum(dim=1) - 1, offset=1
+        )
+        both_tokens = torch.cat((tokens, reverse))
+        both_padding = torch.cat((padding_mask, padding_mask))
+        logits = self.head(self.encoder(both_tokens, both_padding), both_padding)
+        forward_strand, reverse_strand = logits.chunk(2)
+        return (forward_strand + reverse_strand) / 2

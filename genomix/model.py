@@ -1,27 +1,66 @@
-"""The encoder: token + position embeddings, pre-LayerNorm transformer blocks, an MLM head.
+"""The encoder: token embeddings, pre-LayerNorm transformer blocks, an MLM head.
 
 Read top to bottom: `EncoderConfig` -> `TransformerBlock` -> `Encoder` -> `MLMHead` ->
 `MaskedLanguageModel`. The attention inside each block is picked by name from
-`genomix.attention.ATTENTION`; this module never branches on the attention family.
+`genomix.attention.ATTENTION`; this module never branches on the attention family. Positions are
+learned absolute embeddings added to the tokens, or rotary (RoPE), applied to q and k inside
+every attention (`genomix.attention.rotary`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from genomix.attention import build_attention
 from genomix.errors import GenomixError
 
+POSITIONS = ("learned", "rotary")
+
 
 @dataclass(frozen=True)
 class EncoderConfig:
-    """Sizes of the encoder and options of its attention pattern (config.yaml section `model`)."""
+    """Sizes of the encoder and options of its attention pattern (config.yaml section `model`).
 
+    `preset` names a set of sizes in `PRESETS`. It is applied where a config is read from keys
+    (config.yaml, the CLI, `genomix.config.config_from_mapping`): the preset fills every key not
+    given, keys given override it. `EncoderConfig(...)` itself takes its arguments as they are,
+    and a saved model's config holds every resolved size.
+    """
+
+    PRESETS: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "none": {},
+        # The demo encoder of config.yaml: seconds per step on a CPU.
+        "tiny": {
+            "d_model": 64,
+            "n_layers": 2,
+            "n_heads": 4,
+            "d_ff": 256,
+            "max_tokens": 1024,
+            "block_size": 64,
+        },
+        # BigBird-ITC as pretrained on DNA (Zaheer et al. 2020, genomics appendix): BERT-base
+        # sizes, 4096 tokens, blocks of 64 with 2 global, 3 window and 3 random blocks.
+        "base": {
+            "attention": "bigbird",
+            "d_model": 768,
+            "n_layers": 12,
+            "n_heads": 12,
+            "d_ff": 3072,
+            "max_tokens": 4096,
+            "block_size": 64,
+            "global_blocks": 2,
+            "window_blocks": 3,
+            "random_blocks": 3,
+        },
+    }
+
+    preset: str = "none"
     attention: str = "bigbird"
     d_model: int = 128
     n_layers: int = 2
@@ -29,6 +68,8 @@ class EncoderConfig:
     d_ff: int = 512
     dropout: float = 0.1
     max_tokens: int = 1024
+    positions: str = "learned"
+    activation_checkpointing: bool = False
     block_size: int = 64
     global_blocks: int = 1
     window_blocks: int = 3
@@ -45,9 +86,28 @@ class EncoderConfig:
     attention_seed: int = 0
 
     def __post_init__(self) -> None:
+        if self.preset not in self.PRESETS:
+            raise GenomixError(
+                f"model.preset={self.preset!r} is not one of {', '.join(self.PRESETS)}"
+            )
+        if self.positions not in POSITIONS:
+            raise GenomixError(
+                f"model.positions={self.positions!r} is not one of {', '.join(POSITIONS)}"
+            )
         if self.d_model % self.n_heads:
             raise GenomixError(
                 f"model.d_model={self.d_model} is not a multiple of model.n_heads={self.n_heads}"
+            )
+        if self.positions == "rotary" and (self.d_model // self.n_heads) % 2:
+            raise GenomixError(
+                f"model.positions=rotary needs an even head width; d_model/n_heads = "
+                f"{self.d_model}/{self.n_heads} is odd"
+            )
+        if self.activation_checkpointing and self.resample_random:
+            # The backward pass re-runs each block, which would draw other random blocks.
+            raise GenomixError(
+                "model.activation_checkpointing recomputes every block in the backward pass, "
+                "where model.resample_random would draw new random blocks; turn one of them off"
             )
 
     def attention_options(self, layer: int) -> dict[str, Any]:
@@ -90,6 +150,7 @@ class TransformerBlock(nn.Module):
             config.d_model,
             config.n_heads,
             dropout=config.dropout,
+            rotary=config.positions == "rotary",
             **config.attention_options(layer),
         )
         self.mlp_norm = nn.LayerNorm(config.d_model)
@@ -108,14 +169,25 @@ class TransformerBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    """Token ids -> contextual embeddings."""
+    """Token ids -> contextual embeddings.
+
+    With `activation_checkpointing`, each block's activations are recomputed in the backward pass
+    instead of stored (`torch.utils.checkpoint`, non-reentrant): memory per block drops to its
+    input, for about one more forward pass of compute. Gradients are the same (dropout masks are
+    replayed from the saved RNG state).
+    """
 
     def __init__(self, config: EncoderConfig, vocab_size: int) -> None:
         super().__init__()
         self.config = config
         self.vocab_size = vocab_size
         self.token_embedding = nn.Embedding(vocab_size, config.d_model)
-        self.position_embedding = nn.Embedding(config.max_tokens, config.d_model)
+        # Rotary positions live in the attention (q, k); learned ones are added to the tokens.
+        self.position_embedding = (
+            nn.Embedding(config.max_tokens, config.d_model)
+            if config.positions == "learned"
+            else None
+        )
         self.embedding_dropout = nn.Dropout(config.dropout)
         self.blocks = nn.ModuleList(TransformerBlock(config, i) for i in range(config.n_layers))
         self.final_norm = nn.LayerNorm(config.d_model)
@@ -129,11 +201,16 @@ class Encoder(nn.Module):
                 f"input of {length} tokens is longer than the model's max_tokens="
                 f"{self.config.max_tokens}; split it into windows (genomix predict does)"
             )
-        positions = torch.arange(length, device=tokens.device)
-        x = self.token_embedding(tokens) + self.position_embedding(positions)
+        x = self.token_embedding(tokens)
+        if self.position_embedding is not None:
+            x = x + self.position_embedding(torch.arange(length, device=tokens.device))
         x = self.embedding_dropout(x)
+        recompute = self.config.activation_checkpointing and torch.is_grad_enabled()
         for block in self.blocks:
-            x = block(x, padding_mask)
+            if recompute:
+                x = checkpoint(block, x, padding_mask, use_reentrant=False)
+            else:
+                x = block(x, padding_mask)
         return self.final_norm(x)
 
     def span_penalty(self) -> torch.Tensor:

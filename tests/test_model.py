@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 from genomix.checkpoint import (
     load_classifier,
@@ -15,6 +17,8 @@ from genomix.checkpoint import (
     read_metadata,
     write_model_dir,
 )
+from genomix.cli import build_parser
+from genomix.config import config_from_arguments, config_from_mapping
 from genomix.errors import GenomixError
 from genomix.heads import SequenceClassifier
 from genomix.kmers import KmerTokenizer
@@ -117,3 +121,69 @@ def test_model_dir_is_readable_by_others(tmp_path: Path) -> None:
         os.umask(previous)
     assert directory.stat().st_mode & 0o777 == 0o755
     assert {p.stat().st_mode & 0o777 for p in directory.iterdir()} == {0o644}
+
+
+def test_base_preset_is_bigbirds_genomics_model() -> None:
+    config = config_from_mapping(EncoderConfig, {"preset": "base"})
+    sizes = (config.n_layers, config.d_model, config.n_heads, config.d_ff)
+    assert sizes == (12, 768, 12, 3072)
+    assert (config.attention, config.block_size, config.max_tokens) == ("bigbird", 64, 4096)
+    assert (config.global_blocks, config.window_blocks, config.random_blocks) == (2, 3, 3)
+    with torch.device("meta"):  # sizes only, no memory
+        encoder = Encoder(config, TOKENIZER.vocab_size)
+    # Per block: q/k/v/out 4 (768^2 + 768), MLP 2 (768 x 3072) + 3072 + 768, two LayerNorms.
+    block = 4 * (768 * 768 + 768) + 2 * 768 * 3072 + 3072 + 768 + 2 * 2 * 768
+    embeddings = (TOKENIZER.vocab_size + 4096) * 768
+    assert sum(p.numel() for p in encoder.parameters()) == 12 * block + embeddings + 2 * 768
+
+
+def test_keys_given_beside_a_preset_override_it() -> None:
+    config = config_from_mapping(EncoderConfig, {"preset": "base", "n_layers": 4, "d_model": 384})
+    sizes = (config.n_layers, config.d_model, config.n_heads, config.max_tokens)
+    assert sizes == (4, 384, 12, 4096)
+    assert config_from_mapping(EncoderConfig, {}) == EncoderConfig()
+    args = build_parser().parse_args(
+        ["pretrain", "t.npy", "-o", "m", "--preset", "tiny", "--positions", "rotary"]
+    )
+    config = config_from_arguments(EncoderConfig, args, "model")
+    assert (config.d_model, config.d_ff, config.positions) == (64, 256, "rotary")
+    huge = build_parser().parse_args(["pretrain", "t", "-o", "m", "--preset", "huge"])
+    with pytest.raises(GenomixError, match="model.preset: 'huge' is not one of"):
+        config_from_arguments(EncoderConfig, huge, "model")
+
+
+@pytest.mark.parametrize("attention", ["bigbird", "adaptive_span"])
+def test_activation_checkpointing_gives_the_same_gradients(attention: str) -> None:
+    base = EncoderConfig(**{**CONFIG.__dict__, "attention": attention, "dropout": 0.2})
+    recomputed = EncoderConfig(**{**base.__dict__, "activation_checkpointing": True})
+    torch.manual_seed(0)
+    plain_model = MaskedLanguageModel(base, TOKENIZER.vocab_size).train()
+    model = MaskedLanguageModel(recomputed, TOKENIZER.vocab_size).train()
+    model.load_state_dict(plain_model.state_dict())
+    calls = []
+    for block in model.encoder.blocks:
+        block.attention_norm.register_forward_hook(lambda *_: calls.append(1))
+    tokens = torch.randint(5, TOKENIZER.vocab_size, (2, 70))
+    padding = torch.ones(2, 70, dtype=torch.bool)
+    padding[1, 50:] = False
+    grads = []
+    for m in (plain_model, model):
+        torch.manual_seed(1)  # same dropout masks in both
+        loss = m(tokens, padding).logsumexp(-1).mean() + m.encoder.span_penalty()
+        loss.backward()
+        grads.append({name: p.grad for name, p in m.named_parameters()})
+    # Each block ran again in the backward pass: the activations were recomputed, not stored.
+    assert len(calls) == 2 * base.n_layers
+    for name, grad in grads[0].items():
+        torch.testing.assert_close(grads[1][name], grad, atol=1e-6, rtol=1e-5, msg=name)
+
+
+def test_activation_checkpointing_refuses_resampled_blocks() -> None:
+    with pytest.raises(GenomixError, match="model.resample_random would draw new random blocks"):
+        EncoderConfig(activation_checkpointing=True, resample_random=True)
+
+
+def test_tiny_preset_is_the_demo_encoder() -> None:
+    demo = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())["model"]
+    tiny = config_from_mapping(EncoderConfig, {"preset": "tiny"})
+    assert dataclasses.replace(tiny, preset="none") == config_from_mapping(EncoderConfig, demo)

@@ -35,7 +35,7 @@ class AdaptiveSpanAttention(ProjectedAttention):
     """Attention with a learned, soft-masked span per head.
 
     Args:
-        dim, heads, dropout: see ``ProjectedAttention``.
+        dim, heads, dropout, rotary: see ``ProjectedAttention``.
         init_span: initial span z in positions, 0 <= init_span <= max_span (default 64).
         max_span: S, hard maximum distance (default 1024).
         ramp: R, length of the soft ramp (default 32).
@@ -56,8 +56,9 @@ class AdaptiveSpanAttention(ProjectedAttention):
         span_loss_coef: float = 2e-6,
         dynamic: bool = False,
         block_size: int = 64,
+        rotary: bool = False,
     ) -> None:
-        super().__init__(dim, heads, dropout=dropout)
+        super().__init__(dim, heads, dropout=dropout, rotary=rotary)
         if max_span < 1 or ramp <= 0 or block_size < 1 or span_loss_coef < 0:
             raise GenomixError(
                 "adaptive_span: need max_span >= 1, ramp > 0, block_size >= 1, "

@@ -1,10 +1,11 @@
-"""The shared attention interface: fused q/k/v projection, ``attend``, output projection."""
+"""The shared attention interface: q/k/v projection (+ RoPE), ``attend``, output projection."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
+from genomix.attention.rotary import apply_rotary, rotary_angles
 from genomix.errors import GenomixError
 
 __all__ = ["ProjectedAttention"]
@@ -17,9 +18,11 @@ class ProjectedAttention(nn.Module):
         dim: model width D, divisible by ``heads``.
         heads: number of heads H; head width Dh = D / H.
         dropout: dropout probability on attention weights, applied in training mode only.
+        rotary: rotate q and k by their positions (RoPE, ``rotary.py``) before ``attend``, so
+            scores depend on relative positions; needs an even head width.
     """
 
-    def __init__(self, dim: int, heads: int, *, dropout: float = 0.0) -> None:
+    def __init__(self, dim: int, heads: int, *, dropout: float = 0.0, rotary: bool = False) -> None:
         super().__init__()
         if heads < 1 or dim < 1 or dim % heads:
             raise GenomixError(f"attention: dim={dim} must be a positive multiple of heads={heads}")
@@ -27,7 +30,12 @@ class ProjectedAttention(nn.Module):
             raise GenomixError(f"attention: dropout={dropout} must be in [0, 1)")
         self.dim = dim
         self.heads = heads
+        if rotary and (dim // heads) % 2:
+            raise GenomixError(
+                f"attention: rotary positions need an even head width, got dim/heads={dim // heads}"
+            )
         self.dropout = dropout
+        self.rotary = rotary
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
 
@@ -48,10 +56,17 @@ class ProjectedAttention(nn.Module):
         return self.out(attended.transpose(1, 2).reshape(batch, length, self.dim))
 
     def split_heads(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Fused q/k/v projection. x: (B, L, D) -> three (B, H, L, Dh)."""
+        """Fused q/k/v projection, then RoPE on q and k if ``rotary``.
+
+        x: (B, L, D) -> three (B, H, L, Dh); position p is index p of x (padding is on the right).
+        """
         batch, length, _ = x.shape
-        qkv = self.qkv(x).view(batch, length, 3, self.heads, self.dim // self.heads)
+        head_dim = self.dim // self.heads
+        qkv = self.qkv(x).view(batch, length, 3, self.heads, head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        if self.rotary:
+            cos, sin = rotary_angles(torch.arange(length, device=x.device), head_dim)
+            q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         return q, k, v
 
     def attend(

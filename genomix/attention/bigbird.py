@@ -85,7 +85,7 @@ class BigBirdAttention(ProjectedAttention):
     """BigBird ITC block-sparse attention.
 
     Args:
-        dim, heads, dropout: see ``ProjectedAttention``.
+        dim, heads, dropout, rotary: see ``ProjectedAttention``.
         block_size: b, positions per block (default 64).
         global_blocks: g, leading blocks that attend to and are attended by all (default 1;
             block 0 holds [CLS]).
@@ -114,8 +114,9 @@ class BigBirdAttention(ProjectedAttention):
         random_blocks: int = 3,
         seed: int = 0,
         resample_random: bool = False,
+        rotary: bool = False,
     ) -> None:
-        super().__init__(dim, heads, dropout=dropout)
+        super().__init__(dim, heads, dropout=dropout, rotary=rotary)
         if block_size < 1 or global_blocks < 0 or random_blocks < 0 or seed < 0:
             raise GenomixError(
                 "bigbird: block_size must be >= 1 and global_blocks, random_blocks, seed >= 0 "

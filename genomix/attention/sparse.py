@@ -36,9 +36,9 @@ class _BlockPattern(ProjectedAttention):
     """Shared plumbing: padding to whole strides, validity, optional recomputation."""
 
     def __init__(
-        self, dim: int, heads: int, *, dropout: float, stride: int, recompute: bool
+        self, dim: int, heads: int, *, dropout: float, stride: int, recompute: bool, rotary: bool
     ) -> None:
-        super().__init__(dim, heads, dropout=dropout)
+        super().__init__(dim, heads, dropout=dropout, rotary=rotary)
         if stride < 1:
             raise GenomixError(f"{type(self).__name__}: stride={stride} must be >= 1")
         self.stride = stride
@@ -79,7 +79,7 @@ class StridedAttention(_BlockPattern):
     position of every stride), seen by every query.
 
     Args:
-        dim, heads, dropout: see ``ProjectedAttention``.
+        dim, heads, dropout, rotary: see ``ProjectedAttention``.
         stride: l, band half-width and summary period (default 128).
         recompute: recompute attention in the backward pass to save memory (default False).
     """
@@ -92,8 +92,11 @@ class StridedAttention(_BlockPattern):
         dropout: float = 0.0,
         stride: int = 128,
         recompute: bool = False,
+        rotary: bool = False,
     ) -> None:
-        super().__init__(dim, heads, dropout=dropout, stride=stride, recompute=recompute)
+        super().__init__(
+            dim, heads, dropout=dropout, stride=stride, recompute=recompute, rotary=rotary
+        )
 
     def dense_mask(self, length: int) -> torch.Tensor:
         """(L, L) bool strided pattern."""
@@ -137,7 +140,7 @@ class FixedAttention(_BlockPattern):
     """Fixed pattern: attend within your block plus the last ``summary`` positions of every block.
 
     Args:
-        dim, heads, dropout: see ``ProjectedAttention``.
+        dim, heads, dropout, rotary: see ``ProjectedAttention``.
         stride: l, block length (default 128).
         summary: c, summary positions at the end of each block, 1 <= c <= l (default 8).
         recompute: recompute attention in the backward pass to save memory (default False).
@@ -152,8 +155,11 @@ class FixedAttention(_BlockPattern):
         stride: int = 128,
         summary: int = 8,
         recompute: bool = False,
+        rotary: bool = False,
     ) -> None:
-        super().__init__(dim, heads, dropout=dropout, stride=stride, recompute=recompute)
+        super().__init__(
+            dim, heads, dropout=dropout, stride=stride, recompute=recompute, rotary=rotary
+        )
         if not 1 <= summary <= stride:
             raise GenomixError(f"fixed: summary={summary} must be in [1, stride={stride}]")
         self.summary = summary
