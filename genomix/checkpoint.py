@@ -1,9 +1,14 @@
-"""Model directories: `config.json` + `model.safetensors` + `tokenizer.json`, written atomically.
+"""Model directories: `config.json` + `model.safetensors` + `tokenizer.json`, written atomically;
+and the training state a stopped pretraining run resumes from.
 
 A model directory is complete or absent: it is written under a temporary name beside its final
 place and renamed into place, so a crash never leaves a half-written checkpoint that is later
 loaded. Weights are loaded with safetensors only (no pickle from a model directory);
 `safetensors.torch.save_model` / `load_model` handle the MLM head's weight tied to the embedding.
+
+The training state (`<out>.state/state.pt`: weights, optimizer, schedule, step, random streams,
+metrics) is a separate file beside the model directory, written atomically and read with
+`torch.load(weights_only=True)`: tensors and plain containers only, never arbitrary objects.
 """
 
 from __future__ import annotations
@@ -18,17 +23,20 @@ from pathlib import Path
 from typing import Any
 
 import safetensors.torch
+import torch
 from torch import nn
 
 from genomix.errors import GenomixError
 from genomix.heads import SequenceClassifier
-from genomix.io import current_umask
+from genomix.io import atomic_path, current_umask
 from genomix.kmers import KmerTokenizer
 from genomix.model import Encoder, EncoderConfig, MaskedLanguageModel
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
+STATE_FILE = "state.pt"
+STATE_VERSION = 1
 
 
 def write_model_dir(
@@ -145,10 +153,85 @@ def load_pretrained_encoder(encoder: Encoder, directory: str | Path) -> None:
 def load_classifier(
     directory: str | Path,
 ) -> tuple[SequenceClassifier, KmerTokenizer, dict[str, Any]]:
-    """A fine-tuned model directory -> (SequenceClassifier in eval mode, tokenizer, metadata)."""
+    """A fine-tuned model directory -> (SequenceClassifier in eval mode, tokenizer, metadata).
+
+    The classifier averages both strands when it was fine-tuned so (`finetune.rc_average`;
+    models written before that option: off).
+    """
     metadata = read_classifier_metadata(directory)
     tokenizer = read_tokenizer(directory)
     encoder = Encoder(encoder_config_from(metadata), tokenizer.vocab_size)
-    model = SequenceClassifier(encoder, len(metadata["profiles"]), pooling=metadata["pooling"])
+    model = SequenceClassifier(
+        encoder,
+        len(metadata["profiles"]),
+        pooling=metadata["pooling"],
+        rc_average=bool(metadata["finetune"].get("rc_average", False)),
+        tokenizer=tokenizer,
+    )
     load_weights(model, directory)
     return model.eval(), tokenizer, metadata
+
+
+def training_state_dir(out: str | Path) -> Path:
+    """Where the training state of the model directory `out` lives: `<out>.state/`."""
+    out = Path(out)
+    return out.with_name(out.name + ".state")
+
+
+def save_training_state(
+    directory: str | Path, state: Mapping[str, Any], *, settings: Mapping[str, Any]
+) -> Path:
+    """Write `state` (tensors, numbers, strings, containers) and the run's `settings` atomically.
+
+    The file is written and fsynced under a temporary name, then renamed to `state.pt`, so a
+    crash leaves the previous state or the new one, never a mix.
+    """
+    path = Path(directory) / STATE_FILE
+    with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+        saved = {"version": STATE_VERSION, "settings": json.loads(json.dumps(settings)), **state}
+        torch.save(saved, handle)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return path
+
+
+def load_training_state(
+    directory: str | Path, *, settings: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    """The state saved in `directory`, or None when there is none.
+
+    GenomixError when the file cannot be read as plain tensors and containers, or when it was
+    saved by a run with other `settings` (JSON-able; compared key by key).
+    """
+    directory = Path(directory)
+    path = directory / STATE_FILE
+    if not path.is_file():
+        return None
+    start_over = f"delete {directory} to start over"
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # truncated zip, or a pickle weights_only refuses to run
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise GenomixError(f"{path}: unreadable training state ({reason}); {start_over}") from None
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        raise GenomixError(f"{path}: not a genomix training state (version {STATE_VERSION})")
+    changed = _differences(state["settings"], json.loads(json.dumps(settings)))
+    if changed:
+        raise GenomixError(
+            f"{path}: saved by a run with other settings ({'; '.join(changed[:3])}); rerun with "
+            f"the saved settings to resume, or {start_over}"
+        )
+    return state
+
+
+def _differences(saved: Any, current: Any, prefix: str = "") -> list[str]:
+    """'key: saved -> current' for every leaf that differs between two JSON-like values."""
+    if isinstance(saved, dict) and isinstance(current, dict):
+        return [
+            change
+            for key in sorted(set(saved) | set(current))
+            for change in _differences(
+                saved.get(key), current.get(key), f"{prefix}.{key}" if prefix else key
+            )
+        ]
+    return [] if saved == current else [f"{prefix}: {saved!r} -> {current!r}"]

@@ -1,28 +1,49 @@
-"""Masked-LM pretraining of the encoder on k-mer token shards."""
+"""Masked-LM pretraining of the encoder on k-mer token shards: one process or torchrun DDP,
+checkpointed and resumable."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
+import shutil
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm import tqdm
 
-from genomix.checkpoint import write_model_dir
+from genomix.checkpoint import (
+    load_training_state,
+    save_training_state,
+    training_state_dir,
+    write_model_dir,
+)
 from genomix.config import PretrainConfig
 from genomix.data.pretrain import IGNORE_INDEX, MLMWindowSampler, TokenShard, mask_tokens
+from genomix.errors import GenomixError
 from genomix.model import EncoderConfig, MaskedLanguageModel
 from genomix.train import (
     MetricsLog,
+    Processes,
+    StopSignal,
+    TrainingStopped,
+    autocast,
     build_optimizer,
+    check_precision,
     hide_progress,
-    resolve_device,
+    module_generators,
+    open_tensorboard,
+    restore_rng_state,
+    rng_state,
+    start_processes,
+    unwrap_model,
     warmup_cosine,
 )
 
@@ -30,6 +51,10 @@ logger = logging.getLogger(__name__)
 
 METRICS_FILE = "metrics.csv"
 SPANS_FILE = "spans.tsv"  # adaptive_span only: learned span per layer and head
+# Options that change how a step is computed, not what is trained: a resumed run may change them.
+RESUMABLE_CHANGES = frozenset(
+    {"device", "precision", "compile", "grad_accum_steps", "checkpoint_every"}
+)
 
 
 def pretrain(
@@ -44,16 +69,45 @@ def pretrain(
 
     Each step draws `config.batch_size` windows of `model_config.max_tokens - 1` tokens (plus
     [CLS]) from the training part of the shards; every `eval_every` steps the masked-LM loss,
-    masked-token accuracy and perplexity are measured on the held-out tail of each chromosome.
+    masked-token accuracy and perplexity are measured on the held-out part (the tail of each
+    chromosome, or the `valid_chroms`).
+
+    Every `checkpoint_every` steps, and on SIGTERM, the training state is saved to
+    `<out>.state/`; a rerun with the same settings resumes from it and ends with the same weights
+    as an uninterrupted run. After SIGTERM, TrainingStopped is raised once the state is saved.
+    Under torchrun (WORLD_SIZE > 1) each process trains on its share of every batch with
+    DistributedDataParallel; rank 0 alone writes files.
     """
+    with start_processes(config.device) as (processes, device):
+        return _pretrain(shards, Path(out), model_config, config, processes, device, progress)
+
+
+def _pretrain(
+    shards: Sequence[str | Path],
+    out: Path,
+    model_config: EncoderConfig,
+    config: PretrainConfig,
+    processes: Processes,
+    device: torch.device,
+    progress: bool | None,
+) -> Path:
+    check_precision(config.precision, device)
+    micro_batches = processes.world_size * config.grad_accum_steps
+    if config.batch_size % micro_batches:
+        raise GenomixError(
+            f"pretrain.batch_size={config.batch_size} does not split into {processes.world_size} "
+            f"process(es) x pretrain.grad_accum_steps={config.grad_accum_steps} equal micro-batches"
+        )
+    # Every process seeds alike and draws the same global batches, so the random streams of
+    # rank 0, which it saves, are those of all processes (dropout masks are shared too).
     torch.manual_seed(config.seed)
-    device = resolve_device(config.device)
     token_shards = [TokenShard(path) for path in shards]
     tokenizer = token_shards[0].tokenizer
     window = model_config.max_tokens - 1
     sampler_options = {
         "window": window,
         "valid_fraction": config.valid_fraction,
+        "valid_chroms": config.valid_chroms,
         "max_unknown": config.max_unknown,
     }
     train_sampler = MLMWindowSampler(token_shards, split="train", **sampler_options)
@@ -63,47 +117,210 @@ def pretrain(
     optimizer = build_optimizer(model, lr=config.lr, weight_decay=config.weight_decay)
     schedule = warmup_cosine(optimizer, warmup_steps=config.warmup_steps, total_steps=config.steps)
     generator = torch.Generator().manual_seed(config.seed)
+    generators = {"sampler": generator, **module_generators(model)}
     log = MetricsLog()
-    logger.info(
-        "pretraining %.2fM parameters on %d-token windows, %d steps of %d",
-        sum(p.numel() for p in model.parameters()) / 1e6,
-        window + 1,
-        config.steps,
-        config.batch_size,
-    )
+    state_dir = training_state_dir(out)
+    settings = training_settings(shards, model_config, config, tokenizer.k, tokenizer.stride)
+    state = load_training_state(state_dir, settings=settings)
+    done = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        restore_rng_state(state["rng"], generators)
+        log.rows = state["metrics"]
+        done = state["step"]
+        logger.info("resuming from step %d of %d (%s)", done, config.steps, state_dir)
+    elif processes.is_main:
+        logger.info(
+            "pretraining %.2fM parameters on %d-token windows, %d steps of %d",
+            sum(p.numel() for p in model.parameters()) / 1e6,
+            window + 1,
+            config.steps,
+            config.batch_size,
+        )
+    train_model, ddp_model = _wrap(model, config, processes, device)
+    tensorboard = None
+    if processes.is_main:
+        tensorboard = open_tensorboard(
+            out.with_name(out.name + ".tensorboard"), purge_step=done + 1 if done else None
+        )
 
-    bar = tqdm(
-        range(1, config.steps + 1), desc="pretrain", unit="step", disable=hide_progress(progress)
-    )
-    started = time.perf_counter()
-    for step in bar:
-        model.train()
-        inputs, labels = _masked_batch(train_sampler, config, generator)
-        labels = labels.to(device)
-        predicted = labels != IGNORE_INDEX
-        logits = model(inputs.to(device), predict=predicted)
-        loss = F.cross_entropy(logits, labels[predicted])
-        total = loss + model.encoder.span_penalty()
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        model.encoder.clamp_spans_()
-        schedule.step()
-        tokens_per_second = step * inputs.numel() / (time.perf_counter() - started)
-        bar.set_postfix(loss=f"{loss.item():.3f}", tok_s=f"{tokens_per_second:,.0f}")
-        if step % config.eval_every == 0 or step == config.steps:
-            valid = _validate(model, valid_sampler, config, device)
-            log.append(
+    def save_state(step: int) -> None:
+        if processes.is_main:
+            save_training_state(
+                state_dir,
                 {
                     "step": step,
-                    "train_loss": loss.item(),
-                    **valid,
-                    "lr": schedule.get_last_lr()[0],
-                    "tokens_per_s": tokens_per_second,
-                }
+                    "model": unwrap_model(train_model).state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "schedule": schedule.state_dict(),
+                    "rng": rng_state(generators),
+                    "metrics": log.rows,
+                },
+                settings=settings,
             )
+        processes.barrier()
 
+    bar = tqdm(
+        range(done + 1, config.steps + 1),
+        initial=done,
+        total=config.steps,
+        desc="pretrain",
+        unit="step",
+        disable=hide_progress(progress) if processes.is_main else True,
+    )
+    started, tokens_seen = time.perf_counter(), 0
+    with StopSignal() as stop, contextlib.ExitStack() as cleanup:
+        if tensorboard is not None:
+            cleanup.callback(tensorboard.close)
+        for step in bar:
+            model.train()
+            inputs, labels = _masked_batch(train_sampler, config, generator)
+            n_predicted = int((labels != IGNORE_INDEX).sum())
+            rows = processes.share(config.batch_size)
+            loss_sum = _accumulate_gradients(
+                train_model,
+                ddp_model,
+                model,
+                inputs[rows].to(device),
+                labels[rows].to(device),
+                # DistributedDataParallel averages gradients over processes: undo it.
+                scale=processes.world_size / n_predicted,
+                config=config,
+                device=device,
+            )
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            model.encoder.clamp_spans_()
+            schedule.step()
+            tokens_seen += inputs.numel()
+            tokens_per_second = tokens_seen / (time.perf_counter() - started)
+            # Rank 0's share stands for the batch here; the metrics sum over all processes.
+            shown_loss = loss_sum * processes.world_size / n_predicted
+            bar.set_postfix(loss=f"{shown_loss:.3f}", tok_s=f"{tokens_per_second:,.0f}")
+            if step % config.eval_every == 0 or step == config.steps:
+                train_loss = processes.sum(loss_sum, device) / n_predicted
+                if processes.is_main:
+                    with autocast(config.precision, device):
+                        valid = _validate(model, valid_sampler, config, device)
+                    row = {
+                        "step": step,
+                        "train_loss": train_loss,
+                        **valid,
+                        "lr": schedule.get_last_lr()[0],
+                        "tokens_per_s": tokens_per_second,
+                    }
+                    log.append(row)
+                    for key, value in row.items():
+                        if tensorboard is not None and key != "step":
+                            tensorboard.add_scalar(f"pretrain/{key}", value, step)
+            if step == config.steps:
+                break
+            stopping = processes.any(stop.requested, device)
+            if stopping or (config.checkpoint_every and step % config.checkpoint_every == 0):
+                save_state(step)
+                logger.debug("saved the training state at step %d", step)
+            if stopping:
+                raise TrainingStopped(
+                    f"stopped by SIGTERM after step {step} of {config.steps}; the training "
+                    f"state is saved in {state_dir}: rerun the same command to resume"
+                )
+    if processes.is_main:
+        _write_model(out, model, model_config, config, tokenizer, shards, log)
+        shutil.rmtree(state_dir, ignore_errors=True)  # the model directory supersedes it
+    processes.barrier()
+    return out
+
+
+def training_settings(
+    shards: Sequence[str | Path],
+    model_config: EncoderConfig,
+    config: PretrainConfig,
+    k: int,
+    stride: int,
+) -> dict[str, Any]:
+    """What a saved training state must agree on to be resumed (JSON-able): the data, the model
+    and the optimisation; not the options in RESUMABLE_CHANGES."""
+    return {
+        "shards": [str(Path(path).resolve()) for path in shards],
+        "tokenizer": {"k": k, "stride": stride},
+        "model": dataclasses.asdict(model_config),
+        "pretrain": {
+            key: value
+            for key, value in dataclasses.asdict(config).items()
+            if key not in RESUMABLE_CHANGES
+        },
+    }
+
+
+def _wrap(
+    model: nn.Module, config: PretrainConfig, processes: Processes, device: torch.device
+) -> tuple[nn.Module, nn.parallel.DistributedDataParallel | None]:
+    """(the module to train through, its DDP wrapper or None): DDP under torchrun, then compiled.
+
+    Checkpoints always come from the plain `model`, so their names have no `module.` or
+    `_orig_mod.` prefix.
+    """
+    ddp_model = None
+    train_model = model
+    if processes.world_size > 1:
+        ddp_model = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+        train_model = ddp_model
+    if config.compile:
+        train_model = torch.compile(train_model)
+    return train_model, ddp_model
+
+
+def _accumulate_gradients(
+    train_model: nn.Module,
+    ddp_model: nn.parallel.DistributedDataParallel | None,
+    model: MaskedLanguageModel,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    scale: float,
+    config: PretrainConfig,
+    device: torch.device,
+) -> float:
+    """Backward over this process's rows in `grad_accum_steps` micro-batches; inputs, labels:
+    (b, T + 1) long. Returns the summed masked-LM loss of these rows.
+
+    Each micro-batch's summed loss is multiplied by `scale` (world size / masked tokens in the
+    global batch), so the gradients add up to those of the global batch's mean loss whatever
+    the split. DDP's all-reduce runs once, on the last micro-batch.
+    """
+    loss_total = torch.zeros((), device=inputs.device)
+    n_chunks = config.grad_accum_steps
+    chunks = list(zip(inputs.chunk(n_chunks), labels.chunk(n_chunks), strict=True))
+    for index, (chunk_inputs, chunk_labels) in enumerate(chunks):
+        last = index == len(chunks) - 1
+        no_sync = ddp_model.no_sync() if ddp_model is not None and not last else None
+        with no_sync or contextlib.nullcontext():
+            with autocast(config.precision, device):
+                predicted = chunk_labels != IGNORE_INDEX
+                logits = train_model(chunk_inputs, predict=predicted)
+                # reduction="sum": a micro-batch with nothing masked adds 0, not NaN.
+                loss = F.cross_entropy(logits.float(), chunk_labels[predicted], reduction="sum")
+                penalty = model.encoder.span_penalty() / config.grad_accum_steps
+            (loss * scale + penalty).backward()
+        loss_total += loss.detach()
+    return loss_total.item()
+
+
+def _write_model(
+    out: Path,
+    model: MaskedLanguageModel,
+    model_config: EncoderConfig,
+    config: PretrainConfig,
+    tokenizer: Any,
+    shards: Sequence[str | Path],
+    log: MetricsLog,
+) -> Path:
+    """The model directory: weights, tokenizer, metadata, metrics.csv (and spans.tsv)."""
     metadata = {
         "kind": "mlm",
         "model": dataclasses.asdict(model_config),
@@ -140,7 +357,7 @@ def _validate(
         inputs, labels = _masked_batch(sampler, config, generator)
         labels = labels.to(device)
         predicted = labels != IGNORE_INDEX
-        logits = model(inputs.to(device), predict=predicted)
+        logits = model(inputs.to(device), predict=predicted).float()
         loss_sum += F.cross_entropy(logits, labels[predicted], reduction="sum").item()
         correct += (logits.argmax(-1) == labels[predicted]).sum().item()
         count += int(predicted.sum())
@@ -155,10 +372,12 @@ def _validate(
 def _masked_batch(
     sampler: MLMWindowSampler, config: PretrainConfig, generator: torch.Generator
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """A masked batch with at least one prediction: (inputs, labels), both (B, T + 1) long.
+    """A masked global batch with at least one prediction: (inputs, labels), both (B, T + 1) long.
 
-    A batch of mostly-N windows (allowed up to `max_unknown`) can come out with nothing to
-    predict; its loss would be NaN and poison every weight, so it is drawn again.
+    Every torchrun process draws the whole batch from the same generator and trains on its own
+    rows of it, so the processes' rows together are exactly the one-process batch. A batch of
+    mostly-N windows (allowed up to `max_unknown`) can come out with nothing to predict; its
+    loss would be NaN and poison every weight, so it is drawn again.
     """
     while True:
         tokens = _with_cls(sampler.sample(config.batch_size, generator), sampler.tokenizer.cls_id)

@@ -1,34 +1,240 @@
-"""Training policy shared by pretraining and fine-tuning: device, optimizer, schedule, log."""
+"""Training policy shared by pretraining and fine-tuning: device, torchrun processes, precision,
+optimizer, schedule, stop signal, RNG state, log."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import logging
 import math
-from collections.abc import Mapping
+import os
+import random
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
+import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
 
 from genomix.errors import GenomixError
 
 logger = logging.getLogger(__name__)
 
+PRECISIONS = ("fp32", "bf16")
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when present, else cpu; 'cuda' without a GPU is an error. Logs the choice."""
+
+def resolve_device(name: str, *, index: int | None = None) -> torch.device:
+    """'auto' -> cuda when present, else cpu; 'cuda' without a GPU is an error. Logs the choice.
+
+    `index` picks one GPU (a torchrun process's LOCAL_RANK); it is ignored on the CPU.
+    """
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     elif name == "cuda" and not torch.cuda.is_available():
         raise GenomixError("device 'cuda' was asked for, but torch sees no CUDA GPU")
     elif name not in ("cpu", "cuda"):
         raise GenomixError(f"device '{name}' is not one of auto, cpu, cuda")
-    device = torch.device(name)
+    if name == "cuda" and index is not None:
+        if index >= torch.cuda.device_count():
+            raise GenomixError(
+                f"process {index} of this node needs GPU {index}, but torch sees "
+                f"{torch.cuda.device_count()}; start at most that many processes per node"
+            )
+        torch.cuda.set_device(index)
+        device = torch.device("cuda", index)
+    else:
+        device = torch.device(name)
     logger.info(
         "device: %s%s", device, f" ({torch.cuda.get_device_name()})" if name == "cuda" else ""
     )
     return device
+
+
+@dataclass(frozen=True)
+class Processes:
+    """This process's place among the torchrun processes of a training run (alone: rank 0 of 1)."""
+
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 alone logs metrics and writes checkpoints and the model directory."""
+        return self.rank == 0
+
+    def share(self, batch_size: int) -> slice:
+        """The rows of a global batch this process trains on: contiguous, disjoint, equal."""
+        size = batch_size // self.world_size
+        return slice(self.rank * size, (self.rank + 1) * size)
+
+    def barrier(self) -> None:
+        """Wait for every process (no-op alone)."""
+        if self.world_size > 1:
+            dist.barrier()
+
+    def any(self, flag: bool, device: torch.device) -> bool:
+        """True on every process if `flag` is True on any of them."""
+        if self.world_size == 1:
+            return flag
+        value = torch.tensor([int(flag)], device=device)
+        dist.all_reduce(value, op=dist.ReduceOp.MAX)
+        return bool(value.item())
+
+    def sum(self, value: float, device: torch.device) -> float:
+        """The sum of `value` over the processes."""
+        if self.world_size == 1:
+            return value
+        total = torch.tensor([value], dtype=torch.float64, device=device)
+        dist.all_reduce(total)
+        return float(total.item())
+
+
+@contextlib.contextmanager
+def start_processes(device_name: str) -> Iterator[tuple[Processes, torch.device]]:
+    """Join the torchrun process group when WORLD_SIZE > 1 (nccl on CUDA, gloo on the CPU).
+
+    Yields (processes, device); each process takes the GPU of its LOCAL_RANK. The group is
+    destroyed on the way out, also after an error.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size == 1:
+        yield Processes(), resolve_device(device_name)
+        return
+    rank = int(os.environ["RANK"])
+    device = resolve_device(device_name, index=int(os.environ.get("LOCAL_RANK", "0")))
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        logger.info("process %d of %d (%s)", rank, world_size, dist.get_backend())
+        yield Processes(rank, world_size), device
+    finally:
+        dist.destroy_process_group()
+
+
+def check_precision(precision: str, device: torch.device) -> None:
+    """GenomixError unless `precision` can run on `device` (bf16 needs a bf16-capable GPU)."""
+    if precision not in PRECISIONS:
+        raise GenomixError(f"precision '{precision}' is not one of {', '.join(PRECISIONS)}")
+    if precision == "bf16" and device.type != "cuda":
+        raise GenomixError(
+            f"precision bf16 needs a CUDA GPU, but training runs on the {device.type}; "
+            "use precision fp32"
+        )
+    if precision == "bf16" and not torch.cuda.is_bf16_supported():
+        raise GenomixError(f"{torch.cuda.get_device_name()} has no bfloat16; use precision fp32")
+
+
+def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
+    """bf16: bfloat16 autocast (matmuls in bf16, softmax, norms and losses in fp32); fp32: none."""
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def unwrap_model(model: nn.Module) -> nn.Module:
+    """The plain module under torch.compile and DistributedDataParallel wrappers.
+
+    Its state_dict has the model's own names, without `_orig_mod.` or `module.` prefixes.
+    """
+    while True:
+        if isinstance(model, torch._dynamo.eval_frame.OptimizedModule):
+            model = model._orig_mod
+        elif isinstance(model, nn.parallel.DistributedDataParallel):
+            model = model.module
+        else:
+            return model
+
+
+class TrainingStopped(GenomixError):
+    """Training stopped early on a signal, after saving a state that a rerun resumes from."""
+
+
+class StopSignal:
+    """While active, SIGTERM sets `requested` instead of ending the process.
+
+    The training loop checks it after each step, saves its state and stops cleanly; schedulers
+    (SLURM, Kubernetes) send SIGTERM before they kill. Outside the main thread, where Python
+    cannot install handlers, it does nothing.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def __enter__(self) -> StopSignal:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.requested = True
+
+
+def module_generators(model: nn.Module) -> dict[str, torch.Generator]:
+    """The torch.Generators that modules hold (e.g. BigBird's resampled random blocks), by name."""
+    return {
+        f"{name}.{attribute}": value
+        for name, module in model.named_modules()
+        for attribute, value in vars(module).items()
+        if isinstance(value, torch.Generator)
+    }
+
+
+def rng_state(generators: Mapping[str, torch.Generator]) -> dict[str, Any]:
+    """Every random stream training draws from: torch (CPU and CUDA), numpy, Python, `generators`.
+
+    Only tensors, numbers, strings and containers of them, so it loads with weights_only=True.
+    """
+    numpy_state = np.random.get_state(legacy=False)
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
+        "numpy": {
+            "key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+            "pos": numpy_state["state"]["pos"],
+            "has_gauss": numpy_state["has_gauss"],
+            "gauss": numpy_state["gauss"],
+        },
+        "python": random.getstate(),
+        "generators": {name: gen.get_state() for name, gen in generators.items()},
+    }
+
+
+def restore_rng_state(state: Mapping[str, Any], generators: Mapping[str, torch.Generator]) -> None:
+    """Put back what `rng_state` returned; the CUDA state goes to the current GPU."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+    numpy_state = state["numpy"]
+    np.random.set_state(
+        {
+            "bit_generator": "MT19937",
+            "state": {
+                "key": numpy_state["key"].numpy().astype(np.uint32),
+                "pos": numpy_state["pos"],
+            },
+            "has_gauss": numpy_state["has_gauss"],
+            "gauss": numpy_state["gauss"],
+        }
+    )
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+    if set(state["generators"]) != set(generators):
+        raise GenomixError(
+            f"the saved random generators {sorted(state['generators'])} are not the model's "
+            f"{sorted(generators)}"
+        )
+    for name, generator in generators.items():
+        generator.set_state(state["generators"][name])
 
 
 def build_optimizer(model: nn.Module, *, lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -86,6 +292,19 @@ class MetricsLog:
             writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
             writer.writerows(self.rows)
+
+
+def open_tensorboard(directory: Path, *, purge_step: int | None = None) -> Any | None:
+    """A TensorBoard SummaryWriter logging to `directory`, or None when tensorboard is missing.
+
+    tensorboard is optional; metrics.csv holds the same numbers. `purge_step` (on resume) drops
+    the events an interrupted run logged after the state it is resumed from.
+    """
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(directory), purge_step=purge_step)
 
 
 def hide_progress(progress: bool | None) -> bool | None:

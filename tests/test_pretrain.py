@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from conftest import HUMAN
 
 from genomix.checkpoint import read_metadata, read_tokenizer
@@ -15,9 +17,10 @@ from genomix.errors import GenomixError
 from genomix.finetune import finetune
 from genomix.genome import fetch_genome
 from genomix.kmers import KmerTokenizer
-from genomix.model import EncoderConfig
+from genomix.model import EncoderConfig, MaskedLanguageModel
 from genomix.pretrain import pretrain
 from genomix.report import write_report
+from genomix.train import unwrap_model
 
 CHROMATIN_METRICS = Path(__file__).parent / "data" / "chromatin_metrics_example.tsv"
 PROMOTER_METRICS = Path(__file__).parent / "data" / "promoter_metrics_example.tsv"
@@ -95,3 +98,33 @@ def test_adaptive_span_spans_are_learned_clamped_and_reported(shard: Path, tmp_p
         pretrain_metrics=out / "metrics.csv",
     )
     assert "Learned attention spans" in report.read_text()
+
+
+def test_bf16_needs_a_gpu(shard: Path, tmp_path: Path) -> None:
+    config = dataclasses.replace(CONFIG, precision="bf16")
+    with pytest.raises(GenomixError, match="precision bf16 needs a CUDA GPU, but training runs on"):
+        pretrain([shard], tmp_path / "mlm", model_config=MODEL, config=config, progress=False)
+
+
+def test_batch_must_split_into_equal_micro_batches(shard: Path, tmp_path: Path) -> None:
+    config = dataclasses.replace(CONFIG, batch_size=6, grad_accum_steps=4)
+    with pytest.raises(GenomixError, match=r"batch_size=6 does not split into 1 process\(es\) x"):
+        pretrain([shard], tmp_path / "mlm", model_config=MODEL, config=config, progress=False)
+
+
+def test_compiled_model_saves_plain_names() -> None:
+    model = MaskedLanguageModel(MODEL, 261)
+    compiled = torch.compile(model)  # compiles lazily, at the first forward: nothing runs here
+    assert next(iter(compiled.state_dict())).startswith("_orig_mod.")
+    assert unwrap_model(compiled) is model
+    assert unwrap_model(compiled).state_dict().keys() == model.state_dict().keys()
+
+
+def test_tensorboard_logs_beside_the_model(shard: Path, tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    pretrain([shard], tmp_path / "mlm", model_config=MODEL, config=CONFIG, progress=False)
+    events = EventAccumulator(str(tmp_path / "mlm.tensorboard"))
+    events.Reload()
+    assert [event.step for event in events.Scalars("pretrain/valid_loss")] == [2, 4]

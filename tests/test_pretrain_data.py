@@ -12,6 +12,7 @@ from conftest import HUMAN
 from genomix.data.pretrain import (
     IGNORE_INDEX,
     MLMWindowSampler,
+    Region,
     TokenShard,
     mask_span,
     mask_tokens,
@@ -138,3 +139,53 @@ def test_special_and_unknown_tokens_are_never_masked() -> None:
     )
     assert (labels[:, :100] == IGNORE_INDEX).all()
     assert (labels[:, 100:] != IGNORE_INDEX).any()
+
+
+def test_valid_chroms_are_held_out_whole(two_chromosomes, tmp_path: Path) -> None:
+    genome, (first, second) = two_chromosomes
+    tokenizer = KmerTokenizer(1, 1)
+    write_token_shard(genome, tmp_path / "t.npy", tokenizer)
+    shard = TokenShard(tmp_path / "t.npy")
+    train, valid = shard.regions(valid_fraction=0.1, valid_chroms=("two",))
+    assert (train, valid) == ([Region(0, 300)], [Region(300, 500)])
+    options = {"window": 150, "valid_fraction": 0.1, "max_unknown": 0.5, "valid_chroms": ["two"]}
+    generator = torch.Generator().manual_seed(0)
+    for split, (inside, outside) in {"train": (first, second), "valid": (second, first)}.items():
+        batch = MLMWindowSampler([shard], split=split, **options).sample(32, generator)
+        for row in batch:
+            text = tokenizer.decode(row.numpy())
+            reverse = text.translate(COMPLEMENT)[::-1]
+            assert text in inside or reverse in inside
+            assert text not in outside and reverse not in outside
+
+
+def test_unknown_valid_chrom_names_the_shard_and_its_chromosomes(
+    two_chromosomes, tmp_path: Path
+) -> None:
+    write_token_shard(two_chromosomes[0], tmp_path / "t.npy", KmerTokenizer(1, 1))
+    with pytest.raises(
+        GenomixError, match=r"pretrain.valid_chroms: chrZ not in .*t.npy \(chromosomes: one, two\)"
+    ):
+        MLMWindowSampler(
+            [TokenShard(tmp_path / "t.npy")],
+            window=100,
+            split="valid",
+            valid_fraction=0.1,
+            max_unknown=0.5,
+            valid_chroms=("two", "chrZ"),
+        )
+
+
+def test_holding_out_every_chromosome_leaves_nothing_to_train_on(
+    two_chromosomes, tmp_path: Path
+) -> None:
+    write_token_shard(two_chromosomes[0], tmp_path / "t.npy", KmerTokenizer(1, 1))
+    with pytest.raises(GenomixError, match="no train region .* hold out fewer pretrain.valid_chr"):
+        MLMWindowSampler(
+            [TokenShard(tmp_path / "t.npy")],
+            window=100,
+            split="train",
+            valid_fraction=0.1,
+            max_unknown=0.5,
+            valid_chroms=("one", "two"),
+        )

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from numpy.lib.format import open_memmap
+from numpy.lib.format import write_array_header_2_0
 
 from genomix.errors import GenomixError
 from genomix.genome import open_genome
@@ -32,7 +32,9 @@ IGNORE_INDEX = -100  # label of positions that are not predicted (torch's cross_
 def write_token_shard(genome: str | Path, out: str | Path, tokenizer: KmerTokenizer) -> Path:
     """Tokenize every chromosome of an indexed FASTA into `out` (.npy) and `out` with .json.
 
-    Chromosomes are read and encoded one at a time, so peak memory is set by the largest one.
+    Chromosomes are read, encoded and appended one at a time, so peak memory is set by the
+    largest one: the .npy is written with plain file writes, not through a memory map, whose
+    written pages would count towards the process's resident memory for the whole genome.
     Both files are written under temporary names and renamed into place.
     """
     out = Path(out)
@@ -44,15 +46,18 @@ def write_token_shard(genome: str | Path, out: str | Path, tokenizer: KmerTokeni
         raise GenomixError(f"{genome}: no chromosome is at least k={tokenizer.k} bases long")
     out.parent.mkdir(parents=True, exist_ok=True)
     partial_npy = out.with_name(f".{out.name}.partial.npy")
-    tokens = open_memmap(partial_npy, mode="w+", dtype=np.int32, shape=(total,))
     chromosomes, offset = [], 0
-    for name, n_tokens in lengths.items():
-        tokens[offset : offset + n_tokens] = tokenizer.encode(str(fasta[name][:]))
-        chromosomes.append({"name": name, "offset": offset, "length": n_tokens})
-        logger.info("tokenized %s: %d tokens", name, n_tokens)
-        offset += n_tokens
-    tokens.flush()
-    del tokens
+    with partial_npy.open("wb") as fh:
+        header = {"descr": np.dtype("<i4").str, "fortran_order": False, "shape": (total,)}
+        write_array_header_2_0(fh, header)
+        for name, n_tokens in lengths.items():
+            encoded = tokenizer.encode(str(fasta[name][:]))
+            if encoded.shape != (n_tokens,):
+                raise GenomixError(f"{genome}: {name}: {encoded.size} tokens, expected {n_tokens}")
+            fh.write(np.ascontiguousarray(encoded, dtype="<i4").data)  # no copy
+            chromosomes.append({"name": name, "offset": offset, "length": n_tokens})
+            logger.info("tokenized %s: %d tokens", name, n_tokens)
+            offset += n_tokens
     index = {"k": tokenizer.k, "stride": tokenizer.stride, "chromosomes": chromosomes}
     index_path = out.with_suffix(".json")
     partial_json = index_path.with_name(f".{index_path.name}.partial")
@@ -89,12 +94,22 @@ class TokenShard:
                 f"lists {indexed}; the pair is stale, rerun `genomix tokenize`"
             )
 
-    def regions(self, *, valid_fraction: float) -> tuple[list[Region], list[Region]]:
-        """Per chromosome, the head for training and the tail (`valid_fraction`) for validation.
+    def regions(
+        self, *, valid_fraction: float, valid_chroms: Sequence[str] = ()
+    ) -> tuple[list[Region], list[Region]]:
+        """The training and validation regions of the shard.
 
-        The tail starts `ceil(k / stride) - 1` tokens after the head ends, so no base is shared
-        by a training and a validation token.
+        With `valid_chroms`, each chromosome is wholly one or the other (those named are
+        validation). Without, per chromosome the head is for training and the tail
+        (`valid_fraction`) for validation; the tail starts `ceil(k / stride) - 1` tokens after
+        the head ends, so no base is shared by a training and a validation token.
         """
+        if valid_chroms:
+            train, valid = [], []
+            for chrom in self.chromosomes:
+                region = Region(chrom["offset"], chrom["offset"] + chrom["length"])
+                (valid if chrom["name"] in valid_chroms else train).append(region)
+            return train, valid
         gap = math.ceil(self.tokenizer.k / self.tokenizer.stride) - 1
         train, valid = [], []
         for chrom in self.chromosomes:
@@ -120,12 +135,14 @@ class MLMWindowSampler:
         split: str,
         valid_fraction: float,
         max_unknown: float,
+        valid_chroms: Sequence[str] = (),
     ) -> None:
         self.window = window
         self.max_unknown = max_unknown
         self.tokenizer = shards[0].tokenizer
         self.rc_table = torch.from_numpy(self.tokenizer.rc_table.astype(np.int64))
         self.sources: list[tuple[np.ndarray, Region]] = []
+        _check_chromosomes(shards, valid_chroms)
         for shard in shards:
             if (shard.tokenizer.k, shard.tokenizer.stride) != (
                 self.tokenizer.k,
@@ -134,16 +151,17 @@ class MLMWindowSampler:
                 raise GenomixError(
                     f"{shard.path}: tokenized with other k/stride than {shards[0].path}"
                 )
-            train, valid = shard.regions(valid_fraction=valid_fraction)
+            train, valid = shard.regions(valid_fraction=valid_fraction, valid_chroms=valid_chroms)
             for region in train if split == "train" else valid:
                 if region.end - region.start >= window:
                     self.sources.append((shard.tokens, region))
         if not self.sources:
-            fix = (
-                "lower pretrain.valid_fraction"
-                if split == "train"
-                else "raise pretrain.valid_fraction"
-            )
+            fix = {
+                ("train", False): "lower pretrain.valid_fraction",
+                ("valid", False): "raise pretrain.valid_fraction",
+                ("train", True): "hold out fewer pretrain.valid_chroms",
+                ("valid", True): "hold out longer pretrain.valid_chroms",
+            }[split, bool(valid_chroms)]
             raise GenomixError(
                 f"no {split} region of {', '.join(str(s.path) for s in shards)} holds a window of "
                 f"{window} tokens; lower model.max_tokens, or {fix}"
@@ -173,6 +191,18 @@ class MLMWindowSampler:
                 row = self.rc_table[row.flip(0)]
             rows.append(row)
         return torch.stack(rows)
+
+
+def _check_chromosomes(shards: Sequence[TokenShard], names: Sequence[str]) -> None:
+    """GenomixError naming the shards' chromosomes if one of `names` is in none of them."""
+    present = {chrom["name"] for shard in shards for chrom in shard.chromosomes}
+    unknown = [name for name in names if name not in present]
+    if unknown:
+        listed = ", ".join(sorted(present)[:10]) + (", ..." if len(present) > 10 else "")
+        raise GenomixError(
+            f"pretrain.valid_chroms: {', '.join(unknown)} not in "
+            f"{', '.join(str(shard.path) for shard in shards)} (chromosomes: {listed})"
+        )
 
 
 def mask_span(tokenizer: KmerTokenizer) -> int:
