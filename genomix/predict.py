@@ -1,8 +1,8 @@
-"""Predict on any FASTA: records of any length are scored in windows and aggregated per record."""
+"""Predict on any FASTA, or on BED intervals of a genome: records of any length are scored in
+windows and aggregated per record; rows go to TSV or Parquet."""
 
 from __future__ import annotations
 
-import csv
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -14,7 +14,9 @@ from tqdm import tqdm
 from genomix.checkpoint import load_classifier
 from genomix.errors import GenomixError
 from genomix.fasta import FastaRecord, read_fasta
-from genomix.io import atomic_path
+from genomix.genome import open_genome
+from genomix.outputs import open_table
+from genomix.regions import read_bed_records
 from genomix.scoring import score_sequences
 from genomix.train import hide_progress, resolve_device
 
@@ -61,17 +63,28 @@ def predict_fasta(
     per_window: bool = False,
     progress: bool | None = None,
     on_skip: Callable[[str], None] | None = None,
+    bed: str | Path | None = None,
+    output_format: str | None = None,
+    rc_average: bool | None = None,
 ) -> int:
-    """Score every record of `fasta` with a fine-tuned model; write a TSV to `out`, atomically.
+    """Score every record of `fasta` with a fine-tuned model; write a table to `out`, atomically.
 
-    Rows: one per record (`id, length, start, end` with start 0 and end = length, then one
-    probability per model output), or one per window with `per_window`. Windows are the model's
-    training length (`window_bases`), `stride` apart (default: half a window); `aggregate` (max or
-    mean) combines a record's windows. Returns the number of records written.
+    Records are the FASTA's (plain or gzip; soft-masked bases are upper-cased, IUPAC codes become
+    N, and k-mers with N are [UNK] tokens), or, with `bed`, one per BED interval cut from `fasta`
+    as an indexed genome (see `genomix.regions.read_bed_records`: strand-aware, id = BED name or
+    chrom:start-end). Rows: one per record (`id, length, start, end` with start 0 and end =
+    length, then one probability per model output), or one per window with `per_window` (0-based
+    window start and end in the record). Windows are the model's training length
+    (`window_bases`), `stride` apart (default: half a window); `aggregate` (max or mean) combines
+    a record's windows. `output_format`: tsv or parquet (default: parquet for a .parquet `out`).
+    `rc_average`: average each window's logits with its reverse complement's (default: as the
+    model was fine-tuned, `finetune.rc_average`). Returns the number of records written.
     """
     if aggregate not in AGGREGATES:
         raise GenomixError(f"aggregate '{aggregate}' is not one of {', '.join(AGGREGATES)}")
     model, tokenizer, metadata = load_classifier(model_dir)
+    if rc_average is not None:
+        model.set_rc_average(rc_average)
     window = int(metadata["window_bases"])
     stride = max(1, window // 2) if stride is None else stride
     if not 1 <= stride <= window:
@@ -98,15 +111,20 @@ def predict_fasta(
             pad_to=window_tokens,
         )
 
+    if bed is None:
+        source = read_fasta(fasta, skip_invalid=skip_invalid, on_skip=on_skip)
+    else:
+        genome = open_genome(fasta)
+        source = read_bed_records(bed, genome, skip_invalid=skip_invalid, on_skip=on_skip)
+    columns = ["id", "length", "start", "end", *profiles]
+    kinds = [str, int, int, int, *[float] * len(profiles)]
     written = 0
-    with atomic_path(out) as temporary, open(temporary, "w", newline="") as handle:
-        writer = csv.writer(handle, delimiter="\t", lineterminator="\n")
-        writer.writerow(["id", "length", "start", "end", *profiles])
+    with open_table(out, columns, kinds, output_format=output_format) as table:
         bar = tqdm(unit="bp", unit_scale=True, desc="predict", disable=hide_progress(progress))
         records = _long_enough(
-            read_fasta(fasta, skip_invalid=skip_invalid, on_skip=on_skip),
+            source,
             tokenizer.k,
-            fasta,
+            fasta if bed is None else bed,
             skip_invalid=skip_invalid,
             on_skip=on_skip,
         )
@@ -114,11 +132,9 @@ def predict_fasta(
             bar.update(record.length)
             if per_window:
                 for (start, end), row in zip(record.windows, scores, strict=True):
-                    writer.writerow([record.id, record.length, start, end, *_format(row)])
+                    table.write([record.id, record.length, start, end, *row])
             else:
-                writer.writerow(
-                    [record.id, record.length, 0, record.length, *_format(combine(scores))]
-                )
+                table.write([record.id, record.length, 0, record.length, *combine(scores)])
             written += 1
         bar.close()
     logger.info("predicted %d records -> %s", written, out)
@@ -179,7 +195,3 @@ def _score_windows(
                 yield from flush()
     if batch:
         yield from flush()
-
-
-def _format(row: np.ndarray) -> list[str]:
-    return [f"{value:.6f}" for value in row]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
 PROMOTERS = DEMO / "epdnew_promoters_demo.tsv.gz"
 HUMAN = DEMO / "human_grch37_chr20_1mb.fa.gz"
+HUMAN_VCF = DEMO / "human_grch37_chr20_1mb_first100kb.vcf.gz"
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -68,3 +70,11 @@ def promoter_model(tmp_path_factory: pytest.TempPathFactory, promoter_table) -> 
         tokenize_config=TokenizeConfig(k=3, stride=1),
         progress=False,
     )
+
+
+@pytest.fixture(scope="session")
+def human_genome(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The human slice as a plain, indexable FASTA (the demo file is plain gzip, not BGZF)."""
+    path = tmp_path_factory.mktemp("genome") / "z.fa"
+    path.write_bytes(gzip.decompress(HUMAN.read_bytes()))
+    return path

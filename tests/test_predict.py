@@ -6,12 +6,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from conftest import HUMAN
 
 from genomix.checkpoint import load_classifier
+from genomix.cli import main
 from genomix.errors import GenomixError
 from genomix.fasta import read_fasta
+from genomix.outputs import open_table
 from genomix.predict import predict_fasta, window_starts
 from genomix.scoring import score_sequences
 
@@ -128,3 +131,131 @@ def test_short_records_and_bad_options(promoter_model: Path, tmp_path: Path) -> 
         predict_fasta(promoter_model, fasta, tmp_path / "o.tsv", stride=0, device="cpu")
     with pytest.raises(GenomixError, match="batch size must be at least 1"):
         predict_fasta(promoter_model, fasta, tmp_path / "o.tsv", batch_size=0, device="cpu")
+
+
+def _revcomp(sequence: str) -> str:
+    return sequence[::-1].translate(str.maketrans("ACGT", "TGCA"))
+
+
+def test_bed_regions_are_strand_aware_and_named(
+    promoter_model: Path, human_genome: Path, tmp_path: Path
+) -> None:
+    human = next(read_fasta(HUMAN)).sequence
+    bed = tmp_path / "regions.bed"
+    bed.write_text(
+        'track name="regions"\n'
+        "z\t1000\t1300\tplus\t0\t+\n"
+        "z\t1000\t1300\t.\t0\t-\n"
+        "chrz\t5000\t5250\n"  # 'chr' prefix removed to match the genome's 'z'
+    )
+    out = tmp_path / "bed.tsv"
+    assert predict_fasta(promoter_model, human_genome, out, bed=bed, device="cpu") == 3
+    table = pd.read_csv(out, sep="\t")
+    assert table[["id", "length", "start", "end"]].values.tolist() == [
+        ["plus", 300, 0, 300],
+        ["z:1000-1300", 300, 0, 300],
+        ["chrz:5000-5250", 250, 0, 250],
+    ]
+    model, tokenizer, _ = load_classifier(promoter_model)
+    sequences = [human[1000:1300], _revcomp(human[1000:1300]), human[5000:5250]]
+    expected = [
+        score_sequences(model, tokenizer, [s], batch_size=1, device="cpu")[0, 0] for s in sequences
+    ]
+    np.testing.assert_allclose(table["promoter"], expected, atol=1e-6)
+
+
+def test_bed_missing_chromosome_names_file_and_line(
+    promoter_model: Path, human_genome: Path, tmp_path: Path
+) -> None:
+    bed = tmp_path / "regions.bed"
+    bed.write_text("# comment\nz\t0\t300\tfirst\nchr7\t0\t300\tlost\nz\t300\t600\tlast\n")
+    with pytest.raises(GenomixError, match="regions.bed: line 3: chromosome 'chr7' is not in"):
+        predict_fasta(promoter_model, human_genome, tmp_path / "o.tsv", bed=bed, device="cpu")
+    assert not (tmp_path / "o.tsv").exists()
+    skipped: list[str] = []
+    predict_fasta(
+        promoter_model,
+        human_genome,
+        tmp_path / "o.tsv",
+        bed=bed,
+        device="cpu",
+        skip_invalid=True,
+        on_skip=skipped.append,
+    )
+    assert pd.read_csv(tmp_path / "o.tsv", sep="\t")["id"].tolist() == ["first", "last"]
+    assert len(skipped) == 1 and "line 3" in skipped[0]
+    bed.write_text("z\t999900\t1000100\n")
+    with pytest.raises(GenomixError, match="regions.bed: line 1: z:999900-1000100 runs past"):
+        predict_fasta(promoter_model, human_genome, tmp_path / "o.tsv", bed=bed, device="cpu")
+
+
+def test_parquet_holds_the_tsv_rows(promoter_model: Path, tmp_path: Path) -> None:
+    human = next(read_fasta(HUMAN)).sequence
+    fasta = _fasta(tmp_path, {"a": human[2000:2700], "b": human[9000:9300]})
+    outputs = {}
+    for name, fmt in (("o.tsv", None), ("o.parquet", None), ("o.bin", "parquet")):
+        predict_fasta(
+            promoter_model, fasta, tmp_path / name, per_window=True, device="cpu", output_format=fmt
+        )
+    outputs = [pd.read_csv(tmp_path / "o.tsv", sep="\t")]
+    outputs += [pd.read_parquet(tmp_path / name) for name in ("o.parquet", "o.bin")]
+    for table in outputs[1:]:
+        assert table["promoter"].dtype == np.float32 and table["start"].dtype == np.int64
+        pd.testing.assert_frame_equal(table.iloc[:, :4], outputs[0].iloc[:, :4])
+        np.testing.assert_allclose(table["promoter"], outputs[0]["promoter"], atol=6e-7)
+    pd.testing.assert_frame_equal(outputs[1], outputs[2])
+    with pytest.raises(GenomixError, match="output format 'csv' is not one of tsv, parquet"):
+        predict_fasta(promoter_model, fasta, tmp_path / "o.csv", output_format="csv")
+
+
+def test_soft_masking_and_n_runs(promoter_model: Path, tmp_path: Path) -> None:
+    window = next(read_fasta(HUMAN)).sequence[30_000:30_300]
+    n_run = window[:100] + "N" * 60 + window[160:]
+    fasta = _fasta(tmp_path, {"upper": window, "lower": window.lower(), "n_run": n_run})
+    predict_fasta(promoter_model, fasta, tmp_path / "o.tsv", device="cpu")
+    table = pd.read_csv(tmp_path / "o.tsv", sep="\t").set_index("id")["promoter"]
+    assert table["lower"] == table["upper"]
+    model, tokenizer, _ = load_classifier(promoter_model)
+    direct = score_sequences(model, tokenizer, [n_run], batch_size=1, device="cpu")
+    assert table["n_run"] == pytest.approx(direct[0, 0], abs=1e-6)
+
+
+def test_cli_input_is_a_fasta_or_bed_with_genome(
+    promoter_model: Path, human_genome: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bed = tmp_path / "r.bed"
+    bed.write_text("z\t100\t400\tr1\n")
+    out = tmp_path / "o.parquet"
+    options = ["-o", str(out), "--device", "cpu"]
+    assert (
+        main(
+            [
+                "predict",
+                str(promoter_model),
+                "--bed",
+                str(bed),
+                "--genome",
+                str(human_genome),
+                *options,
+            ]
+        )
+        == 0
+    )
+    assert pd.read_parquet(out)["id"].tolist() == ["r1"]
+    for inputs in ([], ["--bed", str(bed)], [str(human_genome), "--bed", str(bed)]):
+        assert main(["predict", str(promoter_model), *inputs, *options]) == 1
+        assert "either a FASTA file, or --bed with --genome" in capsys.readouterr().err
+
+
+def test_table_round_trips_across_parquet_row_groups(tmp_path: Path) -> None:
+    rows = [[f"r{i}", i, i % 2 == 0, np.float32(i / 3)] for i in range(7)]
+    kinds = [str, int, bool, float]
+    with open_table(tmp_path / "t.parquet", ["id", "n", "even", "x"], kinds, row_group=3) as table:
+        for row in rows:
+            table.write(row)
+    back = pd.read_parquet(tmp_path / "t.parquet")
+    assert back.values.tolist() == rows
+    assert pq.ParquetFile(tmp_path / "t.parquet").num_row_groups == 3
+    with pytest.raises(ValueError), open_table(tmp_path / "u.parquet", ["a"], [int]) as table:
+        table.write(["not an int"])
+    assert not (tmp_path / "u.parquet").exists()

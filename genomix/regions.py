@@ -1,0 +1,104 @@
+"""Sequences cut from an indexed genome: BED intervals -> records, chromosome names matched.
+
+Chromosome names are matched exactly first, then with the ``chr`` prefix added or removed
+(``20`` <-> ``chr20``, ``MT`` <-> ``chrM``), so a UCSC-style BED or VCF reads against an
+Ensembl-style FASTA and back. A name found neither way is an error naming the input file and line.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Collection, Iterator
+from pathlib import Path
+
+import pyfaidx
+
+from genomix.errors import GenomixError
+from genomix.fasta import FastaRecord, normalize_sequence, open_bytes
+from genomix.genome import fetch_sequence
+
+logger = logging.getLogger(__name__)
+
+_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
+_MITOCHONDRIA = {"MT": "chrM", "chrM": "MT"}
+
+
+def reverse_complement(sequence: str) -> str:
+    """Reverse complement of an upper-case ACGTN string."""
+    return sequence.translate(_COMPLEMENT)[::-1]
+
+
+def match_chromosome(name: str, chromosomes: Collection[str]) -> str | None:
+    """The genome's name for `name`: itself, else with ``chr`` added or removed; None if absent."""
+    if name in chromosomes:
+        return name
+    toggled = _MITOCHONDRIA.get(name) or (name[3:] if name.startswith("chr") else f"chr{name}")
+    return toggled if toggled in chromosomes else None
+
+
+def describe_chromosomes(chromosomes: Collection[str], shown: int = 5) -> str:
+    """``'a', 'b', ... (N in all)`` for error messages."""
+    names = list(chromosomes)
+    listed = ", ".join(repr(name) for name in names[:shown])
+    return listed + (f", ... ({len(names)} in all)" if len(names) > shown else "")
+
+
+def read_bed_records(
+    bed: str | Path,
+    genome: pyfaidx.Fasta,
+    *,
+    skip_invalid: bool = False,
+    on_skip: Callable[[str], None] | None = None,
+) -> Iterator[FastaRecord]:
+    """One record per BED interval of `bed` (plain or gzip), cut from `genome`, in file order.
+
+    The id is the BED name column (4th) when present and not ``.``, else ``chrom:start-end``
+    (0-based, end-exclusive, the BED's own chromosome name). Strand ``-`` (6th column) is
+    reverse-complemented. ``track``/``browser``/``#`` lines and blank lines are skipped.
+
+    Raises:
+        GenomixError: ``"{bed}: line {n}: ..."`` for a malformed line, an empty or out-of-range
+            interval, or a chromosome the genome lacks (unless `skip_invalid`, which reports the
+            line through `on_skip`, default a logged warning, and goes on).
+    """
+    bed = Path(bed)
+    if not bed.is_file():
+        raise GenomixError(f"{bed}: no such BED file")
+    report = on_skip or logger.warning
+    with open_bytes(bed) as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if not line.strip() or line.startswith(("track", "browser", "#")):
+                continue
+            try:
+                yield _bed_record(line.split("\t"), genome, f"{bed}: line {number}")
+            except GenomixError as error:
+                if not skip_invalid:
+                    raise
+                report(str(error))
+
+
+def _bed_record(fields: list[str], genome: pyfaidx.Fasta, where: str) -> FastaRecord:
+    """The record of one BED line split on tabs; `where` is ``"{bed}: line {n}"``."""
+    try:
+        chrom, start, end = fields[0], int(fields[1]), int(fields[2])
+    except (IndexError, ValueError):
+        raise GenomixError(f"{where}: expected tab-separated chrom, start, end") from None
+    if not 0 <= start < end:
+        raise GenomixError(f"{where}: empty or negative interval {start}-{end}")
+    found = match_chromosome(chrom, genome.keys())
+    if found is None:
+        raise GenomixError(
+            f"{where}: chromosome {chrom!r} is not in {genome.filename} "
+            f"(it has {describe_chromosomes(genome.keys())})"
+        )
+    length = len(genome[found])
+    if end > length:
+        raise GenomixError(
+            f"{where}: {chrom}:{start}-{end} runs past the end of {found} ({length} bp)"
+        )
+    sequence = normalize_sequence(fetch_sequence(genome, found, start, end), where=where)
+    if len(fields) > 5 and fields[5] == "-":
+        sequence = reverse_complement(sequence)
+    name = fields[3] if len(fields) > 3 and fields[3] not in ("", ".") else f"{chrom}:{start}-{end}"
+    return FastaRecord(id=name, sequence=sequence)

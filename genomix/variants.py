@@ -1,0 +1,335 @@
+"""Variant effects: score the reference and the alternative window around each VCF allele.
+
+For every ALT allele of a VCF record the model scores two windows of its input length (``W``
+bases), both cut from the genome and centred on the allele: the reference window holds the
+genome's bases at ``POS .. POS+len(REF)-1``, the alternative window holds ALT in their place.
+Flanks come from the genome on both sides, split evenly around the allele (left flank
+``(W - len(allele)) // 2``), so an insertion trims the alternative window's flanks and a deletion
+extends them, symmetrically, and both windows stay ``W`` bases (as Selene does). Bases past a
+chromosome end are N. The effect of an allele is, per model output, the reference score, the
+alternative score and the change in log-odds ``logit(alt) - logit(ref)`` (DeepSEA, Selene).
+
+The VCF is read by a small parser of its first five fixed columns (CHROM POS ID REF ALT; plain,
+gzip or BGZF), not by cyvcf2 or pysam, which need htslib binaries and parse the sample columns
+that variant-effect scoring never reads. REF is compared with the genome and reported in a
+``ref_match`` column, never corrected silently. Chromosome names are matched exactly, then with
+the ``chr`` prefix added or removed (``genomix.regions.match_chromosome``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyfaidx
+from tqdm import tqdm
+
+from genomix.checkpoint import load_classifier
+from genomix.errors import GenomixError
+from genomix.fasta import normalize_sequence, open_bytes
+from genomix.genome import fetch_sequence, open_genome
+from genomix.outputs import open_table
+from genomix.regions import describe_chromosomes, match_chromosome
+from genomix.scoring import score_sequences
+from genomix.train import hide_progress, resolve_device
+
+logger = logging.getLogger(__name__)
+
+LOGIT_EPS = 1e-7  # probabilities are clipped to [eps, 1 - eps] so saturated scores stay finite
+_BASES = re.compile(r"[ACGTN]+")
+# symbolic, breakend (mate or single), spanning deletion, no ALT
+_NOT_SEQUENCE = re.compile(r"<.*>|.*[\[\]].*|\.?[ACGTNacgtn]+\.|\.[ACGTNacgtn]+|\*|\.")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One ALT allele of a VCF record.
+
+    Attributes:
+        chrom: chromosome as written in the VCF.
+        pos: 1-based position of the first REF base.
+        id: the VCF ID column (``.`` when none).
+        ref, alt: upper-case alleles; `alt` may be symbolic (``<DEL>``), a breakend or ``*``.
+        line: 1-based line of the record in the VCF.
+    """
+
+    chrom: str
+    pos: int
+    id: str
+    ref: str
+    alt: str
+    line: int
+
+    @property
+    def is_sequence(self) -> bool:
+        """True when ALT is bases (ACGTN) that can be put into a window."""
+        return _BASES.fullmatch(self.alt) is not None
+
+
+def read_vcf(
+    path: str | Path,
+    *,
+    skip_invalid: bool = False,
+    on_skip: Callable[[str], None] | None = None,
+) -> Iterator[Variant]:
+    """Yield one Variant per ALT allele of each record of a VCF (plain, gzip or BGZF), in order.
+
+    Lines before ``#CHROM`` are meta-information; only the first five columns of a record are
+    read. Multi-allelic records give one Variant per allele.
+
+    Raises:
+        GenomixError: ``"{path}: line {n}: ..."`` for a record before the ``#CHROM`` header, fewer
+            than five columns, a POS that is not a positive integer, a REF that is not ACGTN, or
+            an ALT that is neither bases nor symbolic/breakend/``*``; with `skip_invalid` such
+            lines are reported through `on_skip` (default: a logged warning) and skipped. A file
+            without a ``#CHROM`` line is always an error.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GenomixError(f"{path}: no such VCF file")
+    report = on_skip or logger.warning
+    header = False
+    with open_bytes(path) as handle:
+        for number, raw in enumerate(handle, start=1):
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            if line.startswith("##") or not line.strip():
+                continue
+            if line.startswith("#CHROM"):
+                header = True
+                continue
+            try:
+                if not header:
+                    raise GenomixError(
+                        f"{path}: line {number}: record before the #CHROM header line"
+                    )
+                yield from _parse_record(line.split("\t", 5), number, f"{path}: line {number}")
+            except GenomixError as error:
+                if not skip_invalid or not header:
+                    raise
+                report(str(error))
+    if not header:
+        raise GenomixError(f"{path}: no #CHROM header line; not a VCF file")
+
+
+def _parse_record(fields: list[str], number: int, where: str) -> Iterator[Variant]:
+    """The Variants of one record; `fields` are its first five columns (then the rest unsplit,
+    since sample columns can be megabytes); `where` is ``"{vcf}: line {n}"``."""
+    if len(fields) < 5:
+        raise GenomixError(f"{where}: {len(fields)} columns, expected CHROM POS ID REF ALT ...")
+    chrom, pos_text, name, ref, alts = fields[:5]
+    if not pos_text.isdigit() or int(pos_text) < 1:
+        raise GenomixError(f"{where}: POS {pos_text!r} is not a 1-based position")
+    ref = ref.upper()
+    if _BASES.fullmatch(ref) is None:
+        raise GenomixError(f"{where}: REF {fields[3]!r} is not A, C, G, T or N bases")
+    alleles = [alt.upper() if _BASES.fullmatch(alt.upper()) else alt for alt in alts.split(",")]
+    for alt in alleles:
+        if _BASES.fullmatch(alt) is None and _NOT_SEQUENCE.fullmatch(alt) is None:
+            raise GenomixError(f"{where}: ALT allele {alt!r} is neither bases nor symbolic")
+    for alt in alleles:
+        yield Variant(chrom, int(pos_text), name, ref, alt, number)
+
+
+def centred_windows(context: str, ref_length: int, alt: str, window: int) -> tuple[str, str]:
+    """The reference and alternative windows of `window` bases centred on the allele.
+
+    Args:
+        context: `window` bases, then the genome's `ref_length` bases of the REF allele, then
+            `window` bases (N past a chromosome end).
+        ref_length: length of the REF allele.
+        alt: the ALT allele (bases).
+        window: the model's input length in bases.
+
+    Returns:
+        (ref_window, alt_window), each `window` bases: the allele with a left flank of
+        ``(window - len(allele)) // 2`` bases and the rest on the right; an allele longer than
+        the window gives its central `window` bases.
+    """
+    left_flank, right_flank = context[:window], context[window + ref_length :]
+
+    def centred(allele: str) -> str:
+        left = (window - len(allele)) // 2
+        if left < 0:
+            return allele[-left : window - left]
+        right = window - len(allele) - left
+        return left_flank[window - left :] + allele + right_flank[:right]
+
+    return centred(context[window : window + ref_length]), centred(alt)
+
+
+def allele_context(genome: pyfaidx.Fasta, chrom: str, start: int, end: int, flank: int) -> str:
+    """Genome bases over ``[start - flank, end + flank)`` of `chrom`, N past either end.
+
+    Needs ``0 <= start < end <= len(chrom)``.
+    """
+    lo, hi = max(0, start - flank), min(len(genome[chrom]), end + flank)
+    return (
+        "N" * (lo - start + flank)
+        + fetch_sequence(genome, chrom, lo, hi)
+        + "N" * (end + flank - hi)
+    )
+
+
+def log_odds_change(ref: np.ndarray, alt: np.ndarray) -> np.ndarray:
+    """logit(alt) - logit(ref), both (N, P) probabilities clipped to [LOGIT_EPS, 1 - LOGIT_EPS].
+
+    Returns:
+        (N, P) float64.
+    """
+
+    def logit(p: np.ndarray) -> np.ndarray:
+        p = np.clip(p.astype(np.float64), LOGIT_EPS, 1.0 - LOGIT_EPS)
+        return np.log(p) - np.log1p(-p)
+
+    return logit(alt) - logit(ref)
+
+
+@dataclass(frozen=True)
+class AlleleWindows:
+    """What the model scores for one allele.
+
+    Attributes:
+        variant: the VCF allele.
+        ref_match: the VCF's REF equals the genome at POS.
+        ref_window, alt_window: `window` bases each, centred on the allele (`centred_windows`).
+    """
+
+    variant: Variant
+    ref_match: bool
+    ref_window: str
+    alt_window: str
+
+
+def allele_windows(
+    variants: Iterable[Variant],
+    genome: pyfaidx.Fasta,
+    window: int,
+    vcf: str | Path,
+    *,
+    skip_invalid: bool = False,
+    report: Callable[[str], None] = logger.warning,
+) -> Iterator[AlleleWindows]:
+    """The windows of each sequence allele of `variants` (read from `vcf`) on `genome`.
+
+    Symbolic, breakend, ``*`` and ``.`` alleles are counted and reported once at the end.
+
+    Raises:
+        GenomixError: ``"{vcf}: line {n}: ..."`` for a chromosome missing from `genome` (after
+            trying the ``chr`` prefix toggled) or a REF that runs past the chromosome's end;
+            with `skip_invalid` these are reported through `report` and skipped instead.
+    """
+    names: dict[str, str | None] = {}
+    not_sequence = 0
+    for variant in variants:
+        where = f"{vcf}: line {variant.line}"
+        if not variant.is_sequence:
+            not_sequence += 1
+            continue
+        if variant.chrom not in names:
+            names[variant.chrom] = match_chromosome(variant.chrom, genome.keys())
+            if names[variant.chrom] is None:
+                message = (
+                    f"{where}: chromosome {variant.chrom!r} is not in {genome.filename} "
+                    f"(it has {describe_chromosomes(genome.keys())}; names are matched as "
+                    "written, then with 'chr' added or removed)"
+                )
+                if not skip_invalid:
+                    raise GenomixError(message)
+                report(f"{message}; its variants are not scored")
+        chrom = names[variant.chrom]
+        if chrom is None:
+            continue
+        start, end = variant.pos - 1, variant.pos - 1 + len(variant.ref)
+        if end > len(genome[chrom]):
+            message = f"{where}: REF at {variant.chrom}:{variant.pos} runs past the end of {chrom}"
+            if not skip_invalid:
+                raise GenomixError(message)
+            report(message)
+            continue
+        context = normalize_sequence(
+            allele_context(genome, chrom, start, end, window), where=f"{genome.filename}: {chrom}"
+        )
+        ref_window, alt_window = centred_windows(context, len(variant.ref), variant.alt, window)
+        yield AlleleWindows(variant, context[window:-window] == variant.ref, ref_window, alt_window)
+    if not_sequence:
+        report(
+            f"{vcf}: {not_sequence} ALT allele(s) are symbolic, breakends, '*' or '.' and were "
+            "not scored"
+        )
+
+
+def predict_variants(
+    model_dir: str | Path,
+    vcf: str | Path,
+    genome: str | Path,
+    out: str | Path,
+    *,
+    batch_size: int = 32,
+    device: str = "auto",
+    skip_invalid: bool = False,
+    progress: bool | None = None,
+    on_skip: Callable[[str], None] | None = None,
+    output_format: str | None = None,
+) -> int:
+    """Score every sequence ALT allele of `vcf` against `genome`; write one row per allele.
+
+    The model scores as it was fine-tuned (both strands averaged when `finetune.rc_average` was
+    on); windows are its input length (`window_bases`).
+
+    Columns: ``chrom, pos, id, ref, alt, ref_match`` (the VCF's values; ref_match: REF equals the
+    genome at POS), then ``ref:<output>`` and ``alt:<output>`` probabilities and
+    ``logit_diff:<output>`` = logit(alt) - logit(ref) for each model output. `output_format`: tsv
+    or parquet (default: parquet for a .parquet `out`). Returns the number of rows written.
+    """
+    if batch_size < 1:
+        raise GenomixError(f"batch size must be at least 1, got {batch_size}")
+    vcf = Path(vcf)
+    report = on_skip or logger.warning
+    model, tokenizer, metadata = load_classifier(model_dir)
+    window = int(metadata["window_bases"])
+    torch_device = resolve_device(device)
+    model.to(torch_device)
+    profiles = metadata["profiles"]
+    reference = open_genome(genome)
+    variants = read_vcf(vcf, skip_invalid=skip_invalid, on_skip=report)
+    jobs = allele_windows(
+        variants, reference, window, vcf, skip_invalid=skip_invalid, report=report
+    )
+    pad_to = tokenizer.tokens_for_length(window) + 1
+
+    columns = ["chrom", "pos", "id", "ref", "alt", "ref_match"]
+    columns += [f"{kind}:{p}" for kind in ("ref", "alt", "logit_diff") for p in profiles]
+    kinds = [str, int, str, str, str, bool, *[float] * (3 * len(profiles))]
+    written = 0
+    with open_table(out, columns, kinds, output_format=output_format) as table:
+        bar = tqdm(unit="allele", desc="predict-variants", disable=hide_progress(progress))
+        for batch in _batches(jobs, batch_size):
+            windows = [j.ref_window for j in batch] + [j.alt_window for j in batch]
+            scores = score_sequences(
+                model, tokenizer, windows, batch_size=batch_size, device=torch_device, pad_to=pad_to
+            )
+            ref, alt = scores[: len(batch)], scores[len(batch) :]
+            change = log_odds_change(ref, alt)
+            for job, r, a, c in zip(batch, ref, alt, change, strict=True):
+                v = job.variant
+                table.write([v.chrom, v.pos, v.id, v.ref, v.alt, job.ref_match, *r, *a, *c])
+            written += len(batch)
+            bar.update(len(batch))
+        bar.close()
+    logger.info("scored %d alleles -> %s", written, out)
+    return written
+
+
+def _batches(jobs: Iterator[AlleleWindows], size: int) -> Iterator[list[AlleleWindows]]:
+    batch: list[AlleleWindows] = []
+    for job in jobs:
+        batch.append(job)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

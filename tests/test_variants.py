@@ -1,0 +1,199 @@
+"""genomix predict-variants: VCF parsing, centred windows, ref_match, log-odds changes."""
+
+from __future__ import annotations
+
+import gzip
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from conftest import HUMAN_VCF
+
+from genomix.checkpoint import load_classifier
+from genomix.cli import main
+from genomix.errors import GenomixError
+from genomix.genome import open_genome
+from genomix.scoring import score_sequences
+from genomix.variants import (
+    LOGIT_EPS,
+    allele_context,
+    allele_windows,
+    centred_windows,
+    log_odds_change,
+    predict_variants,
+    read_vcf,
+)
+
+HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+
+
+def _vcf(tmp_path: Path, lines: list[str], name: str = "calls.vcf") -> Path:
+    path = tmp_path / name
+    path.write_text(HEADER + "".join("\t".join(fields) + "\t.\t.\t.\n" for fields in lines))
+    return path
+
+
+def _human(human_genome: Path) -> str:
+    return str(open_genome(human_genome)["z"][:]).upper()
+
+
+def test_read_vcf_one_variant_per_allele_plain_or_gzip(tmp_path: Path) -> None:
+    plain = _vcf(tmp_path, [["chr1", "5", "rs1", "a", "C,t,<DEL>"], ["chr1", "9", ".", "GT", "G"]])
+    gz = tmp_path / "calls.vcf.gz"
+    gz.write_bytes(gzip.compress(plain.read_bytes()))
+    variants = list(read_vcf(plain))
+    assert variants == list(read_vcf(gz))
+    assert [(v.pos, v.id, v.ref, v.alt, v.line) for v in variants] == [
+        (5, "rs1", "A", "C", 3),
+        (5, "rs1", "A", "T", 3),
+        (5, "rs1", "A", "<DEL>", 3),
+        (9, ".", "GT", "G", 4),
+    ]
+    assert [v.is_sequence for v in variants] == [True, True, False, True]
+
+
+def test_read_vcf_errors_name_file_and_line(tmp_path: Path) -> None:
+    no_header = tmp_path / "none.vcf"
+    no_header.write_text("##fileformat=VCFv4.2\n")
+    with pytest.raises(GenomixError, match="none.vcf: no #CHROM header line"):
+        list(read_vcf(no_header))
+    early = tmp_path / "early.vcf"
+    early.write_text("##fileformat=VCFv4.2\nz\t5\t.\tA\tC\n" + HEADER)
+    with pytest.raises(GenomixError, match="early.vcf: line 2: record before the #CHROM header"):
+        list(read_vcf(early, skip_invalid=True))
+    bad = _vcf(
+        tmp_path,
+        [["z", "0", ".", "A", "C"], ["z", "7", ".", "AX", "C"], ["z", "8", ".", "A", "C"]],
+        "bad.vcf",
+    )
+    with pytest.raises(GenomixError, match="bad.vcf: line 3: POS '0' is not a 1-based position"):
+        list(read_vcf(bad))
+    skipped: list[str] = []
+    assert [v.pos for v in read_vcf(bad, skip_invalid=True, on_skip=skipped.append)] == [8]
+    assert "line 4: REF 'AX' is not A, C, G, T or N bases" in skipped[1]
+    short = _vcf(tmp_path, [["z", "5", ".", "A", "Q"]], "alt.vcf")
+    with pytest.raises(GenomixError, match="alt.vcf: line 3: ALT allele 'Q' is neither"):
+        list(read_vcf(short))
+
+
+def test_centred_windows_by_hand() -> None:
+    left, right = "ACGTAC", "TTGCAA"
+    # SNV: left flank (6 - 1) // 2 = 2 bases, right flank 3
+    assert centred_windows(left + "G" + right, 1, "C", 6) == ("ACGTTG", "ACCTTG")
+    # insertion: the alt window's flanks shrink to 1 and 2 bases
+    assert centred_windows(left + "G" + right, 1, "GAA", 6) == ("ACGTTG", "CGAATT")
+    # deletion: the ref window holds GT with 2 + 2 flanks, the alt window G with 2 + 3
+    assert centred_windows(left + "GT" + right, 2, "G", 6) == ("ACGTTT", "ACGTTG")
+    # an allele longer than the window: its central bases
+    assert centred_windows(left + "G" + right, 1, "AACCGGTT", 6)[1] == "ACCGGT"
+
+
+def test_allele_context_pads_past_chromosome_ends(tmp_path: Path) -> None:
+    fasta = tmp_path / "small.fa"
+    fasta.write_text(">c\nACGTACGTAC\n")
+    genome = open_genome(fasta)
+    assert allele_context(genome, "c", 0, 1, 3) == "NNNACGT"
+    assert allele_context(genome, "c", 8, 10, 3) == "CGTACNNN"
+
+
+def test_log_odds_change_known_values() -> None:
+    ref = np.array([[0.5, 0.5, 0.2]], dtype=np.float32)
+    alt = np.array([[0.5, 0.75, 1.0]], dtype=np.float32)
+    change = log_odds_change(ref, alt)
+    saturated = math.log((1 - LOGIT_EPS) / LOGIT_EPS) - math.log(0.25)
+    np.testing.assert_allclose(change, [[0.0, math.log(3.0), saturated]], rtol=1e-6)
+
+
+def test_every_demo_ref_allele_matches_the_genome(human_genome: Path) -> None:
+    messages: list[str] = []
+    windows = list(
+        allele_windows(
+            read_vcf(HUMAN_VCF), open_genome(human_genome), 300, HUMAN_VCF, report=messages.append
+        )
+    )
+    # 2,687 records, 2,698 ALT alleles, of which 5 symbolic (<CN0>, <INS:ME:ALU>, ...)
+    assert len(windows) == 2693
+    assert all(w.ref_match for w in windows)
+    assert {len(w.ref_window) for w in windows} == {len(w.alt_window) for w in windows} == {300}
+    assert messages == [
+        f"{HUMAN_VCF}: 5 ALT allele(s) are symbolic, breakends, '*' or '.' and were not scored"
+    ]
+
+
+def test_scores_ref_match_and_zero_change(
+    promoter_model: Path, human_genome: Path, tmp_path: Path, device: str
+) -> None:
+    human = _human(human_genome)
+    lines = [
+        ["z", "2000", "snv", human[1999], "ACGT".replace(human[1999], "")[0]],
+        ["z", "3000", "wrong_ref", "ACGT".replace(human[2999], "")[0], human[2999]],
+        ["z", "4000", "same", human[3999], human[3999]],
+        ["z", "5000", "del", human[4999:5003], human[4999]],
+        ["z", "6000", "ins", human[5999], human[5999] + "GATTACA"],
+    ]
+    out = tmp_path / "effects.tsv"
+    vcf = _vcf(tmp_path, lines)
+    assert predict_variants(promoter_model, vcf, human_genome, out, device=device) == 5
+    table = pd.read_csv(out, sep="\t").set_index("id")
+    assert list(table.columns) == [
+        "chrom",
+        "pos",
+        "ref",
+        "alt",
+        "ref_match",
+        "ref:promoter",
+        "alt:promoter",
+        "logit_diff:promoter",
+    ]
+    assert table["ref_match"].tolist() == [True, False, True, True, True]
+    assert table.loc["same", "logit_diff:promoter"] == 0.0
+    assert table.loc["same", "ref:promoter"] == table.loc["same", "alt:promoter"]
+    # the SNV's windows, built by hand: 149 bases, the allele, 150 bases; scored on the CPU
+    model, tokenizer, _ = load_classifier(promoter_model)
+    alt = lines[0][4]
+    windows = [human[1850:2150], human[1850:1999] + alt + human[2000:2150]]
+    ref_score, alt_score = score_sequences(model, tokenizer, windows, batch_size=2, device="cpu")
+    assert table.loc["snv", "ref:promoter"] == pytest.approx(ref_score[0], abs=1e-5)
+    assert table.loc["snv", "alt:promoter"] == pytest.approx(alt_score[0], abs=1e-5)
+    expected = log_odds_change(ref_score[None], alt_score[None])[0, 0]
+    assert table.loc["snv", "logit_diff:promoter"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_chromosome_names_with_and_without_chr(
+    promoter_model: Path, human_genome: Path, tmp_path: Path
+) -> None:
+    human = _human(human_genome)
+    genome = tmp_path / "chr20.fa"
+    genome.write_text(">chr20\n" + "\n".join(human[i : i + 60] for i in range(0, 6000, 60)) + "\n")
+    lines = [["20", "1000", "a", human[999], "A"], ["7", "1000", "b", "A", "C"]]
+    vcf = _vcf(tmp_path, lines)
+    with pytest.raises(GenomixError, match=r"calls.vcf: line 4: chromosome '7' is not in .*chr20"):
+        predict_variants(promoter_model, vcf, genome, tmp_path / "out.tsv")
+    assert not (tmp_path / "out.tsv").exists()
+    skipped: list[str] = []
+    predict_variants(
+        promoter_model, vcf, genome, tmp_path / "out.tsv", skip_invalid=True, on_skip=skipped.append
+    )
+    table = pd.read_csv(tmp_path / "out.tsv", sep="\t", dtype={"chrom": str})
+    assert table[["chrom", "id", "ref_match"]].values.tolist() == [["20", "a", True]]
+    assert len(skipped) == 1 and "chromosome '7'" in skipped[0]
+
+
+def test_cli_writes_parquet(
+    promoter_model: Path, human_genome: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    human = _human(human_genome)
+    vcf = _vcf(tmp_path, [["z", "100", "x", human[99], "A,C,G,T"]])
+    out = tmp_path / "effects.parquet"
+    args = ["predict-variants", str(vcf), "--genome", str(human_genome), "--model"]
+    assert main([*args, str(promoter_model), "-o", str(out), "--device", "cpu"]) == 0
+    table = pd.read_parquet(out)
+    assert table["alt"].tolist() == ["A", "C", "G", "T"]
+    assert table["ref_match"].dtype == bool and table["ref_match"].all()
+    assert table["ref:promoter"].dtype == np.float32
+    assert (table["logit_diff:promoter"] == 0).tolist() == [b == human[99] for b in "ACGT"]
+    missing = main([*args, str(promoter_model), "-o", str(out), "--genome", str(tmp_path / "no")])
+    assert missing == 1
+    assert capsys.readouterr().err.strip().endswith(f"{tmp_path / 'no'}: no such FASTA file")
