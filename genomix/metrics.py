@@ -78,3 +78,80 @@ def binary_metrics(
         "mcc": float(matthews_corrcoef(labels, calls)),
         "accuracy": float(accuracy_score(labels, calls)),
     }
+
+
+def bootstrap_weights(n: int, *, resamples: int, seed: int) -> np.ndarray:
+    """Bootstrap resamples of n rows as multiplicities: (resamples, n) int64, each row sums to n.
+
+    All resamples are drawn in one call (row b holds how often each row was drawn in resample b),
+    so every metric below is computed for all resamples at once, and the same weights pair the
+    models and profiles of one evaluation (differences between models get their own interval).
+    """
+    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    offsets = np.arange(resamples)[:, None] * n
+    return np.bincount((draws + offsets).ravel(), minlength=resamples * n).reshape(resamples, n)
+
+
+def weighted_scores(
+    labels: np.ndarray, probabilities: np.ndarray, weights: np.ndarray
+) -> dict[str, np.ndarray]:
+    """AUROC and AUPRC of one output under each row weighting, vectorised over the weightings.
+
+    labels, probabilities: (N,); weights: (B, N) row multiplicities (`bootstrap_weights`).
+    Returns {"auroc": (B,), "auprc": (B,)} equal to scikit-learn's `roc_auc_score` and
+    `average_precision_score` on the resampled rows (ties as scikit-learn: one threshold per
+    distinct score); NaN where a weighting leaves a single class.
+    """
+    order = np.argsort(-probabilities, kind="stable")
+    sorted_scores = probabilities[order]
+    # One group per distinct score, highest first: tied rows cross a threshold together.
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    positive = labels[order].astype(bool)
+    w = weights[:, order].astype(np.float64)
+    pos = np.add.reduceat(np.where(positive, w, 0.0), starts, axis=1)  # (B, U)
+    neg = np.add.reduceat(np.where(positive, 0.0, w), starts, axis=1)
+    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+    valid = (n_pos > 0) & (n_neg > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        # Mann-Whitney: a positive beats the negatives below it and half of those tied with it.
+        negatives_below = n_neg[:, None] - np.cumsum(neg, axis=1)
+        auroc = (pos * (negatives_below + 0.5 * neg)).sum(axis=1) / (n_pos * n_neg)
+        true_pos = np.cumsum(pos, axis=1)
+        precision = true_pos / (true_pos + np.cumsum(neg, axis=1))
+        auprc = np.where(pos > 0, pos * precision, 0.0).sum(axis=1) / n_pos
+    return {"auroc": np.where(valid, auroc, np.nan), "auprc": np.where(valid, auprc, np.nan)}
+
+
+def weighted_calls(
+    labels: np.ndarray, probabilities: np.ndarray, threshold: float, weights: np.ndarray
+) -> dict[str, np.ndarray]:
+    """F1, MCC and accuracy of `probabilities >= threshold` under each row weighting.
+
+    labels, probabilities: (N,); weights: (B, N). Returns {"f1", "mcc", "accuracy"}: (B,) each,
+    equal to `binary_metrics` on the resampled rows (0 where scikit-learn's F1 or MCC is 0/0).
+    """
+    calls = probabilities >= threshold
+    positive = labels.astype(bool)
+    w = weights.astype(np.float64)
+    tp = w[:, calls & positive].sum(axis=1)
+    fp = w[:, calls & ~positive].sum(axis=1)
+    fn = w[:, ~calls & positive].sum(axis=1)
+    tn = w[:, ~calls & ~positive].sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.nan_to_num(2 * tp / (2 * tp + fp + fn))
+        denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+        mcc = np.where(denominator > 0, (tp * tn - fp * fn) / denominator, 0.0)
+    return {"f1": f1, "mcc": mcc, "accuracy": (tp + tn) / w.sum(axis=1)}
+
+
+def percentile_interval(draws: np.ndarray, *, level: float = 0.95) -> tuple[float, float]:
+    """The central `level` percentile interval of bootstrap draws (B,), NaN draws left out.
+
+    (NaN, NaN) when every draw is NaN (no resample had both classes).
+    """
+    kept = draws[~np.isnan(draws)]
+    if kept.size == 0:
+        return float("nan"), float("nan")
+    tail = 100 * (1 - level) / 2
+    low, high = np.percentile(kept, [tail, 100 - tail])
+    return float(low), float(high)

@@ -1,20 +1,25 @@
-"""The run summary: metric tables, a per-profile AUROC plot, the MLM curve and stage run times."""
+"""The run summary: a verdict, metric tables beside baselines, plots, curves and stage run times."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on clusters or CI
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from genomix.errors import GenomixError  # noqa: E402
 from genomix.io import atomic_path  # noqa: E402
 
 SUMMARY_ROWS = ("mean", "median")
+MODEL = "transformer"  # genomix.evaluate.MODEL: its metric columns carry no suffix
+MODEL_NAMES = {MODEL: "transformer", "kmer_lr": "k-mer LR", "cnn": "CNN"}
+CALL_METRICS = ("f1", "mcc", "accuracy")
 
 
 def _read_table(path: Path, sep: str = "\t") -> pd.DataFrame:
@@ -26,10 +31,76 @@ def _read_table(path: Path, sep: str = "\t") -> pd.DataFrame:
         raise GenomixError(f"{path}: not a readable table ({error})") from None
 
 
-def _markdown(table: pd.DataFrame) -> str:
-    """Scores with 3 decimals, counts as plain numbers, empty notes left empty."""
-    formats = ["g" if column in ("n_pos", "n_neg") else ".3f" for column in table.columns]
-    return table.fillna({"note": ""}).to_markdown(index=False, floatfmt=formats)
+def _read_predictions(path: Path) -> pd.DataFrame:
+    """A `genomix evaluate --predictions` table: id, profile, label, one column per model."""
+    try:
+        frame = pd.read_csv(
+            path, sep="\t", dtype={"id": str, "profile": str}, keep_default_na=False
+        )
+    except FileNotFoundError:
+        raise GenomixError(f"{path}: file not found") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise GenomixError(f"{path}: not a readable table ({error})") from None
+    missing = {"profile", "label", MODEL} - set(frame.columns)
+    if missing:
+        raise GenomixError(f"{path}: not a predictions table (no {', '.join(sorted(missing))})")
+    return frame
+
+
+def baselines_of(metrics: pd.DataFrame) -> list[str]:
+    """Baseline names in a metrics table, in column order (`auroc_<name>` columns)."""
+    return [
+        column[len("auroc_") :]
+        for column in metrics.columns
+        if column.startswith("auroc_") and not column.endswith(("_lo", "_hi"))
+    ]
+
+
+def _column(metric: str, model: str) -> str:
+    return metric if model == MODEL else f"{metric}_{model}"
+
+
+def _estimate(row: pd.Series, column: str) -> str:
+    """'0.650 [0.597, 0.704]' (the 95% interval when the table has one), '' when missing."""
+    value = row.get(column, np.nan)
+    if pd.isna(value):
+        return ""
+    low, high = row.get(f"{column}_lo", np.nan), row.get(f"{column}_hi", np.nan)
+    if pd.isna(low) or pd.isna(high):
+        return f"{value:.3f}"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def comparison_table(metrics: pd.DataFrame, metric: str) -> str:
+    """Markdown: one row per profile (summaries too), `metric` of every model, the deltas."""
+    baselines = baselines_of(metrics)
+    columns: dict[str, list[str]] = {"profile": [], "positives": [], "negatives": []}
+    for _, row in metrics.iterrows():
+        columns["profile"].append(row["profile"])
+        columns["positives"].append(f"{row['n_pos']:g}")
+        columns["negatives"].append(f"{row['n_neg']:g}")
+        for model in [MODEL, *baselines]:
+            name = MODEL_NAMES.get(model, model)
+            columns.setdefault(name, []).append(_estimate(row, _column(metric, model)))
+        for model in baselines:
+            name = f"transformer - {MODEL_NAMES.get(model, model)}"
+            columns.setdefault(name, []).append(_estimate(row, f"delta_{metric}_{model}"))
+        columns.setdefault("note", []).append(row.get("note") if pd.notna(row.get("note")) else "")
+    return pd.DataFrame(columns).to_markdown(index=False, disable_numparse=True)
+
+
+def promoter_table(metrics: pd.DataFrame) -> str:
+    """Markdown: one row per model, its promoter metrics (95% intervals when present)."""
+    row = metrics.iloc[0]
+    lines = []
+    for model in [MODEL, *baselines_of(metrics)]:
+        line = {"model": MODEL_NAMES.get(model, model)}
+        for metric in ("auroc", "auprc", *CALL_METRICS):
+            line[metric] = _estimate(row, _column(metric, model))
+        threshold = row.get(_column("threshold", model), np.nan)
+        line["threshold"] = "" if pd.isna(threshold) else f"{threshold:.3f}"
+        lines.append(line)
+    return pd.DataFrame(lines).to_markdown(index=False, disable_numparse=True)
 
 
 def _verdict(auroc: float) -> str:
@@ -39,21 +110,93 @@ def _verdict(auroc: float) -> str:
     return ""
 
 
-def plot_profile_auroc(metrics: pd.DataFrame, out: Path) -> Path:
-    """Horizontal bars of AUROC per profile (chance at 0.5 marked); saved as PNG, atomically."""
-    profiles = metrics[~metrics["profile"].isin(SUMMARY_ROWS)].dropna(subset=["auroc"])
-    figure, axes = plt.subplots(figsize=(6, 0.35 * len(profiles) + 1.2))
-    axes.barh(profiles["profile"], profiles["auroc"], color="#3b75af")
-    axes.axvline(0.5, color="grey", linestyle="--", linewidth=1, label="chance")
-    axes.set_xlim(0, 1)
-    axes.set_xlabel("AUROC on held-out chromosomes")
-    axes.invert_yaxis()
-    axes.legend(loc="lower right")
+def comparison_verdict(metrics: pd.DataFrame, *, row: str, what: str) -> str:
+    """Plain sentences: the transformer's AUROC on `row` against each baseline's.
+
+    Below a baseline is said in bold. With a bootstrap interval of the difference, the sentence
+    says whether it excludes 0 (a clear difference on these rows) or not.
+    """
+    values = metrics.set_index("profile").loc[row]
+    sentences = []
+    for model in baselines_of(metrics):
+        ours, theirs = values["auroc"], values[f"auroc_{model}"]
+        low = values.get(f"delta_auroc_{model}_lo", np.nan)
+        high = values.get(f"delta_auroc_{model}_hi", np.nan)
+        detail = f"difference {ours - theirs:+.3f}"
+        if pd.notna(low):
+            clear = "excludes 0" if low > 0 or high < 0 else "includes 0: no clear difference"
+            detail += f", 95% interval {low:+.3f} to {high:+.3f}, which {clear}"
+        name = MODEL_NAMES.get(model, model)
+        if ours < theirs:
+            sentences.append(
+                f"**On {what} the transformer is worse than the {name} baseline**: AUROC "
+                f"{ours:.3f} against {theirs:.3f} ({detail})."
+            )
+        else:
+            sentences.append(
+                f"On {what} the transformer is above the {name} baseline: AUROC {ours:.3f} "
+                f"against {theirs:.3f} ({detail})."
+            )
+    return " ".join(sentences)
+
+
+def _save(figure: plt.Figure, out: Path) -> Path:
     figure.tight_layout()
     with atomic_path(out) as temporary:
         figure.savefig(temporary, format="png", dpi=120)
     plt.close(figure)
     return out
+
+
+def plot_profile_auroc(metrics: pd.DataFrame, out: Path) -> Path:
+    """Dots of AUROC per profile, one colour per model, 95% intervals as bars; PNG, atomically."""
+    profiles = metrics[~metrics["profile"].isin(SUMMARY_ROWS)].dropna(subset=["auroc"])
+    models = [MODEL, *baselines_of(metrics)]
+    figure, axes = plt.subplots(figsize=(6.5, 0.4 * len(profiles) + 1.5))
+    positions = np.arange(len(profiles))
+    for i, model in enumerate(models):
+        column = _column("auroc", model)
+        y = positions + (i - (len(models) - 1) / 2) * 0.22
+        values = profiles[column].to_numpy(dtype=float)
+        errors = None
+        if f"{column}_lo" in profiles:
+            errors = np.abs(
+                profiles[[f"{column}_lo", f"{column}_hi"]].to_numpy(dtype=float).T - values
+            )
+        axes.errorbar(
+            values, y, xerr=errors, fmt="o", capsize=2, label=MODEL_NAMES.get(model, model)
+        )
+    axes.set_yticks(positions, profiles["profile"])
+    axes.axvline(0.5, color="grey", linestyle="--", linewidth=1, label="chance")
+    axes.set_xlim(0, 1)
+    interval = " (95% bootstrap interval)" if "auroc_lo" in profiles else ""
+    axes.set_xlabel(f"AUROC on held-out chromosomes{interval}")
+    axes.invert_yaxis()
+    axes.legend(loc="lower left", fontsize="small")
+    return _save(figure, out)
+
+
+def plot_curves(panels: Sequence[tuple[str, pd.DataFrame]], out: Path) -> Path:
+    """ROC (left) and precision-recall (right) curves, one row per (title, predictions) panel.
+
+    Each predictions frame holds one output: a `label` column and one probability column per
+    model (`transformer`, then baselines).
+    """
+    figure, axes = plt.subplots(len(panels), 2, figsize=(9, 3.6 * len(panels)), squeeze=False)
+    for (title, frame), (roc_axes, pr_axes) in zip(panels, axes, strict=True):
+        labels = frame["label"].to_numpy()
+        for model in [c for c in frame.columns if c not in ("id", "profile", "label")]:
+            name = MODEL_NAMES.get(model, model)
+            fpr, tpr, _ = roc_curve(labels, frame[model])
+            precision, recall, _ = precision_recall_curve(labels, frame[model])
+            roc_axes.plot(fpr, tpr, label=name)
+            pr_axes.step(recall, precision, where="post", label=name)
+        roc_axes.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+        pr_axes.axhline(labels.mean(), color="grey", linestyle="--", linewidth=1)
+        roc_axes.set(title=f"{title} ROC", xlabel="false positive rate", ylabel="true pos. rate")
+        pr_axes.set(title=f"{title} precision-recall", xlabel="recall", ylabel="precision")
+        roc_axes.legend(loc="lower right", fontsize="small")
+    return _save(figure, out)
 
 
 def plot_pretrain_curve(metrics: pd.DataFrame, out: Path) -> Path:
@@ -64,11 +207,42 @@ def plot_pretrain_curve(metrics: pd.DataFrame, out: Path) -> Path:
     axes.set_xlabel("step")
     axes.set_ylabel("MLM cross-entropy (nats)")
     axes.legend()
-    figure.tight_layout()
-    with atomic_path(out) as temporary:
-        figure.savefig(temporary, format="png", dpi=120)
-    plt.close(figure)
-    return out
+    return _save(figure, out)
+
+
+def plot_finetune_curves(curves: Mapping[str, pd.DataFrame], out: Path) -> Path:
+    """Per head: training loss (left) and every `valid_*` metric (right) against epoch."""
+    figure, (loss_axes, valid_axes) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for head, frame in curves.items():
+        loss_axes.plot(frame["epoch"], frame["train_loss"], marker="o", label=head)
+        for column in [c for c in frame.columns if c.startswith("valid_")]:
+            valid_axes.plot(frame["epoch"], frame[column], marker="o", label=f"{head} {column}")
+    loss_axes.set(xlabel="epoch", ylabel="training BCE loss", title="fine-tuning loss")
+    valid_axes.set(xlabel="epoch", ylabel="validation metric", title="validation")
+    loss_axes.legend(fontsize="small")
+    valid_axes.legend(fontsize="small")
+    return _save(figure, out)
+
+
+def curve_panels(
+    chromatin_metrics: pd.DataFrame,
+    chromatin: pd.DataFrame | None,
+    promoter: pd.DataFrame | None,
+) -> list[tuple[str, pd.DataFrame]]:
+    """(title, predictions of one output) for the promoter head, then the chromatin profiles
+    with the best and the worst AUROC of the transformer."""
+    panels = []
+    if promoter is not None:
+        panels.append(("promoter", promoter[promoter["profile"] == promoter["profile"].iloc[0]]))
+    if chromatin is not None:
+        scored = chromatin_metrics[~chromatin_metrics["profile"].isin(SUMMARY_ROWS)]
+        scored = scored[~scored["profile"].str.contains(r"^(?:mean|median)\[")]
+        scored = scored.dropna(subset=["auroc"]).sort_values("auroc", ascending=False)
+        picks = [("best", scored.iloc[0]), ("worst", scored.iloc[-1])][: min(len(scored), 2)]
+        for rank, row in picks:
+            title = f"{rank}: {row['profile']}"
+            panels.append((title, chromatin[chromatin["profile"] == row["profile"]]))
+    return panels
 
 
 def stage_times(benchmarks: Sequence[Path]) -> pd.DataFrame:
@@ -92,36 +266,75 @@ def write_report(
     chromatin: str | Path,
     promoter: str | Path,
     pretrain_metrics: str | Path,
+    chromatin_predictions: str | Path | None = None,
+    promoter_predictions: str | Path | None = None,
+    finetune_metrics: Mapping[str, str | Path] | None = None,
     benchmarks: Sequence[str | Path] = (),
 ) -> Path:
-    """Write a markdown report `out` with its two PNG plots beside it (`<stem>_*.png`)."""
+    """Write a markdown report `out` with its PNG plots beside it (`<stem>_*.png`).
+
+    Always: `_chromatin_auroc.png`, `_pretrain_curve.png`; `_curves.png` (ROC and PR) with either
+    predictions table; `_finetune_curve.png` with `finetune_metrics` (head -> its metrics.csv).
+    """
     out = Path(out)
     chromatin_table = _read_table(Path(chromatin))
-    promoter_table = _read_table(Path(promoter))
+    promoter_table_ = _read_table(Path(promoter))
     curve = _read_table(Path(pretrain_metrics), sep=",")
     auroc_png = plot_profile_auroc(
         chromatin_table, out.with_name(f"{out.stem}_chromatin_auroc.png")
     )
     curve_png = plot_pretrain_curve(curve, out.with_name(f"{out.stem}_pretrain_curve.png"))
     mean = chromatin_table.set_index("profile").loc["mean"]
-    promoter_row = promoter_table.iloc[0]
+    promoter_auroc = promoter_table_["auroc"].iloc[0]
     last = curve.iloc[-1]
-    sections = [
-        "# genomix run report",
+    sections = ["# genomix run report"]
+    verdicts = [
+        comparison_verdict(chromatin_table, row="mean", what="chromatin (mean over profiles)"),
+        comparison_verdict(
+            promoter_table_, row=promoter_table_["profile"].iloc[0], what="promoters"
+        ),
+    ]
+    if any(verdicts):
+        sections += ["## Verdict: transformer against baselines trained on the same rows"]
+        sections += [v for v in verdicts if v]
+    sections += [
         "## Chromatin profiles (held-out chromosomes)",
         f"Mean AUROC {mean['auroc']:.3f}, mean AUPRC {mean['auprc']:.3f} ({mean['note']}). "
         + _verdict(mean["auroc"]),
-        _markdown(chromatin_table),
+        "AUROC per profile (95% bootstrap intervals in brackets when computed):",
+        comparison_table(chromatin_table, "auroc"),
         f"![per-profile AUROC]({auroc_png.name})",
+        "AUPRC per profile:",
+        comparison_table(chromatin_table, "auprc"),
         "## Promoters (test split)",
-        _markdown(promoter_table),
-        "F1, MCC and accuracy are at the threshold chosen on the validation split. "
-        + _verdict(promoter_row["auroc"]),
+        promoter_table(promoter_table_),
+        "F1, MCC and accuracy are at each model's threshold chosen on the validation split. "
+        + _verdict(promoter_auroc),
+    ]
+    predictions = {
+        name: None if path is None else _read_predictions(Path(path))
+        for name, path in (("chromatin", chromatin_predictions), ("promoter", promoter_predictions))
+    }
+    panels = curve_panels(chromatin_table, predictions["chromatin"], predictions["promoter"])
+    if panels:
+        curves_png = plot_curves(panels, out.with_name(f"{out.stem}_curves.png"))
+        sections += [
+            "## ROC and precision-recall curves (test rows)",
+            f"![ROC and PR curves]({curves_png.name})",
+        ]
+    sections += [
         "## Masked-LM pretraining",
         f"After {int(last['step'])} steps: held-out loss {last['valid_loss']:.3f}, masked-token "
         f"accuracy {last['valid_accuracy']:.3f}, perplexity {last['valid_perplexity']:.1f}.",
         f"![MLM loss]({curve_png.name})",
     ]
+    if finetune_metrics:
+        heads = {head: _read_table(Path(path), sep=",") for head, path in finetune_metrics.items()}
+        finetune_png = plot_finetune_curves(heads, out.with_name(f"{out.stem}_finetune_curve.png"))
+        sections += [
+            "## Fine-tuning (per epoch; the best validation epoch is kept)",
+            f"![fine-tuning curves]({finetune_png.name})",
+        ]
     spans = Path(pretrain_metrics).with_name("spans.tsv")
     if spans.is_file():
         table = _read_table(spans).pivot(index="layer", columns="head", values="span")

@@ -11,6 +11,7 @@ import yaml
 from genomix.config import (
     WORKFLOW_KEYS,
     ChromatinConfig,
+    EvaluateConfig,
     FinetuneConfig,
     PretrainConfig,
     TokenizeConfig,
@@ -27,6 +28,7 @@ SECTIONS = {
     "pretrain": PretrainConfig,
     "finetune": FinetuneConfig,
     "chromatin": ChromatinConfig,
+    "evaluate": EvaluateConfig,
 }
 
 

@@ -12,16 +12,25 @@ STAGE_BENCHMARKS = [
 
 
 rule report:
-    """Markdown summary: metric tables, per-profile AUROC plot, MLM curve, stage run times."""
+    """Markdown summary: verdict against baselines, metric tables, per-profile AUROC plot, ROC/PR
+    curves, MLM and fine-tuning curves, stage run times."""
     input:
         chromatin=f"results/{RUN}/chromatin_auroc.tsv",
         promoter=f"results/{RUN}/promoter_metrics.tsv",
+        chromatin_predictions=f"results/{RUN}/chromatin_predictions.tsv.gz",
+        promoter_predictions=f"results/{RUN}/promoter_predictions.tsv.gz",
         pretrained=f"results/{RUN}/pretrain",
+        promoter_model=f"results/{RUN}/promoter",
+        chromatin_model=f"results/{RUN}/chromatin",
         benchmarks=STAGE_BENCHMARKS,
     output:
         summary=report(f"results/{RUN}/report.md", category="Summary"),
         auroc=report(f"results/{RUN}/report_chromatin_auroc.png", category="Chromatin"),
+        curves=report(f"results/{RUN}/report_curves.png", category="Evaluation"),
         curve=report(f"results/{RUN}/report_pretrain_curve.png", category="Pretraining"),
+        finetune=report(
+            f"results/{RUN}/report_finetune_curve.png", category="Fine-tuning"
+        ),
     log:
         f"logs/{RUN}/report.log",
     benchmark:
@@ -33,5 +42,9 @@ rule report:
         mem_mb=2000,
     shell:
         "genomix report --chromatin {input.chromatin:q} --promoter {input.promoter:q} "
-        "--pretrain-metrics {input.pretrained:q}/metrics.csv --benchmarks {input.benchmarks:q} "
+        "--chromatin-predictions {input.chromatin_predictions:q} "
+        "--promoter-predictions {input.promoter_predictions:q} "
+        "--pretrain-metrics {input.pretrained:q}/metrics.csv "
+        "--finetune-metrics promoter={input.promoter_model:q}/metrics.csv "
+        "chromatin={input.chromatin_model:q}/metrics.csv --benchmarks {input.benchmarks:q} "
         "-o {output.summary:q} > {log:q} 2>&1"
