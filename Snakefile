@@ -2,6 +2,7 @@
 # Rules call the `genomix` CLI (see workflows/*.smk); `snakemake -c2` runs config.yaml end to end.
 import os
 
+import yaml
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -10,6 +11,20 @@ min_version("9.0")
 # The defaults live beside this Snakefile, so `--directory` (where results go) works from anywhere;
 # `--configfile` overrides them key by key.
 configfile: os.path.join(workflow.basedir, "config.yaml")
+
+
+# Lists of inputs are replaced, not merged: a --configfile (e.g. config/hg38.yaml) that names its
+# own genomes or peaks must not inherit the demo's; nor may a model that names a preset inherit
+# the demo's sizes (keys given beside a preset override it). Other keys override one by one.
+for path in workflow.config_settings.configfiles:
+    with open(path) as handle:
+        given = yaml.safe_load(handle) or {}
+    if "genomes" in given:
+        config["genomes"] = given["genomes"]
+    if "peaks" in given.get("chromatin", {}):
+        config["chromatin"]["peaks"] = given["chromatin"]["peaks"]
+    if "preset" in given.get("model", {}):
+        config["model"] = given["model"]
 
 
 validate(config, schema="workflows/schemas/config.schema.yaml")

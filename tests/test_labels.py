@@ -1,4 +1,5 @@
-"""Tests for genomix.data.labels: DeepSEA-style bins by hand, exactness on dm3, promoters."""
+"""Tests for genomix.data.labels and .promoters: DeepSEA-style bins by hand, exactness on dm3,
+promoters, streaming."""
 
 from __future__ import annotations
 
@@ -9,15 +10,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from genomix.cli import main
 from genomix.data.labels import (
+    _n_runs,
+    _read_sequences,
     build_chromatin_table,
-    build_promoter_table,
     covered_bases,
+    iter_chromatin_table,
     merge_intervals,
     read_bed,
     read_fasta_records,
     write_table,
+    write_tables,
 )
+from genomix.data.promoters import build_promoter_table
 from genomix.data.tables import read_labeled_table
 from genomix.errors import GenomixError
 
@@ -223,3 +229,87 @@ def test_misspelled_held_out_chromosome_is_refused(tmp_path: Path) -> None:
         build_chromatin_table(genome, {"p": bed}, valid_chroms=(), test_chroms=("chr1l",))
     with pytest.raises(GenomixError, match="no test chromosomes given"):
         build_chromatin_table(genome, {"p": bed}, valid_chroms=(), test_chroms=())
+
+
+def test_streamed_table_equals_the_whole_table(tmp_path: Path, toy: tuple[Path, Path]) -> None:
+    """write_tables(iter_chromatin_table) writes what write_table(build_chromatin_table) does."""
+    fasta, folder = toy
+    peaks = {p: folder / f"{p}.bed" for p in ("exact100", "span")}
+    kwargs = {"valid_chroms": ("chr2",), "test_chroms": ("chr3",)}
+    whole, streamed = tmp_path / "whole.tsv.gz", tmp_path / "streamed.tsv.gz"
+    write_table(build_chromatin_table(fasta, peaks, **kwargs), whole)
+    assert len(list(iter_chromatin_table(fasta, peaks, **kwargs))) == 1  # small records batched
+    chunks = list(iter_chromatin_table(fasta, peaks, chunk_bins=1, **kwargs))
+    assert [chunk["chrom"].iloc[0] for chunk in chunks] == ["chr1", "chr2:1000-3000"]
+    assert write_tables(iter(chunks), streamed) == sum(len(chunk) for chunk in chunks) == 12
+    assert gzip.decompress(streamed.read_bytes()) == gzip.decompress(whole.read_bytes())
+    again = tmp_path / "again.tsv.gz"
+    write_tables(iter_chromatin_table(fasta, peaks, **kwargs), again)
+    assert again.read_bytes() == streamed.read_bytes()  # no time or file name in the header
+
+
+def test_held_out_names_checked_before_any_record_is_read(tmp_path: Path) -> None:
+    genome = write_fasta(tmp_path / "g.fa", {"chr1": "ACGT" * 500})
+    (tmp_path / "g.fa.fai").write_text("chr1\t2000\t6\t2000\t2001\n")
+    bed = tmp_path / "p.bed"
+    bed.write_text("chr1\t100\t400\n")
+    chunks = iter_chromatin_table(genome, {"p": bed}, valid_chroms=("chr7",), test_chroms=("chr1",))
+    with pytest.raises(GenomixError, match=r"held-out chromosome\(s\) chr7 not found"):
+        next(chunks)
+
+
+def test_n_runs_match_a_per_base_count() -> None:
+    seq = bytearray(b"NNACGTnnnACNGT" * 3)
+    runs = _n_runs(seq)
+    flags = np.array([base in b"Nn" for base in seq])
+    assert covered_bases(runs, np.array([0]), np.array([len(seq)]))[0] == flags.sum() == 18
+    assert runs[:3].tolist() == [[0, 2], [6, 9], [11, 12]]
+
+
+def test_read_sequences_matches_biopython(tmp_path: Path) -> None:
+    fasta = tmp_path / "r.fa.gz"
+    fasta.write_bytes(gzip.compress(b">a desc\r\nACGT\r\nac\n>b\n\n>c\nNNNN\nG\n"))
+    assert [(name, bytes(seq)) for name, seq in _read_sequences(fasta)] == [
+        (name, seq.encode()) for name, seq in read_fasta_records(fasta)
+    ]
+
+
+def test_epdnew_style_intervals_give_the_tss_windows(
+    tmp_path: Path, promoters: tuple[pd.DataFrame, Path]
+) -> None:
+    """60-bp EPDnew promoters (49 bp upstream .. 10 bp downstream) with bed_upstream=49 give the
+    same table as the 1-bp TSSs they were made from; with_sequence cuts the windows."""
+    table, genome = promoters
+    tss = read_bed(TESTS_DATA / "human_chr20_1mb_tss.bed")
+    minus = tss["strand"] == "-"
+    epd = tss.assign(
+        start=np.where(minus, tss["start"] - 10, tss["start"] - 49),
+        end=np.where(minus, tss["start"] + 50, tss["start"] + 11),
+    )
+    bed = tmp_path / "epd.bed"
+    bed.write_text(
+        "".join(f"z\t{r.start}\t{r.end}\tp\t900\t{r.strand}\n" for r in epd.itertuples())
+    )
+    built = build_promoter_table(
+        genome, bed, valid_chroms=(), test_chroms=("z",), bed_upstream=49, with_sequence=True
+    )
+    pd.testing.assert_frame_equal(built.drop(columns="sequence"), table)
+    seq = next(read_fasta_records(genome))[1].upper()
+    for row in built.itertuples():
+        window = seq[row.start : row.end]
+        want = window.translate(COMPLEMENT)[::-1] if row.strand == "-" else window
+        assert row.sequence == want
+    with pytest.raises(GenomixError, match="bed_upstream=-1: must not be negative"):
+        build_promoter_table(genome, bed, test_chroms=("z",), bed_upstream=-1)
+
+
+def test_promoters_command_writes_a_genome_free_table(
+    tmp_path: Path, promoters: tuple[pd.DataFrame, Path]
+) -> None:
+    table, genome = promoters
+    out = tmp_path / "promoters.tsv.gz"
+    tss = str(TESTS_DATA / "human_chr20_1mb_tss.bed")
+    argv = ["promoters", str(genome), "--tss", tss, "-o", str(out), "--test-chroms", "z"]
+    assert main(argv) == 0
+    read = read_labeled_table(out, task="promoter")  # no genome: the sequences are in the table
+    assert len(read) == len(table) and read.labels[:, 0].tolist() == table["label"].tolist()

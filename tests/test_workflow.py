@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import http.server
+import re
 import shutil
+import socket
 import subprocess
+import threading
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+
+from genomix.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = shutil.which("snakemake")
@@ -93,3 +101,158 @@ def test_smoke_run_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     )
     assert rendered.returncode == 0, rendered.stderr[-3000:]
     assert html.stat().st_size > 10_000
+
+
+def _dry_run_commands(tmp_path: Path, *configfiles: Path) -> subprocess.CompletedProcess[str]:
+    args = ["--configfile", *map(str, configfiles)] if configfiles else []
+    return _snakemake("-n", "-p", *args, "--directory", str(tmp_path))
+
+
+def test_hg38_dry_run_plans_the_full_run(tmp_path: Path) -> None:
+    """config/hg38.yaml plans every stage on real sources, none of the demo's inputs leaking in."""
+    result = _dry_run_commands(tmp_path, ROOT / "config" / "hg38.yaml")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    config = yaml.safe_load((ROOT / "config" / "hg38.yaml").read_text())
+    peaks = config["chromatin"]["peaks"]
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], flags=re.M))
+    assert stats["fetch"] == "1" and stats["fetch_file"] == str(len(peaks) + 1)  # + EPDnew BED
+    for rule in ("promoter_labels", "chromatin_labels", "tokenize", "pretrain", "report"):
+        assert stats[rule] == "1", rule
+    assert "hgdownload.soe.ucsc.edu/goldenPath/hg38/bigZips/md5sum.txt" in out
+    assert "--preset base" in out and "dm3" not in out and "human_chr20" not in out
+    assert "--valid-chroms chr7 --test-chroms chr8 chr9" in out
+    assert "--bed-upstream 49" in out and "--task promoter --table results/hg38/labels" in out
+    for name, url in peaks.items():
+        assert f"{name}=results/downloads/{url.rsplit('/', 1)[1]}" in out
+        assert name.split("_", 1)[0] in {"TF", "DNase", "ATAC", "HM"}
+
+
+def test_hg38_panel_lists_encode_narrowpeak_files_by_accession() -> None:
+    config = yaml.safe_load((ROOT / "config" / "hg38.yaml").read_text())
+    groups = [name.split("_", 1)[0] for name in config["chromatin"]["peaks"]]
+    assert len(groups) >= 20 and {"TF", "DNase", "HM"} <= set(groups)
+    for name, url in config["chromatin"]["peaks"].items():
+        accession = name.rsplit("_", 1)[1]
+        assert re.fullmatch(r"ENCFF\d{3}[A-Z]{3}", accession), name
+        files = "https://www.encodeproject.org/files"
+        assert url == f"{files}/{accession}/@@download/{accession}.bed.gz"
+
+
+def test_more_than_one_gpu_pretrains_with_torchrun(tmp_path: Path) -> None:
+    gpus = tmp_path / "gpus.yaml"
+    gpus.write_text("pretrain:\n  gpus: 4\n")
+    result = _dry_run_commands(tmp_path, ROOT / "config" / "hg38.yaml", gpus)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "rule pretrain_ddp:" in result.stdout and "rule pretrain:" not in result.stdout
+    assert "torchrun --standalone --nproc_per_node 4 -m genomix.cli pretrain" in result.stdout
+    assert "--gpus" not in result.stdout  # a workflow key, not a flag of genomix pretrain
+    single = _dry_run_commands(tmp_path, ROOT / "config" / "hg38.yaml")
+    assert "rule pretrain:" in single.stdout and "torchrun" not in single.stdout
+
+
+def _rules() -> set[str]:
+    text = "".join(path.read_text() for path in (ROOT / "workflows").glob("*.smk"))
+    return set(re.findall(r"^\s*rule (\w+):", text, flags=re.M))
+
+
+def test_cluster_profiles_parse_and_name_real_rules() -> None:
+    rules = _rules()
+    local = yaml.safe_load((ROOT / "profiles" / "local-gpu" / "config.yaml").read_text())
+    assert local["resources"]["gpu"] >= 1 and local["keep-going"] is True
+    assert set(local["set-resources"]) | set(local["set-threads"]) <= rules
+    slurm = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    assert slurm["executor"] == "slurm" and slurm["keep-going"] is True
+    assert {"slurm_partition", "runtime", "mem_mb"} <= set(slurm["default-resources"])
+    assert set(slurm["set-resources"]) <= rules
+    for rule, resources in slurm["set-resources"].items():
+        assert set(resources) <= {"slurm_partition", "runtime", "mem_mb", "cpus_per_task", "gpu"}
+        assert all(isinstance(value, (int, str)) for value in resources.values()), rule
+    # every rule that declares a GPU runs on the GPU partition
+    gpu_rules = {"pretrain", "pretrain_ddp", "finetune_promoter", "finetune_chromatin"}
+    gpu_rules |= {"evaluate_chromatin", "evaluate_promoter"}
+    assert all(slurm["set-resources"][rule]["slurm_partition"] == "gpu" for rule in gpu_rules)
+
+
+def test_local_gpu_profile_plans_the_hg38_run(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "-n"]
+        + ["--workflow-profile", str(ROOT / "profiles" / "local-gpu")]
+        + ["--configfile", str(ROOT / "config" / "hg38.yaml"), "--directory", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "threads: 8" in result.stdout
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_unreachable_url_fails_its_job_only(tmp_path: Path) -> None:
+    """--keep-going: the reachable genome and peak file are fetched, each in its own job; the
+    two unreachable ones fail with their URL in the log."""
+    handler = functools.partial(
+        http.server.SimpleHTTPRequestHandler, directory=str(ROOT / "data" / "demo" / "dm3_peaks")
+    )
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    closed = _closed_port()
+    bad_genome, bad_peaks = f"http://127.0.0.1:{closed}/x.fa", f"http://127.0.0.1:{closed}/y.bed"
+    config = {
+        "genomes": {
+            "good": {"url": "file:data/demo/human_grch37_chr20_1mb.fa.gz"},
+            "gone": {"url": bad_genome},
+        },
+        "chromatin": {
+            "peaks": {
+                "ok": f"http://127.0.0.1:{server.server_port}/CTCF_Kc.bed.gz",
+                "missing": bad_peaks,
+            }
+        },
+    }
+    (tmp_path / "net.yaml").write_text(yaml.safe_dump(config))
+    targets = ["results/genomes/good.fa", "results/genomes/gone.fa"]
+    targets += ["results/downloads/CTCF_Kc.bed.gz", "results/downloads/y.bed"]
+    try:
+        result = _snakemake(
+            "--configfile", str(tmp_path / "net.yaml"), "--directory", str(tmp_path),
+            "--keep-going", *targets,
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+    assert result.returncode != 0
+    assert (tmp_path / "results/genomes/good.fa.fai").is_file()
+    fetched = (tmp_path / "results/downloads/CTCF_Kc.bed.gz").read_bytes()
+    assert fetched == (ROOT / "data/demo/dm3_peaks/CTCF_Kc.bed.gz").read_bytes()
+    assert not (tmp_path / "results/genomes/gone.fa").exists()
+    assert not (tmp_path / "results/downloads/y.bed").exists()
+    genome_log = (tmp_path / "logs/fetch/gone.log").read_text()
+    assert f"genomix: error: {bad_genome}: unreachable" in genome_log
+    peak_log = (tmp_path / "logs/fetch/downloads/y.bed.log").read_text()
+    assert f"genomix: error: {bad_peaks}: unreachable" in peak_log
+    assert "Error in rule fetch:" in result.stderr and "Error in rule fetch_file:" in result.stderr
+
+
+def test_fetch_as_is_verifies_and_copies_bytes(tmp_path: Path) -> None:
+    source = ROOT / "data" / "demo" / "dm3_peaks" / "CTCF_Kc.bed.gz"
+    out = tmp_path / "peaks" / "ctcf.bed.gz"
+    wrong = "0" * 32
+    assert main(["fetch", "--as-is", str(source), "-o", str(out), "--md5", wrong]) == 1
+    assert not out.exists() and not out.with_name("ctcf.bed.gz.part").exists()
+    right = hashlib.md5(source.read_bytes()).hexdigest()
+    assert main(["fetch", "--as-is", str(source), "-o", str(out), "--md5", right]) == 0
+    assert out.read_bytes() == source.read_bytes()
+    assert main(["fetch", "--as-is", str(source), "-o", str(out), "--chroms", "chr1"]) == 1
+
+
+def test_fetch_as_is_names_the_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    source = ROOT / "data" / "demo" / "dm3_peaks" / "CTCF_Kc.bed.gz"
+    main(["fetch", "--as-is", str(source), "-o", str(tmp_path / "x.bed.gz"), "--md5", "0" * 32])
+    assert f"genomix: error: {source}: md5 mismatch: expected {'0' * 32}" in capsys.readouterr().err

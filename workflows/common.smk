@@ -1,8 +1,10 @@
 # Input functions and flag plumbing shared by the rule files; no rules here.
 import os
+import re
 import shlex
+import urllib.parse
 
-from genomix.config import HEAD_OVERRIDES, FinetuneConfig
+from genomix.config import HEAD_OVERRIDES, WORKFLOW_KEYS, FinetuneConfig
 
 RUN = config["run"]
 ENV = "envs/genomix.yaml"
@@ -20,6 +22,42 @@ def source_url(url):
     if "://" not in url:
         return repo_path(url)
     return url
+
+
+def is_remote(path):
+    """True for an http(s)/ftp URL (fetched into results/downloads/), False for a path."""
+    return urllib.parse.urlsplit(path).scheme in ("http", "https", "ftp")
+
+
+def remote_files():
+    """results/downloads/<file name> -> URL, for every peak file and TSS BED given as a URL."""
+    urls = list(config["chromatin"]["peaks"].values())
+    urls.append(config["promoter"].get("tss", ""))
+    files = {}
+    for url in filter(is_remote, urls):
+        name = os.path.basename(urllib.parse.urlsplit(url).path)
+        if files.setdefault(name, url) != url:
+            raise ValueError(
+                f"{url} and {files[name]} both download to {name}; rename one"
+            )
+    return files
+
+
+DOWNLOADS = remote_files()
+
+
+def data_path(path):
+    """Where a peak/TSS file is read from: its download for a URL, else the path."""
+    if is_remote(path):
+        return f"results/downloads/{os.path.basename(urllib.parse.urlsplit(path).path)}"
+    return repo_path(path)
+
+
+def promoter_table():
+    """The promoter head's table: built from `promoter.tss` when given, else `promoter.table`."""
+    if config["promoter"].get("tss"):
+        return f"results/{RUN}/labels/promoter.tsv.gz"
+    return repo_path(config["promoter"]["table"])
 
 
 def local_source(wildcards):
@@ -50,7 +88,7 @@ def peak_flags():
     """--peaks PROFILE=FILE ... for the chromatin label builder."""
     peaks = config["chromatin"]["peaks"]
     return shlex.join(
-        ["--peaks", *(f"{name}={repo_path(path)}" for name, path in peaks.items())]
+        ["--peaks", *(f"{name}={data_path(path)}" for name, path in peaks.items())]
     )
 
 

@@ -2,7 +2,7 @@ rule chromatin_labels:
     """DeepSEA-style labels: 200 bp bins x profiles, whole chromosomes held out."""
     input:
         fasta=f"results/genomes/{config['chromatin']['genome']}.fa",
-        peaks=[repo_path(path) for path in config["chromatin"]["peaks"].values()],
+        peaks=[data_path(path) for path in config["chromatin"]["peaks"].values()],
     output:
         table=f"results/{RUN}/labels/chromatin.tsv.gz",
     log:
@@ -24,10 +24,40 @@ rule chromatin_labels:
         "> {log:q} 2>&1"
 
 
+rule promoter_labels:
+    """Promoter table from a TSS/promoter BED (`promoter.tss`): TSS windows + GC-matched negatives,
+    sequences included, whole chromosomes held out."""
+    input:
+        fasta=lambda wc: f"results/genomes/{config['promoter']['genome']}.fa",
+        tss=lambda wc: data_path(config["promoter"]["tss"]),
+    output:
+        table=f"results/{RUN}/labels/promoter.tsv.gz",
+    log:
+        f"logs/{RUN}/promoter_labels.log",
+    benchmark:
+        f"benchmarks/{RUN}/promoter_labels.tsv"
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        flags=lambda wc: cli_flags(
+            {
+                key: config["promoter"][key]
+                for key in ("bed_upstream", "valid_chroms", "test_chroms")
+                if key in config["promoter"]
+            }
+        ),
+    shell:
+        "genomix promoters {input.fasta:q} --tss {input.tss:q} -o {output.table:q} "
+        "{params.flags} > {log:q} 2>&1"
+
+
 rule finetune_promoter:
     """Promoter head (binary) on the pretrained encoder."""
     input:
-        table=repo_path(config["promoter"]["table"]),
+        table=promoter_table(),
         pretrained=f"results/{RUN}/pretrain",
     output:
         model=directory(f"results/{RUN}/promoter"),

@@ -1,16 +1,24 @@
-"""Build labelled tables from a genome: DeepSEA-style chromatin bins and promoter windows.
+"""Build labelled tables from a genome: DeepSEA-style chromatin bins (promoter windows are
+``genomix.data.promoters``, which shares the FASTA, BED and interval helpers here).
 
-Both builders return a ``pandas.DataFrame`` of coordinates (no sequences) that
+The builders return a ``pandas.DataFrame`` of coordinates (no sequences) that
 ``genomix.data.tables.read_labeled_table`` reads against the same FASTA. ``chrom`` in the output
 is the FASTA record name and ``start``/``end`` are 0-based, end-exclusive positions inside that
 record. A record named ``chrom:start-end`` (a segment of a genome, 0-based half-open) sits at that
 offset on ``chrom``; any other record sits at offset 0 on the chromosome of its own name. Peak and
 TSS files are in chromosome coordinates. Splits hold out whole chromosomes.
+
+Memory: the FASTA is read one record at a time as bytes (``_read_sequences``), N runs are found
+with a regular expression rather than a per-base array, and ``iter_chromatin_table`` yields the
+rows of a few records at a time (about a million bins) for ``write_tables`` to append, so the
+peak is set by the largest chromosome (about 2 bytes per base, ``bench/memory.py``) plus the
+merged peaks of every profile, not by the genome.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import logging
 import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -21,14 +29,13 @@ import pandas as pd
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from genomix.errors import GenomixError
+from genomix.fasta import open_bytes
 from genomix.io import atomic_path
 
 logger = logging.getLogger(__name__)
 
 _SEGMENT = re.compile(r"^(?P<chrom>.+):(?P<start>\d+)-(?P<end>\d+)$")
-_N_FLAG = bytes(1 if chr(b) in "Nn" else 0 for b in range(256))
-_NOT_ACGT_FLAG = bytes(0 if chr(b) in "ACGTacgt" else 1 for b in range(256))
-_GC_FLAG = bytes(1 if chr(b) in "GCgc" else 0 for b in range(256))
+_N_RUN = re.compile(rb"[Nn]+")
 
 
 def _open_text(path: Path) -> Iterable[str]:
@@ -46,6 +53,29 @@ def read_fasta_records(path: str | Path) -> Iterator[tuple[str, str]]:
     with _open_text(path) as fh:
         for title, seq in SimpleFastaParser(fh):
             yield title.split(None, 1)[0] if title.strip() else "", seq
+
+
+def _read_sequences(path: Path) -> Iterator[tuple[str, bytearray]]:
+    """Yield (record name, sequence bytes) one record at a time, gzip or plain.
+
+    Only the current record is held: about one byte per base of the largest chromosome, where a
+    ``str`` from ``SimpleFastaParser`` also keeps every line object until it joins them.
+    """
+    if not path.is_file():
+        raise GenomixError(f"{path}: file not found")
+    name: str | None = None
+    seq = bytearray()
+    with open_bytes(path) as fh:
+        for line in fh:
+            if line.startswith(b">"):
+                if name is not None:
+                    yield name, seq
+                words = line[1:].split(None, 1)
+                name, seq = (words[0].decode() if words else ""), bytearray()
+            elif name is not None:
+                seq += line.rstrip()
+    if name is not None:
+        yield name, seq
 
 
 def _fasta_names(path: Path) -> list[str]:
@@ -159,13 +189,6 @@ def covered_bases(merged: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> n
     return before(np.asarray(ends)) - before(np.asarray(starts))
 
 
-def _window_counts(flags: bytes, starts: np.ndarray, width: int) -> np.ndarray:
-    """(B,) number of flagged bases in each window [start, start + width) of a record."""
-    cum = np.zeros(len(flags) + 1, dtype=np.int64)
-    np.cumsum(np.frombuffer(flags, dtype=np.uint8), out=cum[1:])
-    return cum[starts + width] - cum[starts]
-
-
 def _check_held_out(
     present: set[str], valid: Sequence[str], test: Sequence[str], source: Path
 ) -> None:
@@ -190,6 +213,125 @@ def _assign_split(chroms: np.ndarray, valid: Sequence[str], test: Sequence[str])
     return split
 
 
+def _n_runs(seq: bytes | bytearray) -> np.ndarray:
+    """(R, 2) int64 [start, end) of the runs of N/n in ``seq``, sorted and disjoint."""
+    runs = [match.span() for match in _N_RUN.finditer(seq)]
+    return np.array(runs, dtype=np.int64).reshape(-1, 2)
+
+
+def _merged_peaks(
+    peaks: Mapping[str, str | Path], genome_chroms: set[str]
+) -> dict[str, dict[str, np.ndarray]]:
+    """profile -> chromosome -> (M, 2) merged peak intervals, chromosome names harmonised."""
+    merged: dict[str, dict[str, np.ndarray]] = {}
+    for profile, bed_path in peaks.items():
+        bed = _harmonise_chroms(read_bed(bed_path), genome_chroms, Path(bed_path))
+        merged[profile] = {
+            chrom: merge_intervals(group["start"].to_numpy(), group["end"].to_numpy())
+            for chrom, group in bed.groupby("chrom", sort=False)
+        }
+    return merged
+
+
+def _label_bins(
+    parts: list[tuple[str, str, np.ndarray, np.ndarray]],
+    merged: Mapping[str, Mapping[str, np.ndarray]],
+    *,
+    width: int,
+    bin_size: int,
+    valid_chroms: Sequence[str],
+    test_chroms: Sequence[str],
+) -> pd.DataFrame:
+    """Rows of the records in ``parts`` (record, chrom, bins, window starts), labelled together."""
+    bins = np.concatenate([p[2] for p in parts])
+    chroms = np.concatenate([np.full(p[2].size, p[1], dtype=object) for p in parts])
+    chunk = pd.DataFrame(
+        {
+            "chrom": np.concatenate([np.full(p[2].size, p[0], dtype=object) for p in parts]),
+            "start": np.concatenate([p[3] for p in parts]),
+        }
+    )
+    chunk["end"] = chunk["start"] + width
+    chunk["split"] = _assign_split(chroms, valid_chroms, test_chroms)
+    ranges: dict[str, list[np.ndarray]] = {}  # chrom -> row ranges of its records
+    offset = 0
+    for _, chrom, record_bins, _ in parts:
+        ranges.setdefault(chrom, []).append(np.arange(offset, offset + record_bins.size))
+        offset += record_bins.size
+    rows_of = {chrom: np.concatenate(rows) for chrom, rows in ranges.items()}
+    for profile, by_chrom in merged.items():
+        label = np.zeros(bins.size, dtype=np.uint8)
+        for chrom, rows in rows_of.items():
+            intervals = by_chrom.get(chrom)
+            if intervals is not None:
+                cover = covered_bases(intervals, bins[rows], bins[rows] + bin_size)
+                label[rows] = 2 * cover >= bin_size
+        chunk[profile] = label
+    return chunk
+
+
+def iter_chromatin_table(
+    genome: str | Path,
+    peaks: Mapping[str, str | Path],
+    *,
+    bin_size: int = 200,
+    flank: int = 400,
+    valid_chroms: Sequence[str] = ("chr7",),
+    test_chroms: Sequence[str] = ("chr8", "chr9"),
+    chunk_bins: int = 1 << 20,
+) -> Iterator[pd.DataFrame]:
+    """DeepSEA-style chromatin labels in chunks of whole records (see ``build_chromatin_table``
+    for the rule and the columns).
+
+    Record names (from the ``.fai`` when there is one) are read first, so a misspelled held-out
+    chromosome fails before any work. Then records are read one at a time; only their kept bins
+    are held, and once those reach ``chunk_bins`` they are labelled and yielded together (so a
+    genome of many small records is labelled in a few vectorised passes, and a large chromosome
+    is one chunk of its own).
+
+    Yields:
+        (N_c, 4 + P) DataFrames in FASTA order: chrom, start, end, split, profiles.
+    """
+    genome = Path(genome)
+    if not peaks:
+        raise GenomixError("build_chromatin_table: no peak files given")
+    names = _fasta_names(genome)
+    if not names:
+        raise GenomixError(f"{genome}: no FASTA records")
+    genome_chroms = {_chrom_of_record(name) for name in names}
+    _check_held_out(genome_chroms, valid_chroms, test_chroms, genome)
+    _assign_split(np.array([], dtype=object), valid_chroms, test_chroms)  # valid/test overlap
+    merged = _merged_peaks(peaks, genome_chroms)
+    width = bin_size + 2 * flank
+    options = {
+        "width": width,
+        "bin_size": bin_size,
+        "valid_chroms": valid_chroms,
+        "test_chroms": test_chroms,
+    }
+    parts: list[tuple[str, str, np.ndarray, np.ndarray]] = []  # record, chrom, bins, win starts
+    n_pending = n_rows = 0
+    for name, seq in _read_sequences(genome):
+        chrom, offset = _place_record(name, len(seq), genome)
+        first = -(-(offset + flank) // bin_size) * bin_size
+        bins = np.arange(first, offset + len(seq) - flank - bin_size + 1, bin_size, dtype=np.int64)
+        win = bins - flank - offset
+        keep = covered_bases(_n_runs(seq), win, win + width) < width  # not all N
+        del seq
+        parts.append((name, chrom, bins[keep], win[keep]))
+        n_pending += int(keep.sum())
+        if n_pending >= chunk_bins:
+            chunk = _label_bins(parts, merged, **options)
+            n_rows += len(chunk)
+            parts, n_pending = [], 0
+            yield chunk
+    if n_pending or n_rows == 0:  # the rest; or an empty table, so that it still has a header
+        chunk = _label_bins(parts, merged, **options)
+        n_rows += len(chunk)
+        yield chunk
+    logger.info("%s: %d bins, %d profiles", genome, n_rows, len(peaks))
+
+
 def build_chromatin_table(
     genome: str | Path,
     peaks: Mapping[str, str | Path],
@@ -203,7 +345,8 @@ def build_chromatin_table(
 
     Bins start at multiples of ``bin_size`` in chromosome coordinates; a bin is kept when its
     window ``[b - flank, b + bin_size + flank)`` lies inside the record and is not all N. A
-    profile is 1 when its merged peaks cover at least half the bin.
+    profile is 1 when its merged peaks cover at least half the bin. The whole table is held in
+    memory; ``iter_chromatin_table`` + ``write_tables`` stream it record by record instead.
 
     Args:
         genome: FASTA (gzip or plain).
@@ -214,144 +357,17 @@ def build_chromatin_table(
     Returns:
         (N, 4 + P) DataFrame: chrom (record), start, end (window in the record), split, profiles.
     """
-    genome = Path(genome)
-    if not peaks:
-        raise GenomixError("build_chromatin_table: no peak files given")
-    width = bin_size + 2 * flank
-    parts: list[tuple[str, str, np.ndarray, np.ndarray]] = []  # record, chrom, bins, win starts
-    for name, seq in read_fasta_records(genome):
-        chrom, offset = _place_record(name, len(seq), genome)
-        first = -(-(offset + flank) // bin_size) * bin_size
-        bins = np.arange(first, offset + len(seq) - flank - bin_size + 1, bin_size, dtype=np.int64)
-        win = bins - flank - offset
-        keep = _window_counts(seq.encode().translate(_N_FLAG), win, width) < width
-        parts.append((name, chrom, bins[keep], win[keep]))
-    if not parts:
-        raise GenomixError(f"{genome}: no FASTA records")
-    bins = np.concatenate([p[2] for p in parts])
-    chroms = np.concatenate([np.full(p[2].size, p[1], dtype=object) for p in parts])
-    genome_chroms = {p[1] for p in parts}
-    table = pd.DataFrame(
-        {
-            "chrom": np.concatenate([np.full(p[2].size, p[0], dtype=object) for p in parts]),
-            "start": np.concatenate([p[3] for p in parts]),
-        }
-    )
-    table["end"] = table["start"] + width
-    _check_held_out(genome_chroms, valid_chroms, test_chroms, Path(genome))
-    table["split"] = _assign_split(chroms, valid_chroms, test_chroms)
-    rows_of = {chrom: np.flatnonzero(chroms == chrom) for chrom in genome_chroms}
-    for profile, bed_path in peaks.items():
-        bed = _harmonise_chroms(read_bed(bed_path), genome_chroms, Path(bed_path))
-        label = np.zeros(bins.size, dtype=np.uint8)
-        for chrom, group in bed.groupby("chrom", sort=False):
-            rows = rows_of.get(chrom)
-            if rows is None:
-                continue
-            merged = merge_intervals(group["start"].to_numpy(), group["end"].to_numpy())
-            cover = covered_bases(merged, bins[rows], bins[rows] + bin_size)
-            label[rows] = 2 * cover >= bin_size
-        table[profile] = label
-    logger.info("%s: %d bins, %d profiles", genome, len(table), len(peaks))
-    return table
-
-
-def build_promoter_table(
-    genome: str | Path,
-    tss_bed: str | Path,
-    *,
-    upstream: int = 249,
-    downstream: int = 50,
-    negatives_per_positive: int = 1,
-    seed: int = 0,
-    valid_chroms: Sequence[str] = ("chr7",),
-    test_chroms: Sequence[str] = ("chr8", "chr9"),
-) -> pd.DataFrame:
-    """Promoter windows around TSSs (label 1) and GC-matched genomic negatives (label 0).
-
-    A + strand TSS at t gives ``[t - upstream, t + downstream + 1)``; a - strand TSS the mirror
-    ``[t - downstream, t + upstream + 1)`` with strand '-', so readers reverse-complement it.
-    Negatives tile each record in non-overlapping windows of the same width that overlap no
-    promoter window and hold only ACGT; per record and 5% GC bin, ``negatives_per_positive``
-    negatives are drawn per positive (a warning says when a bin runs out).
-
-    Args:
-        genome: FASTA (gzip or plain).
-        tss_bed: BED with the TSS at ``start`` and the strand in column 6 (+ when absent).
-        upstream, downstream: bases kept before and after the TSS (window = both + 1).
-        negatives_per_positive: negatives drawn per positive of the same record and GC bin.
-        seed: seed of the negative draw.
-        valid_chroms, test_chroms: chromosomes held out whole.
-
-    Returns:
-        (N, 6) DataFrame: chrom (record), start, end, strand, split, label.
-    """
-    genome, tss_bed = Path(genome), Path(tss_bed)
-    width = upstream + downstream + 1
-    names = _fasta_names(genome)
-    tss = _harmonise_chroms(read_bed(tss_bed), {_chrom_of_record(n) for n in names}, tss_bed)
-    if tss.empty:
-        raise GenomixError(f"{tss_bed}: no TSS lines")
-    by_chrom = dict(tuple(tss.groupby("chrom", sort=False)))
-    rng = np.random.default_rng(seed)
-    frames: list[pd.DataFrame] = []
-    n_used = 0
-    for name, seq in read_fasta_records(genome):
-        chrom, offset = _place_record(name, len(seq), genome)
-        if chrom not in by_chrom:
-            continue
-        group = by_chrom[chrom]
-        minus = (group["strand"] == "-").to_numpy()
-        rel = group["start"].to_numpy() - offset
-        starts = np.where(minus, rel - downstream, rel - upstream)
-        inside = (starts >= 0) & (starts + width <= len(seq))
-        pos = pd.DataFrame(
-            {"start": starts[inside], "strand": np.where(minus[inside], "-", "+"), "label": 1}
-        ).drop_duplicates(["start", "strand"])
-        n_used += int(inside.sum())
-        if pos.empty:
-            continue
-        raw = seq.encode()
-        cand = np.arange(0, len(seq) - width + 1, width, dtype=np.int64)
-        merged = merge_intervals(pos["start"].to_numpy(), pos["start"].to_numpy() + width)
-        clean = _window_counts(raw.translate(_NOT_ACGT_FLAG), cand, width) == 0
-        cand = cand[clean & (covered_bases(merged, cand, cand + width) == 0)]
-        gc_table = raw.translate(_GC_FLAG)
-        pos_bin = _gc_bin(_window_counts(gc_table, pos["start"].to_numpy(), width), width)
-        cand_bin = _gc_bin(_window_counts(gc_table, cand, width), width)
-        chosen: list[np.ndarray] = []
-        for gc_bin, n_pos in zip(*np.unique(pos_bin, return_counts=True), strict=True):
-            pool = cand[cand_bin == gc_bin]
-            need = int(n_pos) * negatives_per_positive
-            if pool.size < need:
-                logger.warning(
-                    "%s: record %s, GC bin %d%%: %d negatives needed, %d available",
-                    genome,
-                    name,
-                    5 * gc_bin,
-                    need,
-                    pool.size,
-                )
-            chosen.append(rng.choice(pool, size=min(need, pool.size), replace=False))
-        neg = pd.DataFrame({"start": np.concatenate(chosen), "strand": "+", "label": 0})
-        frame = pd.concat([pos, neg], ignore_index=True).sort_values(["start", "label"])
-        split = _assign_split(np.full(len(frame), chrom, dtype=object), valid_chroms, test_chroms)
-        frames.append(frame.assign(chrom=name, split=split))
-    if len(tss) > n_used:
-        missing = len(tss) - n_used
-        logger.warning(
-            "%s: %d of %d TSSs have no full window in %s", tss_bed, missing, len(tss), genome
+    chunks = list(
+        iter_chromatin_table(
+            genome,
+            peaks,
+            bin_size=bin_size,
+            flank=flank,
+            valid_chroms=valid_chroms,
+            test_chroms=test_chroms,
         )
-    if not frames:
-        raise GenomixError(f"{tss_bed}: no TSS window lies inside a record of {genome}")
-    table = pd.concat(frames, ignore_index=True)
-    table["end"] = table["start"] + width
-    return table[["chrom", "start", "end", "strand", "split", "label"]]
-
-
-def _gc_bin(gc_counts: np.ndarray, width: int) -> np.ndarray:
-    """(B,) GC bin index 0..19 (5% bins) from (B,) GC base counts."""
-    return np.minimum(gc_counts * 20 // width, 19)
+    )
+    return pd.concat(chunks, ignore_index=True)
 
 
 def write_table(df: pd.DataFrame, out: str | Path) -> None:
@@ -361,3 +377,25 @@ def write_table(df: pd.DataFrame, out: str | Path) -> None:
     with atomic_path(out) as temporary:
         df.to_csv(temporary, sep="\t", index=False, compression=compression)
     logger.info("wrote %d rows to %s", len(df), out)
+
+
+def write_tables(chunks: Iterable[pd.DataFrame], out: str | Path) -> int:
+    """Append ``chunks`` (same columns) to one TSV, gzip when ``out`` ends in .gz, atomically.
+
+    Only one chunk is in memory at a time (``iter_chromatin_table`` yields whole records).
+
+    Returns:
+        The number of rows written.
+    """
+    out = Path(out)
+    rows = 0
+    with atomic_path(out) as temporary, open(temporary, "wb") as raw:
+        # no file name and mtime 0 in the gzip header: the same table gives the same bytes
+        gz = out.name.endswith(".gz")
+        binary = gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if gz else raw
+        with binary, io.TextIOWrapper(binary, encoding="utf-8", newline="") as fh:
+            for index, chunk in enumerate(chunks):
+                chunk.to_csv(fh, sep="\t", index=False, header=index == 0)
+                rows += len(chunk)
+    logger.info("wrote %d rows to %s", rows, out)
+    return rows
