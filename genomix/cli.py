@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from genomix.config import (
     ChromatinConfig,
+    EvaluateConfig,
     FinetuneConfig,
     PretrainConfig,
     TokenizeConfig,
@@ -37,6 +38,9 @@ EPILOGS = {
     "labels": "example:\n"
     "  genomix labels genomes/dm3.fa --peaks CTCF=ctcf.bed.gz BEAF=beaf.bed.gz \\\n"
     "      --valid-chroms chrX --test-chroms chr3L -o labels/chromatin.tsv.gz",
+    "promoters": "example:\n"
+    "  genomix promoters genomes/hg38.fa --tss Hs_EPDnew_006_hg38.bed --bed-upstream 49 \\\n"
+    "      --valid-chroms chr7 --test-chroms chr8 chr9 -o labels/promoter.tsv.gz",
     "pretrain": "example:\n  genomix pretrain tokens/hg38.npy -o models/pretrained --steps 10000 "
     "--attention bigbird",
     "finetune": "example:\n  genomix finetune --task promoter --table promoters.tsv.gz "
@@ -44,7 +48,10 @@ EPILOGS = {
     "evaluate": "example:\n  genomix evaluate --model models/promoter --table promoters.tsv.gz "
     "--out metrics.tsv",
     "predict": "example:\n  genomix predict models/chromatin reads.fa.gz -o predictions.tsv "
-    "--aggregate max",
+    "--aggregate max\n"
+    "  genomix predict models/chromatin --bed regions.bed --genome hg38.fa -o out.parquet",
+    "predict-variants": "example:\n  genomix predict-variants calls.vcf.gz --genome hg19.fa "
+    "--model models/chromatin -o effects.tsv",
     "report": "example:\n  genomix report --chromatin chromatin_auroc.tsv --promoter "
     "promoter_metrics.tsv --pretrain-metrics models/pretrained/metrics.csv -o report.md",
 }
@@ -112,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="keep",
         help="chromosome names: keep, ucsc (1 -> chr1), ensembl (chr1 -> 1)",
     )
+    fetch.add_argument(
+        "--as-is",
+        action="store_true",
+        help="save the verified file byte for byte (peak BED, TSS list): no FASTA rewrite or index",
+    )
 
     tokenize = _subparser(commands, "tokenize", "Tokenize a genome into a k-mer token shard.")
     tokenize.add_argument("genome", type=Path, help="indexed FASTA (from genomix fetch)")
@@ -129,6 +141,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     labels.add_argument("-o", "--out", required=True, type=Path, help="labeled table (.tsv[.gz])")
     add_config_arguments(labels, ChromatinConfig, "chromatin")
+
+    promoters = _subparser(
+        commands, "promoters", "Build a promoter table (TSS windows + GC-matched negatives)."
+    )
+    promoters.add_argument("genome", type=Path, help="FASTA the TSS BED lies on")
+    promoters.add_argument("--tss", required=True, type=Path, help="BED of TSSs or promoters")
+    promoters.add_argument("-o", "--out", required=True, type=Path, help="table (.tsv[.gz])")
+    promoters.add_argument(
+        "--bed-upstream",
+        type=_count(0),
+        default=0,
+        help="bases from each BED interval's 5' end to its TSS (EPDnew BED: 49; default 0)",
+    )
+    promoters.add_argument("--upstream", type=_count(0), default=249, help="bases before the TSS")
+    promoters.add_argument("--downstream", type=_count(0), default=50, help="bases after the TSS")
+    promoters.add_argument("--negatives-per-positive", type=_count(0), default=1)
+    promoters.add_argument("--valid-chroms", nargs="*", default=(), help="validation chromosomes")
+    promoters.add_argument("--test-chroms", nargs="+", required=True, help="test chromosomes")
+    promoters.add_argument("--seed", type=_count(0), default=0, help="seed of the negatives")
 
     pretrain = _subparser(commands, "pretrain", "Masked-LM pretraining on token shards.")
     pretrain.add_argument("shards", nargs="+", type=Path, help="token shards (.npy)")
@@ -164,11 +195,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--batch-size", type=_count(1), default=32)
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    evaluate.add_argument(
+        "--predictions",
+        type=Path,
+        metavar="TSV",
+        help="also write every model's probability per (row, profile), for ROC/PR curves",
+    )
+    add_config_arguments(evaluate, EvaluateConfig, "evaluate")
 
-    predict = _subparser(commands, "predict", "Predict on a FASTA file, any record length.")
+    predict = _subparser(
+        commands, "predict", "Predict on a FASTA file or BED regions of a genome, any length."
+    )
     predict.add_argument("model", type=Path, help="fine-tuned model directory")
-    predict.add_argument("fasta", type=Path, help="FASTA (plain or gzipped)")
-    predict.add_argument("-o", "--out", required=True, type=Path, help="output TSV")
+    predict.add_argument(
+        "fasta", type=Path, nargs="?", help="FASTA (plain or gzipped); or give --bed and --genome"
+    )
+    predict.add_argument(
+        "--bed", type=Path, help="BED intervals to score (name column or chrom:start-end as id)"
+    )
+    predict.add_argument("--genome", type=Path, help="indexed FASTA the --bed intervals lie on")
+    predict.add_argument(
+        "-o", "--out", required=True, type=Path, help="output table (.tsv, or .parquet)"
+    )
+    predict.add_argument(
+        "--format", choices=("tsv", "parquet"), help="output format (default: by --out suffix)"
+    )
     predict.add_argument(
         "--stride", type=_count(1), help="bases between windows (default: half a window)"
     )
@@ -182,6 +233,38 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--per-window", action="store_true", help="one row per window")
     predict.add_argument(
+        "--rc-average",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="average each window with its reverse complement (default: as fine-tuned)",
+    )
+    predict.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )
+
+    variants = _subparser(
+        commands, "predict-variants", "Variant effects: ref vs alt window scores per VCF allele."
+    )
+    variants.add_argument("vcf", type=Path, help="VCF (plain, gzip or bgzip)")
+    variants.add_argument("--genome", required=True, type=Path, help="indexed FASTA of the VCF")
+    variants.add_argument("--model", required=True, type=Path, help="fine-tuned model directory")
+    variants.add_argument(
+        "-o", "--out", required=True, type=Path, help="output table (.tsv, or .parquet)"
+    )
+    variants.add_argument(
+        "--format", choices=("tsv", "parquet"), help="output format (default: by --out suffix)"
+    )
+    variants.add_argument("--batch-size", type=_count(1), default=32)
+    variants.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    variants.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="skip malformed records and unknown chromosomes (reported) instead of stopping",
+    )
+    variants.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -198,6 +281,19 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=(),
         help="Snakemake benchmark files, one per stage",
+    )
+    report.add_argument(
+        "--chromatin-predictions", type=Path, help="chromatin predictions TSV (ROC/PR curves)"
+    )
+    report.add_argument(
+        "--promoter-predictions", type=Path, help="promoter predictions TSV (ROC/PR curves)"
+    )
+    report.add_argument(
+        "--finetune-metrics",
+        nargs="*",
+        default=(),
+        metavar="HEAD=CSV",
+        help="fine-tuning curves: a head's name and its model directory's metrics.csv",
     )
     report.add_argument("-o", "--out", required=True, type=Path, help="report (.md)")
     return parser
@@ -249,6 +345,19 @@ def run(args: argparse.Namespace) -> None:
     if args.command == "fetch":
         from genomix.genome import fetch_genome
 
+        if args.as_is:
+            from genomix.download import fetch_file
+
+            if args.chroms or args.rename != "keep":
+                raise GenomixError("--as-is keeps the file as it is; drop --chroms/--rename")
+            fetch_file(
+                args.source,
+                args.out,
+                md5=args.md5,
+                sha256=args.sha256,
+                checksum_url=args.checksum_url,
+            )
+            return
         fetch_genome(
             args.source,
             args.out,
@@ -265,16 +374,33 @@ def run(args: argparse.Namespace) -> None:
         config = config_from_arguments(TokenizeConfig, args, "tokenize")
         write_token_shard(args.genome, args.out, KmerTokenizer(config.k, config.stride))
     elif args.command == "labels":
-        from genomix.data.labels import build_chromatin_table, write_table
+        from genomix.data.labels import iter_chromatin_table, write_tables
 
         config = config_from_arguments(ChromatinConfig, args, "chromatin")
-        table = build_chromatin_table(
+        chunks = iter_chromatin_table(
             args.genome,
             _parse_peaks(args.peaks),
             bin_size=config.bin_size,
             flank=config.flank,
             valid_chroms=config.valid_chroms,
             test_chroms=config.test_chroms,
+        )
+        write_tables(chunks, args.out)  # one chromosome in memory at a time
+    elif args.command == "promoters":
+        from genomix.data.labels import write_table
+        from genomix.data.promoters import build_promoter_table
+
+        table = build_promoter_table(
+            args.genome,
+            args.tss,
+            upstream=args.upstream,
+            downstream=args.downstream,
+            negatives_per_positive=args.negatives_per_positive,
+            seed=args.seed,
+            valid_chroms=tuple(args.valid_chroms),
+            test_chroms=tuple(args.test_chroms),
+            bed_upstream=args.bed_upstream,
+            with_sequence=True,
         )
         write_table(table, args.out)
     elif args.command == "pretrain":
@@ -308,14 +434,15 @@ def run(args: argparse.Namespace) -> None:
         )
     elif args.command == "evaluate":
         from genomix.checkpoint import read_classifier_metadata
-        from genomix.evaluate import evaluate_model
+        from genomix.evaluate import metrics_table, predictions_table, score_models
         from genomix.io import write_tsv
 
+        config = config_from_arguments(EvaluateConfig, args, "evaluate")
         metadata = read_classifier_metadata(args.model)
         # The split must be the one fine-tuning used, or test rows may have been trained on.
         seed = metadata["finetune"]["seed"] if args.seed is None else args.seed
         table = _read_table(args, task=metadata["task"], seed=seed)
-        metrics = evaluate_model(
+        scores = score_models(
             args.model,
             table,
             split=args.split,
@@ -323,15 +450,24 @@ def run(args: argparse.Namespace) -> None:
             seed=seed,
             batch_size=args.batch_size,
             device=args.device,
+            config=config,
         )
-        write_tsv(metrics, args.out)
+        write_tsv(metrics_table(scores, bootstrap=config.bootstrap, seed=seed), args.out)
+        if args.predictions is not None:
+            write_tsv(predictions_table(scores), args.predictions)
     elif args.command == "predict":
         from genomix.predict import predict_fasta
 
+        if (args.fasta is None) == (args.bed is None) or (args.bed is None) != (
+            args.genome is None
+        ):
+            raise GenomixError("predict: give either a FASTA file, or --bed with --genome")
         predict_fasta(
             args.model,
-            args.fasta,
+            args.fasta if args.bed is None else args.genome,
             args.out,
+            bed=args.bed,
+            output_format=args.format,
             stride=args.stride,
             aggregate=args.aggregate,
             batch_size=args.batch_size,
@@ -340,15 +476,37 @@ def run(args: argparse.Namespace) -> None:
             per_window=args.per_window,
             progress=args.progress,
             on_skip=lambda message: logger.warning("skipped %s", message),
+            rc_average=args.rc_average,
+        )
+    elif args.command == "predict-variants":
+        from genomix.variants import predict_variants
+
+        predict_variants(
+            args.model,
+            args.vcf,
+            args.genome,
+            args.out,
+            batch_size=args.batch_size,
+            device=args.device,
+            skip_invalid=args.skip_invalid,
+            progress=args.progress,
+            on_skip=lambda message: logger.warning("skipped %s", message),
+            output_format=args.format,
         )
     elif args.command == "report":
         from genomix.report import write_report
 
+        curves = dict(item.partition("=")[::2] for item in args.finetune_metrics)
+        if not all(curves) or not all(curves.values()):
+            raise GenomixError("--finetune-metrics: give HEAD=CSV, e.g. promoter=model/metrics.csv")
         write_report(
             args.out,
             chromatin=args.chromatin,
             promoter=args.promoter,
             pretrain_metrics=args.pretrain_metrics,
+            chromatin_predictions=args.chromatin_predictions,
+            promoter_predictions=args.promoter_predictions,
+            finetune_metrics=curves,
             benchmarks=args.benchmarks,
         )
 

@@ -30,8 +30,9 @@ SCHEMA_PATH = files("genomix") / "config.schema.yaml"
 HEAD_OVERRIDES = frozenset({"epochs", "max_train_rows", "lr"})
 
 WORKFLOW_KEYS: Mapping[str, frozenset[str]] = {
-    "pretrain": frozenset({"genomes"}),
-    "promoter": frozenset({"table"}) | HEAD_OVERRIDES,
+    "pretrain": frozenset({"genomes", "gpus"}),
+    "promoter": frozenset({"table", "tss", "genome", "bed_upstream", "valid_chroms", "test_chroms"})
+    | HEAD_OVERRIDES,
     "chromatin": frozenset({"genome", "peaks"}) | HEAD_OVERRIDES,
 }
 
@@ -56,8 +57,13 @@ class PretrainConfig:
     mask_prob: float = 0.15
     max_unknown: float = 0.5
     valid_fraction: float = 0.05
+    valid_chroms: tuple[str, ...] = ()
     eval_every: int = 50
     eval_batches: int = 4
+    checkpoint_every: int = 100
+    grad_accum_steps: int = 1
+    precision: str = "fp32"
+    compile: bool = False
     seed: int = 0
     device: str = "auto"
 
@@ -74,6 +80,7 @@ class FinetuneConfig:
     patience: int = 2
     pooling: str = "cls"
     freeze_encoder: bool = False
+    rc_average: bool = False
     max_train_rows: int = 0
     max_eval_rows: int = 0
     seed: int = 0
@@ -88,6 +95,16 @@ class ChromatinConfig:
     flank: int = 400
     valid_chroms: tuple[str, ...] = ()
     test_chroms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Held-out evaluation: bootstrap intervals and baselines trained on the fine-tuning rows."""
+
+    bootstrap: int = 0
+    baselines: tuple[str, ...] = ()
+    kmer_k: int = 4
+    cnn_epochs: int = 5
 
 
 @cache
@@ -167,9 +184,18 @@ def config_from_arguments(cls: type[Config], args: argparse.Namespace, section: 
 
 
 def config_from_mapping(cls: type[Config], values: Mapping[str, Any]) -> Config:
-    """Build `cls` from field values (lists become tuples); unknown keys are an error."""
+    """Build `cls` from field values (lists become tuples); unknown keys are an error.
+
+    A dataclass with a `PRESETS` class attribute (preset name -> field values, e.g.
+    `EncoderConfig`) resolves its `preset` field here: the named preset fills every field that
+    `values` does not give; the fields given override it.
+    """
     names = {field.name for field in dataclasses.fields(cls)}
     unknown = sorted(set(values) - names)
     if unknown:
         raise GenomixError(f"{cls.__name__}: unknown option(s) {', '.join(unknown)}")
+    presets = getattr(cls, "PRESETS", None)
+    if presets is not None and "preset" in values:
+        # An unknown name adds nothing here; the dataclass's own check names it.
+        values = {**presets.get(values["preset"], {}), **values}
     return cls(**{key: tuple(v) if isinstance(v, list) else v for key, v in values.items()})
