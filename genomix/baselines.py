@@ -25,7 +25,7 @@ from torch import nn
 
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
-from genomix.finetune import cap_rows
+from genomix.finetune import training_rows
 from genomix.kmers import KmerTokenizer
 from genomix.metrics import has_both_classes, mean_auroc
 
@@ -40,14 +40,16 @@ def finetune_rows(
 ) -> tuple[LabeledTable, LabeledTable]:
     """The (train, valid) rows `genomix.finetune.finetune` trains and validates on.
 
-    Same caps, same generator seeded with `seed`, drawn in the same order (train, then valid),
-    so a baseline sees exactly the transformer's rows.
+    `genomix.finetune.training_rows` with a generator seeded with `seed`, as fine-tuning calls
+    it, so a baseline sees exactly the transformer's rows.
     """
-    generator = torch.Generator().manual_seed(seed)
-    train = cap_rows(
-        table.subset("train"), max_train_rows, generator, enrich_positives=task == "chromatin"
+    train, valid = training_rows(
+        table,
+        task=task,
+        max_train_rows=max_train_rows,
+        max_eval_rows=max_eval_rows,
+        generator=torch.Generator().manual_seed(seed),
     )
-    valid = cap_rows(table.subset("valid"), max_eval_rows, generator)
     if len(train) == 0 or len(valid) == 0:
         raise GenomixError(
             f"the table has {len(train)} train and {len(valid)} valid rows; baselines need both"

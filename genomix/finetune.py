@@ -83,14 +83,13 @@ def finetune(
         freeze_encoder(model)
 
     generator = torch.Generator().manual_seed(config.seed)
-    # Chromatin profiles are rare (1-5% positives): a capped sample keeps their positives.
-    train = cap_rows(
-        table.subset("train"),
-        config.max_train_rows,
-        generator,
-        enrich_positives=task == "chromatin",
+    train, valid = training_rows(
+        table,
+        task=task,
+        max_train_rows=config.max_train_rows,
+        max_eval_rows=config.max_eval_rows,
+        generator=generator,
     )
-    valid = cap_rows(table.subset("valid"), config.max_eval_rows, generator)
     if len(train.sequences) == 0 or len(valid.sequences) == 0:
         raise GenomixError(
             f"the table has {len(train.sequences)} train and {len(valid.sequences)} valid rows; "
@@ -195,6 +194,26 @@ def finetune(
     return write_model_dir(
         out, model.cpu(), tokenizer, metadata, extra_files={METRICS_FILE: log.write}
     )
+
+
+def training_rows(
+    table: LabeledTable,
+    *,
+    task: str,
+    max_train_rows: int,
+    max_eval_rows: int,
+    generator: torch.Generator,
+) -> tuple[LabeledTable, LabeledTable]:
+    """The (train, valid) rows fine-tuning uses: each split capped, train first, then valid, from
+    `generator` (seeded with `finetune.seed`); `genomix.baselines` draws the same rows with it.
+
+    Chromatin profiles are rare (1-5% positives): a capped training sample keeps their positives.
+    """
+    train = cap_rows(
+        table.subset("train"), max_train_rows, generator, enrich_positives=task == "chromatin"
+    )
+    valid = cap_rows(table.subset("valid"), max_eval_rows, generator)
+    return train, valid
 
 
 def cap_rows(

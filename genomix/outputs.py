@@ -1,6 +1,7 @@
 """Prediction tables: rows streamed to TSV or Parquet, written atomically.
 
-TSV is the default (floats with 6 decimals). Parquet (pyarrow: typed, columnar, compressed)
+TSV is the default (floats with 6 decimals; gzip-compressed when the name ends in ``.gz``, as
+``genomix.io.write_tsv`` does). Parquet (pyarrow: typed, columnar, compressed)
 keeps float32 scores exactly; it is chosen with ``output_format="parquet"`` or by a ``.parquet``
 file name. Rows are buffered and written in row groups (65,536 rows), so memory stays bounded on
 genome-wide runs.
@@ -9,10 +10,12 @@ genome-wide runs.
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from genomix.errors import GenomixError
 from genomix.io import atomic_path
@@ -33,7 +36,7 @@ def output_format_of(out: str | Path, output_format: str | None) -> str:
 class TableWriter:
     """Write rows of fixed columns; `kinds` gives each column's type: str, int, bool or float.
 
-    Parquet rows are written `row_group` at a time.
+    Parquet rows are written `row_group` at a time; with `gzip_tsv`, TSV is gzip-compressed.
     """
 
     def __init__(
@@ -44,6 +47,7 @@ class TableWriter:
         fmt: str,
         *,
         row_group: int = ROW_GROUP,
+        gzip_tsv: bool = False,
     ):
         if len(columns) != len(kinds):
             raise ValueError("one kind per column")
@@ -51,7 +55,14 @@ class TableWriter:
         self._row_group = row_group
         self._rows: list[Sequence[Any]] = []
         if fmt == "tsv":
-            self._handle = open(path, "w", newline="")  # noqa: SIM115 (closed in close())
+            # Both closed in close(); a GzipFile does not close the file it writes to.
+            self._raw: IO[bytes] | None = None
+            if gzip_tsv:  # no file name and mtime 0 in the header: same rows, same bytes
+                self._raw = open(path, "wb")  # noqa: SIM115
+                compressed = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
+                self._handle: IO[str] = io.TextIOWrapper(compressed, newline="")
+            else:
+                self._handle = open(path, "w", newline="")  # noqa: SIM115
             self._tsv = csv.writer(self._handle, delimiter="\t", lineterminator="\n")
             self._tsv.writerow(self._columns)
         else:
@@ -67,7 +78,7 @@ class TableWriter:
         if self._fmt == "tsv":
             cells = zip(row, self._kinds, strict=True)
             self._tsv.writerow(
-                [f"{value:.6f}" if kind is float else value for value, kind in cells]
+                [f"{value:.6g}" if kind is float else value for value, kind in cells]
             )
             return
         self._rows.append(row)
@@ -90,6 +101,8 @@ class TableWriter:
         """Write what is buffered and close the file."""
         if self._fmt == "tsv":
             self._handle.close()
+            if self._raw is not None:
+                self._raw.close()
         else:
             self._flush()
             self._parquet.close()
@@ -107,7 +120,8 @@ def open_table(
     """A TableWriter on a temporary file that replaces `out` only when the block succeeds."""
     fmt = output_format_of(out, output_format)
     with atomic_path(out) as temporary:
-        writer = TableWriter(temporary, columns, kinds, fmt, row_group=row_group)
+        gzip_tsv = fmt == "tsv" and Path(out).suffix.lower() == ".gz"
+        writer = TableWriter(temporary, columns, kinds, fmt, row_group=row_group, gzip_tsv=gzip_tsv)
         try:
             yield writer
         finally:

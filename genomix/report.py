@@ -56,6 +56,12 @@ def baselines_of(metrics: pd.DataFrame) -> list[str]:
     ]
 
 
+def profile_rows(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The per-profile rows of a metrics table: not `mean`/`median`, nor `mean[<group>]` ..."""
+    names = metrics["profile"].astype(str)
+    return metrics[~(names.isin(SUMMARY_ROWS) | names.str.match(r"(?:mean|median)\["))]
+
+
 def _column(metric: str, model: str) -> str:
     return metric if model == MODEL else f"{metric}_{model}"
 
@@ -150,7 +156,7 @@ def _save(figure: plt.Figure, out: Path) -> Path:
 
 def plot_profile_auroc(metrics: pd.DataFrame, out: Path) -> Path:
     """Dots of AUROC per profile, one colour per model, 95% intervals as bars; PNG, atomically."""
-    profiles = metrics[~metrics["profile"].isin(SUMMARY_ROWS)].dropna(subset=["auroc"])
+    profiles = profile_rows(metrics).dropna(subset=["auroc"])
     models = [MODEL, *baselines_of(metrics)]
     figure, axes = plt.subplots(figsize=(6.5, 0.4 * len(profiles) + 1.5))
     positions = np.arange(len(profiles))
@@ -235,9 +241,8 @@ def curve_panels(
     if promoter is not None:
         panels.append(("promoter", promoter[promoter["profile"] == promoter["profile"].iloc[0]]))
     if chromatin is not None:
-        scored = chromatin_metrics[~chromatin_metrics["profile"].isin(SUMMARY_ROWS)]
-        scored = scored[~scored["profile"].str.contains(r"^(?:mean|median)\[")]
-        scored = scored.dropna(subset=["auroc"]).sort_values("auroc", ascending=False)
+        scored = profile_rows(chromatin_metrics).dropna(subset=["auroc"])
+        scored = scored.sort_values("auroc", ascending=False)
         picks = [("best", scored.iloc[0]), ("worst", scored.iloc[-1])][: min(len(scored), 2)]
         for rank, row in picks:
             title = f"{rank}: {row['profile']}"

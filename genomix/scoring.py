@@ -37,7 +37,7 @@ def encode_sequences(
 
 
 @torch.no_grad()
-def score_sequences(
+def score_logits(
     model: nn.Module,
     tokenizer: KmerTokenizer,
     sequences: Sequence[str],
@@ -46,7 +46,7 @@ def score_sequences(
     device: torch.device,
     pad_to: int | None = None,
 ) -> np.ndarray:
-    """Sigmoid outputs of a SequenceClassifier for each sequence: (N, P) float32 in [0, 1].
+    """Logits of a SequenceClassifier for each sequence: (N, P) float32.
 
     `pad_to` (tokens, [CLS] included) fixes the padded length of every batch. Sparse patterns
     depend on the padded length (BigBird draws its random blocks per number of blocks), so a
@@ -65,8 +65,32 @@ def score_sequences(
                 pad_to=pad_to,
             )
             logits = model(tokens.to(device), padding.to(device))
-            outputs.append(torch.sigmoid(logits.float()).cpu().numpy())
+            outputs.append(logits.float().cpu().numpy())
     finally:
         model.train(was_training)
     n_outputs = model.head.linear.out_features
     return np.concatenate(outputs) if outputs else np.zeros((0, n_outputs), dtype=np.float32)
+
+
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Probabilities of (N, P) float32 logits, float32 (torch's sigmoid, as in training)."""
+    return torch.sigmoid(torch.from_numpy(logits)).numpy()
+
+
+def score_sequences(
+    model: nn.Module,
+    tokenizer: KmerTokenizer,
+    sequences: Sequence[str],
+    *,
+    batch_size: int,
+    device: torch.device,
+    pad_to: int | None = None,
+) -> np.ndarray:
+    """Sigmoid outputs of a SequenceClassifier for each sequence: (N, P) float32 in [0, 1].
+
+    See `score_logits` for `pad_to`.
+    """
+    logits = score_logits(
+        model, tokenizer, sequences, batch_size=batch_size, device=device, pad_to=pad_to
+    )
+    return sigmoid(logits)

@@ -7,7 +7,9 @@ Flanks come from the genome on both sides, split evenly around the allele (left 
 ``(W - len(allele)) // 2``), so an insertion trims the alternative window's flanks and a deletion
 extends them, symmetrically, and both windows stay ``W`` bases (as Selene does). Bases past a
 chromosome end are N. The effect of an allele is, per model output, the reference score, the
-alternative score and the change in log-odds ``logit(alt) - logit(ref)`` (DeepSEA, Selene).
+alternative score and the change in log-odds ``logit(alt) - logit(ref)`` (DeepSEA, Selene), taken
+from the model's logits, not from rounded probabilities: a float32 probability is 1.0 for any
+logit above about 17, so its log-odds would be clipped and its change lost.
 
 The VCF is read by a small parser of its first five fixed columns (CHROM POS ID REF ALT; plain,
 gzip or BGZF), not by cyvcf2 or pysam, which need htslib binaries and parse the sample columns
@@ -34,12 +36,11 @@ from genomix.fasta import normalize_sequence, open_bytes
 from genomix.genome import fetch_sequence, open_genome
 from genomix.outputs import open_table
 from genomix.regions import describe_chromosomes, match_chromosome
-from genomix.scoring import score_sequences
+from genomix.scoring import score_logits, sigmoid
 from genomix.train import hide_progress, resolve_device
 
 logger = logging.getLogger(__name__)
 
-LOGIT_EPS = 1e-7  # probabilities are clipped to [eps, 1 - eps] so saturated scores stay finite
 _BASES = re.compile(r"[ACGTN]+")
 # symbolic, breakend (mate or single), spanning deletion, no ALT
 _NOT_SEQUENCE = re.compile(r"<.*>|.*[\[\]].*|\.?[ACGTNacgtn]+\.|\.[ACGTNacgtn]+|\*|\.")
@@ -174,20 +175,6 @@ def allele_context(genome: pyfaidx.Fasta, chrom: str, start: int, end: int, flan
     )
 
 
-def log_odds_change(ref: np.ndarray, alt: np.ndarray) -> np.ndarray:
-    """logit(alt) - logit(ref), both (N, P) probabilities clipped to [LOGIT_EPS, 1 - LOGIT_EPS].
-
-    Returns:
-        (N, P) float64.
-    """
-
-    def logit(p: np.ndarray) -> np.ndarray:
-        p = np.clip(p.astype(np.float64), LOGIT_EPS, 1.0 - LOGIT_EPS)
-        return np.log(p) - np.log1p(-p)
-
-    return logit(alt) - logit(ref)
-
-
 @dataclass(frozen=True)
 class AlleleWindows:
     """What the model scores for one allele.
@@ -282,8 +269,9 @@ def predict_variants(
 
     Columns: ``chrom, pos, id, ref, alt, ref_match`` (the VCF's values; ref_match: REF equals the
     genome at POS), then ``ref:<output>`` and ``alt:<output>`` probabilities and
-    ``logit_diff:<output>`` = logit(alt) - logit(ref) for each model output. `output_format`: tsv
-    or parquet (default: parquet for a .parquet `out`). Returns the number of rows written.
+    ``logit_diff:<output>`` = logit(alt) - logit(ref), from the model's logits, for each model
+    output. `output_format`: tsv or parquet (default: parquet for a .parquet `out`). Returns the
+    number of rows written.
     """
     if batch_size < 1:
         raise GenomixError(f"batch size must be at least 1, got {batch_size}")
@@ -309,11 +297,11 @@ def predict_variants(
         bar = tqdm(unit="allele", desc="predict-variants", disable=hide_progress(progress))
         for batch in _batches(jobs, batch_size):
             windows = [j.ref_window for j in batch] + [j.alt_window for j in batch]
-            scores = score_sequences(
+            logits = score_logits(
                 model, tokenizer, windows, batch_size=batch_size, device=torch_device, pad_to=pad_to
             )
-            ref, alt = scores[: len(batch)], scores[len(batch) :]
-            change = log_odds_change(ref, alt)
+            ref, alt = sigmoid(logits[: len(batch)]), sigmoid(logits[len(batch) :])
+            change = logits[len(batch) :].astype(np.float64) - logits[: len(batch)]
             for job, r, a, c in zip(batch, ref, alt, change, strict=True):
                 v = job.variant
                 table.write([v.chrom, v.pos, v.id, v.ref, v.alt, job.ref_match, *r, *a, *c])

@@ -213,11 +213,12 @@ def test_promoter_chr_prefix_and_no_windows(tmp_path: Path) -> None:
     fasta = write_fasta(tmp_path / "g.fa", {"chr1": random_dna(5000, 3)})
     bed = tmp_path / "tss.bed"
     bed.write_text("1\t1000\t1001\tx\t0\t+\n")
-    table = build_promoter_table(fasta, bed, negatives_per_positive=2)
+    held_out = {"valid_chroms": (), "test_chroms": ("chr1",)}
+    table = build_promoter_table(fasta, bed, negatives_per_positive=2, **held_out)
     assert table["label"].tolist().count(0) == 2 and set(table["chrom"]) == {"chr1"}
     bed.write_text("chr1\t10\t11\tx\t0\t+\n")
     with pytest.raises(GenomixError, match="tss.bed: no TSS window lies inside"):
-        build_promoter_table(fasta, bed)
+        build_promoter_table(fasta, bed, **held_out)
 
 
 def test_misspelled_held_out_chromosome_is_refused(tmp_path: Path) -> None:
@@ -229,6 +230,11 @@ def test_misspelled_held_out_chromosome_is_refused(tmp_path: Path) -> None:
         build_chromatin_table(genome, {"p": bed}, valid_chroms=(), test_chroms=("chr1l",))
     with pytest.raises(GenomixError, match="no test chromosomes given"):
         build_chromatin_table(genome, {"p": bed}, valid_chroms=(), test_chroms=())
+    # The promoter table too: a test chromosome the genome lacks would leave no test rows.
+    tss = tmp_path / "tss.bed"
+    tss.write_text("chr1\t1000\t1001\tx\t0\t+\n")
+    with pytest.raises(GenomixError, match=r"g.fa: held-out chromosome\(s\) 8 not found"):
+        build_promoter_table(genome, tss, valid_chroms=(), test_chroms=("8",))
 
 
 def test_streamed_table_equals_the_whole_table(tmp_path: Path, toy: tuple[Path, Path]) -> None:

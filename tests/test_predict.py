@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import numpy as np
@@ -259,3 +260,10 @@ def test_table_round_trips_across_parquet_row_groups(tmp_path: Path) -> None:
     with pytest.raises(ValueError), open_table(tmp_path / "u.parquet", ["a"], [int]) as table:
         table.write(["not an int"])
     assert not (tmp_path / "u.parquet").exists()
+
+
+def test_tsv_named_gz_is_gzipped(tmp_path: Path) -> None:
+    # As every other genomix table (genomix.io.write_tsv): a .gz name means gzip, not plain text.
+    with open_table(tmp_path / "t.tsv.gz", ["id", "x"], [str, float]) as table:
+        table.write(["r0", 0.25])
+    assert gzip.decompress((tmp_path / "t.tsv.gz").read_bytes()) == b"id\tx\nr0\t0.25\n"

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
+from genomix import report
 from genomix.cli import main
 from genomix.data.tables import LabeledTable
 from genomix.evaluate import HeldOutScores, metrics_table, predictions_table
@@ -147,3 +150,20 @@ def test_finetune_metrics_must_be_named(tmp_path: Path, capsys: pytest.CaptureFi
     argv = ["report", "--chromatin", "c.tsv", "--promoter", "p.tsv", "--pretrain-metrics", "m"]
     assert main([*argv, "--finetune-metrics", "metrics.csv", "-o", str(tmp_path / "r.md")]) == 1
     assert "--finetune-metrics: give HEAD=CSV" in capsys.readouterr().err
+
+
+def test_profile_plot_leaves_out_group_summaries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rng = np.random.default_rng(1)
+    labels = (rng.random((120, 3)) < 0.4).astype(float)
+    scores = _held_out(labels, {"transformer": labels + rng.normal(0, 0.5, labels.shape)})
+    rows = dataclasses.replace(scores.rows, groups=("DNase", "DNase", "TF"))
+    scores = HeldOutScores(rows, "test", scores.probabilities, None)
+    metrics = metrics_table(scores)
+    assert "mean[DNase]" in metrics["profile"].tolist()
+    figures: list[plt.Figure] = []
+    monkeypatch.setattr(report, "_save", lambda figure, out: figures.append(figure) or out)
+    report.plot_profile_auroc(metrics, tmp_path / "auroc.png")
+    plotted = [label.get_text() for label in figures[0].axes[0].get_yticklabels()]
+    assert plotted == ["p0", "p1", "p2"]

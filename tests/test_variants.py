@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import gzip
-import math
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import safetensors.torch
+import torch
 from conftest import HUMAN_VCF
 
 from genomix.checkpoint import load_classifier
 from genomix.cli import main
 from genomix.errors import GenomixError
 from genomix.genome import open_genome
-from genomix.scoring import score_sequences
+from genomix.scoring import encode_sequences, score_logits, score_sequences
 from genomix.variants import (
-    LOGIT_EPS,
     allele_context,
     allele_windows,
     centred_windows,
-    log_odds_change,
     predict_variants,
     read_vcf,
 )
@@ -98,14 +98,6 @@ def test_allele_context_pads_past_chromosome_ends(tmp_path: Path) -> None:
     assert allele_context(genome, "c", 8, 10, 3) == "CGTACNNN"
 
 
-def test_log_odds_change_known_values() -> None:
-    ref = np.array([[0.5, 0.5, 0.2]], dtype=np.float32)
-    alt = np.array([[0.5, 0.75, 1.0]], dtype=np.float32)
-    change = log_odds_change(ref, alt)
-    saturated = math.log((1 - LOGIT_EPS) / LOGIT_EPS) - math.log(0.25)
-    np.testing.assert_allclose(change, [[0.0, math.log(3.0), saturated]], rtol=1e-6)
-
-
 def test_every_demo_ref_allele_matches_the_genome(human_genome: Path) -> None:
     messages: list[str] = []
     windows = list(
@@ -157,8 +149,9 @@ def test_scores_ref_match_and_zero_change(
     ref_score, alt_score = score_sequences(model, tokenizer, windows, batch_size=2, device="cpu")
     assert table.loc["snv", "ref:promoter"] == pytest.approx(ref_score[0], abs=1e-5)
     assert table.loc["snv", "alt:promoter"] == pytest.approx(alt_score[0], abs=1e-5)
-    expected = log_odds_change(ref_score[None], alt_score[None])[0, 0]
-    assert table.loc["snv", "logit_diff:promoter"] == pytest.approx(expected, abs=1e-4)
+    ref_logit, alt_logit = score_logits(model, tokenizer, windows, batch_size=2, device="cpu")
+    expected = float(alt_logit[0]) - float(ref_logit[0])
+    assert table.loc["snv", "logit_diff:promoter"] == pytest.approx(expected, abs=1e-5)
 
 
 def test_chromosome_names_with_and_without_chr(
@@ -197,3 +190,29 @@ def test_cli_writes_parquet(
     missing = main([*args, str(promoter_model), "-o", str(out), "--genome", str(tmp_path / "no")])
     assert missing == 1
     assert capsys.readouterr().err.strip().endswith(f"{tmp_path / 'no'}: no such FASTA file")
+
+
+def test_logit_diff_of_confident_scores_is_not_clipped(
+    promoter_model: Path, human_genome: Path, tmp_path: Path
+) -> None:
+    # Shift every logit by +30: sigmoid rounds both probabilities to 1.0 in float32, so a change
+    # taken from probabilities would be 0; it must be the difference of the model's logits.
+    confident = tmp_path / "confident"
+    shutil.copytree(promoter_model, confident)
+    model, tokenizer, _ = load_classifier(confident)
+    with torch.no_grad():
+        model.head.linear.bias += 30.0
+    safetensors.torch.save_model(model, str(confident / "model.safetensors"))
+    human = _human(human_genome)
+    alt = "ACGT".replace(human[1999], "")[0]
+    out = tmp_path / "effects.tsv"
+    vcf = _vcf(tmp_path, [["z", "2000", "snv", human[1999], alt]])
+    predict_variants(confident, vcf, human_genome, out, device="cpu")
+    row = pd.read_csv(out, sep="\t").iloc[0]
+    windows = [human[1850:2150], human[1850:1999] + alt + human[2000:2150]]
+    tokens, padding = encode_sequences(tokenizer, windows, max_tokens=1024)
+    with torch.no_grad():
+        ref_logit, alt_logit = model.eval()(tokens, padding)[:, 0].double().tolist()
+    assert ref_logit > 20 and alt_logit > 20 and alt_logit != ref_logit
+    assert row["ref:promoter"] == row["alt:promoter"] == 1.0
+    assert row["logit_diff:promoter"] == pytest.approx(alt_logit - ref_logit, abs=1e-5)

@@ -127,7 +127,7 @@ def read_bed(path: str | Path) -> pd.DataFrame:
                 ) from None
             if not 0 <= start <= end:
                 raise GenomixError(f"{path}: line {n}: bad interval {start}-{end}")
-            strand = fields[5] if len(fields) > 5 and fields[5] in "+-" else "."
+            strand = fields[5] if len(fields) > 5 and fields[5] in ("+", "-") else "."
             rows.append((fields[0], start, end, strand))
     return pd.DataFrame(rows, columns=["chrom", "start", "end", "strand"]).astype(
         {"start": np.int64, "end": np.int64}

@@ -17,6 +17,7 @@ import pandas as pd
 
 from genomix.data.labels import (
     _assign_split,
+    _check_held_out,
     _chrom_of_record,
     _fasta_names,
     _harmonise_chroms,
@@ -74,7 +75,8 @@ def build_promoter_table(
         upstream, downstream: bases kept before and after the TSS (window = both + 1).
         negatives_per_positive: negatives drawn per positive of the same record and GC bin.
         seed: seed of the negative draw.
-        valid_chroms, test_chroms: chromosomes held out whole.
+        valid_chroms, test_chroms: chromosomes held out whole; each must be in `genome`
+            (GenomixError otherwise, as a misspelled name would leave its split empty).
         bed_upstream: see ``tss_bed``.
         with_sequence: add a ``sequence`` column (upper case, reverse-complemented on -), so
             the table can be used without the genome.
@@ -87,8 +89,9 @@ def build_promoter_table(
     if bed_upstream < 0:
         raise GenomixError(f"bed_upstream={bed_upstream}: must not be negative")
     width = upstream + downstream + 1
-    names = _fasta_names(genome)
-    tss = _harmonise_chroms(read_bed(tss_bed), {_chrom_of_record(n) for n in names}, tss_bed)
+    genome_chroms = {_chrom_of_record(name) for name in _fasta_names(genome)}
+    _check_held_out(genome_chroms, valid_chroms, test_chroms, genome)
+    tss = _harmonise_chroms(read_bed(tss_bed), genome_chroms, tss_bed)
     if tss.empty:
         raise GenomixError(f"{tss_bed}: no TSS lines")
     by_chrom = dict(tuple(tss.groupby("chrom", sort=False)))
