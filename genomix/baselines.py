@@ -113,11 +113,13 @@ def train_kmer_lr(train: LabeledTable, valid: LabeledTable, *, k: int) -> Predic
 
 _ONE_HOT = np.zeros((256, 4), dtype=np.float32)
 for _column, _base in enumerate(b"ACGT"):
-    _ONE_HOT[_base, _column] = 1.0  # N (and padding) stays all zero
+    _ONE_HOT[_base, _column] = _ONE_HOT[_base | 0x20, _column] = 1.0  # and soft-masked acgt
+# N, other bytes and the padding stay all zero
 
 
 def one_hot(sequences: Sequence[str], length: int) -> torch.Tensor:
-    """(N, 4, length) float32, channels A C G T; N and the padding after a sequence are zeros."""
+    """(N, 4, length) float32, channels A C G T (either case); N and the padding after a sequence
+    are zeros."""
     longest = max(len(s) for s in sequences)
     if longest > length:
         raise GenomixError(f"a {longest} bp sequence is longer than the cnn's {length} bp input")
@@ -153,6 +155,9 @@ class DeepSeaCNN(nn.Module):
         self.classifier = nn.Sequential(
             nn.Dropout(0.5),
             nn.Linear(channels * positions, hidden),
+            # Without it every hidden unit can go negative for every input on the 1-kb chromatin
+            # windows (seen on the demo: a constant output, AUROC 0.500 on all profiles).
+            nn.BatchNorm1d(hidden),
             nn.ReLU(),
             nn.Linear(hidden, n_outputs),
         )

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import PROMOTERS, TINY_MODEL
+from conftest import DEMO, PROMOTERS, TINY_MODEL
 from sklearn.metrics import roc_auc_score
 
 import genomix.finetune
@@ -22,6 +22,7 @@ from genomix.baselines import (
 )
 from genomix.cli import main
 from genomix.config import FinetuneConfig, TokenizeConfig
+from genomix.data.labels import build_chromatin_table, read_fasta_records
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
 
@@ -49,6 +50,7 @@ def test_one_hot_by_hand() -> None:
         [0, 0, 0, 0],  # padding
     ]
     assert x[1].argmax(dim=0)[:2].tolist() == [2, 0] and x[1, :, 2:].sum() == 0
+    assert torch.equal(one_hot(["acgtn", "gA"], 6), x)  # soft-masked bases count as bases
     with pytest.raises(GenomixError, match="a 5 bp sequence is longer than the cnn's 4 bp input"):
         one_hot(["ACGTN"], 4)
 
@@ -122,6 +124,32 @@ def test_cnn_finds_a_planted_motif_and_is_seeded(one_thread) -> None:
     state = torch.random.get_rng_state()
     train_cnn(train, valid, length=80, epochs=1, seed=1)
     assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is left alone
+
+
+def test_cnn_is_not_constant_on_real_chromatin_windows(one_thread) -> None:
+    """On the demo's 1-kb dm3 windows, every hidden unit of the dense layer once went negative
+    for every input: a constant output and AUROC 0.500 on all 8 profiles. One epoch showed it."""
+    profiles = tuple(
+        f"{protein}_{cells}"
+        for protein in ("BEAF", "CTCF", "Cp190", "SuHw")
+        for cells in ("Kc", "Mbn2")
+    )
+    peaks = {name: DEMO / "dm3_peaks" / f"{name}.bed.gz" for name in profiles}
+    fasta = DEMO / "dm3_segments.fa.gz"
+    windows = build_chromatin_table(fasta, peaks, valid_chroms=("chrX",), test_chroms=("chr3L",))
+    genome = dict(read_fasta_records(fasta))
+    table = LabeledTable(
+        sequences=[genome[c][s:e] for c, s, e in windows[["chrom", "start", "end"]].values],
+        labels=windows[list(profiles)].to_numpy(np.float32),
+        profiles=profiles,
+        split=windows["split"].to_numpy(object),
+        ids=[str(i) for i in range(len(windows))],
+    )
+    train, valid = finetune_rows(
+        table, task="chromatin", max_train_rows=2000, max_eval_rows=1000, seed=0
+    )
+    probabilities = train_cnn(train, valid, length=1000, epochs=1, seed=0)(valid.sequences)
+    assert (probabilities.std(axis=0) > 1e-3).all(), probabilities.std(axis=0)
 
 
 def test_unknown_baseline_is_named() -> None:
