@@ -58,6 +58,7 @@ def write_token_shard(genome: str | Path, out: str | Path, tokenizer: KmerTokeni
             chromosomes.append({"name": name, "offset": offset, "length": n_tokens})
             logger.info("tokenized %s: %d tokens", name, n_tokens)
             offset += n_tokens
+            del encoded  # before the next chromosome's tokens exist: one chromosome at a time
     index = {"k": tokenizer.k, "stride": tokenizer.stride, "chromosomes": chromosomes}
     index_path = out.with_suffix(".json")
     partial_json = index_path.with_name(f".{index_path.name}.partial")
