@@ -55,6 +55,8 @@ SPANS_FILE = "spans.tsv"  # adaptive_span only: learned span per layer and head
 RESUMABLE_CHANGES = frozenset(
     {"device", "precision", "compile", "grad_accum_steps", "checkpoint_every"}
 )
+# Model options of the same kind: recomputing activations in backward changes memory, not results.
+RESUMABLE_MODEL_CHANGES = frozenset({"activation_checkpointing"})
 
 
 def pretrain(
@@ -242,11 +244,15 @@ def training_settings(
     stride: int,
 ) -> dict[str, Any]:
     """What a saved training state must agree on to be resumed (JSON-able): the data, the model
-    and the optimisation; not the options in RESUMABLE_CHANGES."""
+    and the optimisation; not the options in RESUMABLE_CHANGES and RESUMABLE_MODEL_CHANGES."""
     return {
         "shards": [str(Path(path).resolve()) for path in shards],
         "tokenizer": {"k": k, "stride": stride},
-        "model": dataclasses.asdict(model_config),
+        "model": {
+            key: value
+            for key, value in dataclasses.asdict(model_config).items()
+            if key not in RESUMABLE_MODEL_CHANGES
+        },
         "pretrain": {
             key: value
             for key, value in dataclasses.asdict(config).items()

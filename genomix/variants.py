@@ -87,7 +87,7 @@ def read_vcf(
             than five columns, a POS that is not a positive integer, a REF that is not ACGTN, or
             an ALT that is neither bases nor symbolic/breakend/``*``; with `skip_invalid` such
             lines are reported through `on_skip` (default: a logged warning) and skipped. A file
-            without a ``#CHROM`` line is always an error.
+            without a ``#CHROM`` line, and a BCF file, are always errors.
     """
     path = Path(path)
     if not path.is_file():
@@ -96,6 +96,10 @@ def read_vcf(
     header = False
     with open_bytes(path) as handle:
         for number, raw in enumerate(handle, start=1):
+            if number == 1 and raw.startswith(b"BCF"):
+                raise GenomixError(
+                    f"{path}: BCF (binary VCF) is not read; convert it: bcftools view -Oz"
+                )
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if line.startswith("##") or not line.strip():
                 continue

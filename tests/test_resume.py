@@ -212,6 +212,14 @@ def test_how_a_step_runs_may_change_on_resume(shard: Path) -> None:
     assert training_settings([shard], MODEL, SHORT, 3, 1) != training_settings(
         [shard], MODEL, dataclasses.replace(SHORT, seed=1), 3, 1
     )
+    fixed_blocks = dataclasses.replace(MODEL, resample_random=False)
+    recomputing = dataclasses.replace(fixed_blocks, activation_checkpointing=True)
+    assert training_settings([shard], recomputing, SHORT, 3, 1) == training_settings(
+        [shard], fixed_blocks, SHORT, 3, 1
+    )
+    assert training_settings([shard], MODEL, SHORT, 3, 1) != training_settings(
+        [shard], dataclasses.replace(MODEL, d_ff=MODEL.d_ff * 2), SHORT, 3, 1
+    )
 
 
 class _RunsCode:

@@ -59,6 +59,10 @@ def test_read_vcf_errors_name_file_and_line(tmp_path: Path) -> None:
     no_header.write_text("##fileformat=VCFv4.2\n")
     with pytest.raises(GenomixError, match="none.vcf: no #CHROM header line"):
         list(read_vcf(no_header))
+    bcf = tmp_path / "calls.bcf"  # BGZF-compressed; starts with the magic BCF\2\2 once inflated
+    bcf.write_bytes(gzip.compress(b"BCF\x02\x02" + bytes(range(256))))
+    with pytest.raises(GenomixError, match="calls.bcf: BCF .* bcftools view -Oz"):
+        list(read_vcf(bcf))
     early = tmp_path / "early.vcf"
     early.write_text("##fileformat=VCFv4.2\nz\t5\t.\tA\tC\n" + HEADER)
     with pytest.raises(GenomixError, match="early.vcf: line 2: record before the #CHROM header"):
