@@ -12,7 +12,18 @@ from conftest import PROMOTERS
 
 from genomix.cli import main
 
-STAGES = ["fetch", "tokenize", "labels", "pretrain", "finetune", "evaluate", "predict", "report"]
+STAGES = [
+    "fetch",
+    "tokenize",
+    "labels",
+    "promoters",
+    "pretrain",
+    "finetune",
+    "evaluate",
+    "predict",
+    "predict-variants",
+    "report",
+]
 
 
 def test_help_lists_every_stage(capsys: pytest.CaptureFixture[str]) -> None:
