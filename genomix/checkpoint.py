@@ -1,5 +1,5 @@
 """Model directories: `config.json` + `model.safetensors` + `tokenizer.json`, written atomically;
-and the training state a stopped pretraining run resumes from.
+and the training state a stopped pretraining or fine-tuning run resumes from.
 
 A model directory is complete or absent: it is written under a temporary name beside its final
 place and renamed into place, so a crash never leaves a half-written checkpoint that is later
@@ -37,6 +37,9 @@ WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 STATE_FILE = "state.pt"
 STATE_VERSION = 1
+# Model options that change memory, not results (recomputing activations in backward): a
+# resumed run may change them.
+RESUMABLE_MODEL_CHANGES = frozenset({"activation_checkpointing"})
 
 
 def write_model_dir(
@@ -176,6 +179,16 @@ def training_state_dir(out: str | Path) -> Path:
     """Where the training state of the model directory `out` lives: `<out>.state/`."""
     out = Path(out)
     return out.with_name(out.name + ".state")
+
+
+def model_settings(model_config: EncoderConfig) -> dict[str, Any]:
+    """The encoder options a saved training state must agree on (JSON-able): all but those in
+    RESUMABLE_MODEL_CHANGES."""
+    return {
+        key: value
+        for key, value in dataclasses.asdict(model_config).items()
+        if key not in RESUMABLE_MODEL_CHANGES
+    }
 
 
 def save_training_state(

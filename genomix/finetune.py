@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import hashlib
 import logging
+import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,8 +17,12 @@ from tqdm import tqdm
 from genomix.checkpoint import (
     encoder_config_from,
     load_pretrained_encoder,
+    load_training_state,
+    model_settings,
     read_pretrained_metadata,
     read_tokenizer,
+    save_training_state,
+    training_state_dir,
     write_model_dir,
 )
 from genomix.config import FinetuneConfig, TokenizeConfig
@@ -28,10 +35,15 @@ from genomix.model import Encoder, EncoderConfig
 from genomix.scoring import encode_sequences, score_sequences
 from genomix.train import (
     MetricsLog,
+    StopSignal,
+    TrainingStopped,
     build_optimizer,
     freeze_encoder,
     hide_progress,
+    module_generators,
     resolve_device,
+    restore_rng_state,
+    rng_state,
     warmup_cosine,
 )
 
@@ -39,6 +51,8 @@ logger = logging.getLogger(__name__)
 
 TASKS = ("promoter", "chromatin")
 METRICS_FILE = "metrics.csv"
+# Options that change where training runs, not what it computes: a resumed run may change them.
+RESUMABLE_CHANGES = frozenset({"device"})
 
 
 def finetune(
@@ -57,6 +71,13 @@ def finetune(
     The encoder comes from `pretrained` (a `genomix pretrain` model directory) or, without it, is
     built from scratch from `model_config` and `tokenize_config`. Training stops early when the
     mean validation AUROC has not improved for `config.patience` epochs; the best epoch is kept.
+
+    After each epoch but the last, the training state (weights, optimizer, schedule, random
+    streams, early-stopping state, metrics) is saved to `<out>.state/`; a rerun with the same
+    settings resumes from the last saved epoch and ends with the same weights as an uninterrupted
+    run. SIGTERM stops training after the current batch (or after saving, when it comes during
+    validation) and raises TrainingStopped; an interrupted epoch is redone on resume. The state
+    is deleted once the model directory is written.
     """
     if task not in TASKS:
         raise GenomixError(f"task '{task}' is not one of {', '.join(TASKS)}")
@@ -117,7 +138,28 @@ def finetune(
         optimizer, warmup_steps=int(config.warmup_fraction * total_steps), total_steps=total_steps
     )
     log = MetricsLog()
-    best_auroc, best_state, best_epoch, stale = -1.0, None, 0, 0
+    # Early stopping: the best epoch so far, its weights and thresholds, epochs since a gain.
+    best: dict[str, Any] = {"auroc": -1.0, "epoch": 0, "model": None, "thresholds": [], "stale": 0}
+    generators = {"rows": generator, **module_generators(model)}
+    state_dir = training_state_dir(out)
+    settings = training_settings(
+        train,
+        valid,
+        task=task,
+        pretrained=pretrained,
+        encoder_config=encoder_config,
+        config=config,
+        tokenizer=tokenizer,
+    )
+    state = load_training_state(state_dir, settings=settings)
+    done = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        schedule.load_state_dict(state["schedule"])
+        restore_rng_state(state["rng"], generators)
+        log.rows, best, done = state["metrics"], state["best"], state["epoch"]
+        logger.info("resuming after epoch %d of %d (%s)", done, config.epochs, state_dir)
     logger.info(
         "fine-tuning %s head (%d outputs) on %d train / %d valid rows, %d-token inputs",
         task,
@@ -126,56 +168,83 @@ def finetune(
         len(valid.sequences),
         tokens.shape[1],
     )
-    for epoch in range(1, config.epochs + 1):
-        model.train()
-        order = torch.randperm(len(train.sequences), generator=generator)
-        batches = order.split(config.batch_size)
-        loss_sum = 0.0
-        for batch in tqdm(
-            batches, desc=f"epoch {epoch}", unit="batch", disable=hide_progress(progress)
-        ):
-            logits = model(tokens[batch].to(device), padding[batch].to(device))
-            loss = loss_fn(logits, labels[batch].to(device))
-            if not torch.isfinite(loss):
-                raise GenomixError(
-                    f"fine-tuning diverged (loss {loss.item()}) in epoch {epoch}; lower finetune.lr"
+    with StopSignal() as stop:
+        for epoch in range(done + 1, config.epochs + 1):
+            model.train()
+            order = torch.randperm(len(train.sequences), generator=generator)
+            batches = order.split(config.batch_size)
+            loss_sum = 0.0
+            for batch in tqdm(
+                batches, desc=f"epoch {epoch}", unit="batch", disable=hide_progress(progress)
+            ):
+                logits = model(tokens[batch].to(device), padding[batch].to(device))
+                loss = loss_fn(logits, labels[batch].to(device))
+                if not torch.isfinite(loss):
+                    raise GenomixError(
+                        f"fine-tuning diverged (loss {loss.item()}) in epoch {epoch}; "
+                        "lower finetune.lr"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                (loss + model.encoder.span_penalty()).backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                model.encoder.clamp_spans_()
+                schedule.step()
+                loss_sum += loss.item() * len(batch)
+                if stop.requested:
+                    break
+            if stop.requested:  # this epoch is redone on resume, from the last saved state
+                raise _stopped(epoch - 1, config.epochs, state_dir)
+            probabilities = score_sequences(
+                model,
+                tokenizer,
+                valid.sequences,
+                batch_size=config.batch_size,
+                device=device,
+                pad_to=tokens.shape[1],
+            )
+            auroc = mean_auroc(valid.labels, probabilities)
+            log.append(
+                {
+                    "epoch": epoch,
+                    "train_loss": loss_sum / len(train.sequences),
+                    "valid_mean_auroc": auroc,
+                }
+            )
+            if auroc > best["auroc"]:
+                thresholds = [
+                    best_f1_threshold(valid.labels[:, j], probabilities[:, j])
+                    for j in range(len(table.profiles))
+                ]
+                best = {
+                    "auroc": auroc,
+                    "epoch": epoch,
+                    "model": copy.deepcopy(model.state_dict()),
+                    "thresholds": thresholds,
+                    "stale": 0,
+                }
+            else:
+                best["stale"] += 1
+                if best["stale"] >= config.patience:
+                    logger.info("early stop: no validation gain for %d epochs", best["stale"])
+                    break
+            if epoch < config.epochs:  # after the last epoch the model directory follows
+                save_training_state(
+                    state_dir,
+                    {
+                        "epoch": epoch,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "schedule": schedule.state_dict(),
+                        "rng": rng_state(generators),
+                        "best": best,
+                        "metrics": log.rows,
+                    },
+                    settings=settings,
                 )
-            optimizer.zero_grad(set_to_none=True)
-            (loss + model.encoder.span_penalty()).backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            model.encoder.clamp_spans_()
-            schedule.step()
-            loss_sum += loss.item() * len(batch)
-        probabilities = score_sequences(
-            model,
-            tokenizer,
-            valid.sequences,
-            batch_size=config.batch_size,
-            device=device,
-            pad_to=tokens.shape[1],
-        )
-        auroc = mean_auroc(valid.labels, probabilities)
-        log.append(
-            {
-                "epoch": epoch,
-                "train_loss": loss_sum / len(train.sequences),
-                "valid_mean_auroc": auroc,
-            }
-        )
-        if auroc > best_auroc:
-            best_auroc, best_epoch, stale = auroc, epoch, 0
-            best_state = copy.deepcopy(model.state_dict())
-            thresholds = [
-                best_f1_threshold(valid.labels[:, j], probabilities[:, j])
-                for j in range(len(table.profiles))
-            ]
-        else:
-            stale += 1
-            if stale >= config.patience:
-                logger.info("early stop: no validation gain for %d epochs", stale)
-                break
-    model.load_state_dict(best_state)
+                if stop.requested:
+                    raise _stopped(epoch, config.epochs, state_dir)
+    model.load_state_dict(best["model"])
 
     metadata = {
         "kind": "classifier",
@@ -183,16 +252,69 @@ def finetune(
         "profiles": list(table.profiles),
         "pooling": config.pooling,
         "window_bases": window_bases,
-        "thresholds": thresholds,
-        "best_epoch": best_epoch,
-        "valid_mean_auroc": best_auroc,
+        "thresholds": best["thresholds"],
+        "best_epoch": best["epoch"],
+        "valid_mean_auroc": best["auroc"],
         "model": dataclasses.asdict(encoder_config),
         "tokenizer": {"k": tokenizer.k, "stride": tokenizer.stride},
         "finetune": dataclasses.asdict(config),
         "pretrained": None if pretrained is None else str(pretrained),
     }
-    return write_model_dir(
+    path = write_model_dir(
         out, model.cpu(), tokenizer, metadata, extra_files={METRICS_FILE: log.write}
+    )
+    shutil.rmtree(state_dir, ignore_errors=True)  # the model directory supersedes it
+    return path
+
+
+def training_settings(
+    train: LabeledTable,
+    valid: LabeledTable,
+    *,
+    task: str,
+    pretrained: str | Path | None,
+    encoder_config: EncoderConfig,
+    config: FinetuneConfig,
+    tokenizer: KmerTokenizer,
+) -> dict[str, Any]:
+    """What a saved fine-tuning state must agree on (JSON-able): the train and valid rows (a
+    digest of their sequences and labels), the task, the pretrained encoder, the model, the
+    tokenizer and the fine-tuning options but those in RESUMABLE_CHANGES."""
+    return {
+        "rows": rows_digest(train, valid),
+        "task": task,
+        "pretrained": None if pretrained is None else str(Path(pretrained).resolve()),
+        "tokenizer": {"k": tokenizer.k, "stride": tokenizer.stride},
+        "model": model_settings(encoder_config),
+        "finetune": {
+            key: value
+            for key, value in dataclasses.asdict(config).items()
+            if key not in RESUMABLE_CHANGES
+        },
+    }
+
+
+def rows_digest(*tables: LabeledTable) -> str:
+    """SHA-256 (hex) of the tables' profiles, sequences and labels, in order."""
+    digest = hashlib.sha256()
+    for table in tables:
+        digest.update(("\t".join(table.profiles) + f"\n{len(table)}\n").encode())
+        for sequence in table.sequences:
+            digest.update(sequence.encode() + b"\n")
+        digest.update(np.ascontiguousarray(table.labels, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def _stopped(saved_epoch: int, epochs: int, state_dir: Path) -> TrainingStopped:
+    """The error SIGTERM ends fine-tuning with, saying where a rerun resumes."""
+    if saved_epoch == 0:
+        return TrainingStopped(
+            f"stopped by SIGTERM in epoch 1 of {epochs}, before any epoch was saved; "
+            "a rerun starts over"
+        )
+    return TrainingStopped(
+        f"stopped by SIGTERM; the training state after epoch {saved_epoch} of {epochs} is saved "
+        f"in {state_dir}: rerun the same command to resume"
     )
 
 

@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from genomix.checkpoint import (
     load_training_state,
+    model_settings,
     save_training_state,
     training_state_dir,
     write_model_dir,
@@ -55,8 +56,6 @@ SPANS_FILE = "spans.tsv"  # adaptive_span only: learned span per layer and head
 RESUMABLE_CHANGES = frozenset(
     {"device", "precision", "compile", "grad_accum_steps", "checkpoint_every"}
 )
-# Model options of the same kind: recomputing activations in backward changes memory, not results.
-RESUMABLE_MODEL_CHANGES = frozenset({"activation_checkpointing"})
 
 
 def pretrain(
@@ -244,15 +243,12 @@ def training_settings(
     stride: int,
 ) -> dict[str, Any]:
     """What a saved training state must agree on to be resumed (JSON-able): the data, the model
-    and the optimisation; not the options in RESUMABLE_CHANGES and RESUMABLE_MODEL_CHANGES."""
+    and the optimisation; not the options in RESUMABLE_CHANGES and
+    checkpoint.RESUMABLE_MODEL_CHANGES."""
     return {
         "shards": [str(Path(path).resolve()) for path in shards],
         "tokenizer": {"k": k, "stride": stride},
-        "model": {
-            key: value
-            for key, value in dataclasses.asdict(model_config).items()
-            if key not in RESUMABLE_MODEL_CHANGES
-        },
+        "model": model_settings(model_config),
         "pretrain": {
             key: value
             for key, value in dataclasses.asdict(config).items()
