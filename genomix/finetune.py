@@ -42,7 +42,7 @@ from genomix.train import (
     hide_progress,
     module_generators,
     resolve_device,
-    restore_rng_state,
+    restore_training_state,
     rng_state,
     warmup_cosine,
 )
@@ -154,10 +154,9 @@ def finetune(
     state = load_training_state(state_dir, settings=settings)
     done = 0
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        restore_rng_state(state["rng"], generators)
+        restore_training_state(
+            state, model=model, optimizer=optimizer, schedule=schedule, generators=generators
+        )
         log.rows, best, done = state["metrics"], state["best"], state["epoch"]
         logger.info("resuming after epoch %d of %d (%s)", done, config.epochs, state_dir)
     logger.info(

@@ -41,7 +41,7 @@ from genomix.train import (
     hide_progress,
     module_generators,
     open_tensorboard,
-    restore_rng_state,
+    restore_training_state,
     rng_state,
     start_processes,
     unwrap_model,
@@ -125,10 +125,9 @@ def _pretrain(
     state = load_training_state(state_dir, settings=settings)
     done = 0
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        schedule.load_state_dict(state["schedule"])
-        restore_rng_state(state["rng"], generators)
+        restore_training_state(
+            state, model=model, optimizer=optimizer, schedule=schedule, generators=generators
+        )
         log.rows = state["metrics"]
         done = state["step"]
         logger.info("resuming from step %d of %d (%s)", done, config.steps, state_dir)

@@ -237,6 +237,21 @@ def restore_rng_state(state: Mapping[str, Any], generators: Mapping[str, torch.G
         generator.set_state(state["generators"][name])
 
 
+def restore_training_state(
+    state: Mapping[str, Any],
+    *,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    schedule: torch.optim.lr_scheduler.LRScheduler,
+    generators: Mapping[str, torch.Generator],
+) -> None:
+    """Load a saved training state's weights, optimizer, schedule and random streams."""
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    schedule.load_state_dict(state["schedule"])
+    restore_rng_state(state["rng"], generators)
+
+
 def build_optimizer(model: nn.Module, *, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW; biases, LayerNorm weights and embeddings are not decayed (BERT practice)."""
     decay, no_decay = [], []
