@@ -295,7 +295,7 @@ def verify_checksums(path: Path, expected: list[tuple[str, str]], label: str) ->
         log.info("%s: %s verified", label, kind)
 
 
-def fetch_file(
+def fetch_verified(
     source: str,
     out: Path,
     *,
@@ -305,12 +305,12 @@ def fetch_file(
     retries: int = 5,
     backoff: float = 1.0,
     progress: bool = False,
-) -> Path:
-    """Download or copy ``source`` to ``out`` byte for byte (peak BEDs, TSS lists), verified.
+) -> tuple[Path, Path]:
+    """Bring ``source`` to a checksum-verified local file on its way to ``out``.
 
-    The same resume, retry and checksum rules as ``genomix.genome.fetch_genome``: remote bytes
-    go to ``out.part`` (kept when the download fails, so a rerun resumes it), are checked, then
-    renamed to ``out``; a local source is checked and copied.
+    Returns (the verified file, ``out.part``). A local source is verified where it is (the first
+    path is the source itself). A remote one is downloaded to ``out.part``, resuming what an
+    earlier run left there, and verified; on a mismatch ``out.part`` is removed.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
     part = out.with_name(f"{out.name}.part")
@@ -328,14 +328,45 @@ def fetch_file(
         if not local.is_file():
             raise GenomixError(f"{source}: no such file ({local.resolve()})")
         verify_checksums(local, expected, source)
-        shutil.copyfile(local, part)
-    else:
-        download(source, part, retries=retries, backoff=backoff, progress=progress)
-        try:
-            verify_checksums(part, expected, source)
-        except GenomixError:
-            part.unlink(missing_ok=True)
-            raise
+        return local, part
+    download(source, part, retries=retries, backoff=backoff, progress=progress)
+    try:
+        verify_checksums(part, expected, source)
+    except GenomixError:
+        part.unlink(missing_ok=True)
+        raise
+    return part, part
+
+
+def fetch_file(
+    source: str,
+    out: Path,
+    *,
+    md5: str | None = None,
+    sha256: str | None = None,
+    checksum_url: str | None = None,
+    retries: int = 5,
+    backoff: float = 1.0,
+    progress: bool = False,
+) -> Path:
+    """Download or copy ``source`` to ``out`` byte for byte (peak BEDs, TSS lists), verified.
+
+    The same resume, retry and checksum rules as ``genomix.genome.fetch_genome``
+    (``fetch_verified``); the verified bytes are renamed (or, from a local source, copied) to
+    ``out``.
+    """
+    verified, part = fetch_verified(
+        source,
+        out,
+        md5=md5,
+        sha256=sha256,
+        checksum_url=checksum_url,
+        retries=retries,
+        backoff=backoff,
+        progress=progress,
+    )
+    if verified != part:
+        shutil.copyfile(verified, part)
     part.replace(out)
     log.info("%s: wrote %s", source, out)
     return out

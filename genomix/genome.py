@@ -21,7 +21,7 @@ from pathlib import Path
 import pyfaidx
 from Bio import bgzf
 
-from genomix.download import bsd_sum, download, expected_checksums, local_path, verify_checksums
+from genomix.download import bsd_sum, fetch_verified
 from genomix.errors import GenomixError
 from genomix.fasta import GZIP_MAGIC, rewrite_fasta
 
@@ -116,25 +116,18 @@ def fetch_genome(
     if retries < 0 or backoff < 0:
         raise GenomixError(f"retries={retries}, backoff={backoff}: must not be negative")
     progress = sys.stderr.isatty() if progress is None else progress
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part = out.with_name(f"{out.name}.part")
-    expected = expected_checksums(
+    verified, part = fetch_verified(
         source,
+        out,
         md5=md5,
         sha256=sha256,
         checksum_url=checksum_url,
-        scratch=out.with_name(f"{out.name}.checksums.part"),
         retries=retries,
         backoff=backoff,
+        progress=progress,
     )
-    local = local_path(source)
-    if local is not None and not local.is_file():
-        raise GenomixError(f"{source}: no such file ({local.resolve()})")
-    if local is None:
-        download(source, part, retries=retries, backoff=backoff, progress=progress)
     try:
-        verify_checksums(local or part, expected, source)
-        _write_indexed(local or part, out, label=source, chroms=chroms, rename=rename)
+        _write_indexed(verified, out, label=source, chroms=chroms, rename=rename)
     finally:
         part.unlink(missing_ok=True)
     log.info("%s: wrote %s", source, out)
