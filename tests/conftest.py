@@ -9,8 +9,11 @@ import pytest
 import torch
 
 from genomix.config import FinetuneConfig, TokenizeConfig
+from genomix.data.pretrain import write_token_shard
 from genomix.data.tables import read_labeled_table
 from genomix.finetune import finetune
+from genomix.genome import fetch_genome
+from genomix.kmers import KmerTokenizer
 from genomix.model import EncoderConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,3 +81,11 @@ def human_genome(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("genome") / "z.fa"
     path.write_bytes(gzip.decompress(HUMAN.read_bytes()))
     return path
+
+
+@pytest.fixture(scope="session")
+def human_3mer_shard(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo human chr20 slice fetched and tokenized into overlapping 3-mers (a token shard)."""
+    folder = tmp_path_factory.mktemp("human_3mer")
+    genome = fetch_genome(str(HUMAN), folder / "human.fa")
+    return write_token_shard(genome, folder / "human.npy", KmerTokenizer(3, 1))

@@ -13,12 +13,9 @@ import pandas as pd
 import pytest
 import safetensors.torch
 import torch
-from conftest import HUMAN, ROOT
+from conftest import ROOT
 
 from genomix.config import PretrainConfig
-from genomix.data.pretrain import write_token_shard
-from genomix.genome import fetch_genome
-from genomix.kmers import KmerTokenizer
 from genomix.model import EncoderConfig
 from genomix.pretrain import pretrain
 from genomix.train import Processes
@@ -42,10 +39,8 @@ CONFIG = PretrainConfig(
 
 
 @pytest.fixture(scope="module")
-def shard(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("ddp")
-    genome = fetch_genome(str(HUMAN), folder / "human.fa")
-    return write_token_shard(genome, folder / "human.npy", KmerTokenizer(3, 1))
+def shard(human_3mer_shard: Path) -> Path:
+    return human_3mer_shard
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import safetensors.torch
 import torch
-from conftest import HUMAN, ROOT
+from conftest import ROOT
 
 from genomix.checkpoint import (
     STATE_FILE,
@@ -24,10 +24,7 @@ from genomix.checkpoint import (
     training_state_dir,
 )
 from genomix.config import PretrainConfig
-from genomix.data.pretrain import write_token_shard
 from genomix.errors import GenomixError
-from genomix.genome import fetch_genome
-from genomix.kmers import KmerTokenizer
 from genomix.model import EncoderConfig
 from genomix.pretrain import pretrain, training_settings
 
@@ -59,10 +56,8 @@ ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 @pytest.fixture(scope="module")
-def shard(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("resume")
-    genome = fetch_genome(str(HUMAN), folder / "human.fa")
-    return write_token_shard(genome, folder / "human.npy", KmerTokenizer(3, 1))
+def shard(human_3mer_shard: Path) -> Path:
+    return human_3mer_shard
 
 
 @pytest.fixture(scope="module")
