@@ -3,8 +3,8 @@ and the training state a stopped pretraining or fine-tuning run resumes from.
 
 A model directory is complete or absent: it is written under a temporary name beside its final
 place and renamed into place, so a crash never leaves a half-written checkpoint that is later
-loaded. Weights are loaded with safetensors only (no pickle from a model directory);
-`safetensors.torch.save_model` / `load_model` handle the MLM head's weight tied to the embedding.
+loaded. Weights are loaded with safetensors only (no pickle from a model directory); names of
+older versions are mapped once, in `LEGACY_WEIGHT_NAMES`.
 
 The training state (`<out>.state/state.pt`: weights, optimizer, schedule, step, random streams,
 metrics) is a separate file beside the model directory, written atomically and read with
@@ -131,12 +131,29 @@ def encoder_config_from(metadata: Mapping[str, Any]) -> EncoderConfig:
     return EncoderConfig(**{k: v for k, v in metadata["model"].items() if k in names})
 
 
+# Weight names of models saved by older genomix versions -> today's names (None: dropped).
+# Before genomix.embedding, the MLM decoder was an nn.Linear whose weight was the tied embedding
+# (stored once, under the embedding's name) and whose bias is today's `mlm_head.bias`.
+LEGACY_WEIGHT_NAMES: Mapping[str, str | None] = {
+    "mlm_head.decoder.bias": "mlm_head.bias",
+    "mlm_head.decoder.weight": None,
+}
+
+
 def load_weights(model: nn.Module, directory: str | Path, *, strict: bool = True) -> None:
     """Load `model.safetensors` of `directory` into `model` (shapes and names must match)."""
     path = Path(directory) / WEIGHTS_FILE
     if not path.is_file():
         raise GenomixError(f"{directory}: no {WEIGHTS_FILE}")
-    missing, unexpected = safetensors.torch.load_model(model, str(path), strict=False)
+    tensors = {}
+    for name, tensor in safetensors.torch.load_file(str(path)).items():
+        name = LEGACY_WEIGHT_NAMES.get(name, name)
+        if name is not None:
+            tensors[name] = tensor
+    try:
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as err:  # a shape mismatch
+        raise GenomixError(f"{path}: weights do not match the model ({err})") from None
     if strict and (missing or unexpected):
         raise GenomixError(
             f"{path}: weights do not match the model (missing {sorted(missing)[:3]}, "
@@ -147,8 +164,6 @@ def load_weights(model: nn.Module, directory: str | Path, *, strict: bool = True
 def load_pretrained_encoder(encoder: Encoder, directory: str | Path) -> None:
     """Copy the encoder of a pretrained MLM model directory into `encoder` (same config)."""
     pretrained = MaskedLanguageModel(encoder.config, encoder.vocab_size)
-    # load_model, not load_file: it restores the embedding that save_model stored once for two
-    # tied names.
     load_weights(pretrained, directory)
     encoder.load_state_dict(pretrained.encoder.state_dict())
 

@@ -196,6 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=_count(1), default=32)
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     evaluate.add_argument(
+        "--compare",
+        nargs="+",
+        default=[],
+        metavar="NAME=DIR",
+        help="other fine-tuned model directories of the same task, scored on the same rows "
+        "(e.g. scratch=models/promoter_scratch: the gain of pretraining, with paired intervals)",
+    )
+    evaluate.add_argument(
         "--predictions",
         type=Path,
         metavar="TSV",
@@ -299,16 +307,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _parse_peaks(items: Sequence[str]) -> dict[str, str]:
-    peaks = {}
+def _named_paths(items: Sequence[str], flag: str) -> dict[str, str]:
+    """`NAME=PATH` arguments of `flag` -> {name: path}; a malformed or repeated name is an error."""
+    named = {}
     for item in items:
         name, sep, path = item.partition("=")
         if not sep or not name or not path:
-            raise GenomixError(f"--peaks: '{item}' is not PROFILE=FILE")
-        if name in peaks:
-            raise GenomixError(f"--peaks: profile '{name}' is given twice")
-        peaks[name] = path
-    return peaks
+            raise GenomixError(f"{flag}: '{item}' is not NAME=PATH")
+        if name in named:
+            raise GenomixError(f"{flag}: '{name}' is given twice")
+        named[name] = path
+    return named
 
 
 def _given(args: argparse.Namespace, cls: type) -> list[str]:
@@ -379,7 +388,7 @@ def run(args: argparse.Namespace) -> None:
         config = config_from_arguments(ChromatinConfig, args, "chromatin")
         chunks = iter_chromatin_table(
             args.genome,
-            _parse_peaks(args.peaks),
+            _named_paths(args.peaks, "--peaks"),
             bin_size=config.bin_size,
             flank=config.flank,
             valid_chroms=config.valid_chroms,
@@ -451,6 +460,7 @@ def run(args: argparse.Namespace) -> None:
             batch_size=args.batch_size,
             device=args.device,
             config=config,
+            compare=_named_paths(args.compare, "--compare"),
         )
         write_tsv(metrics_table(scores, bootstrap=config.bootstrap, seed=seed), args.out)
         if args.predictions is not None:

@@ -65,11 +65,15 @@ def score_models(
     batch_size: int = 32,
     device: str = "auto",
     config: EvaluateConfig | None = None,
+    compare: Mapping[str, str | Path] | None = None,
 ) -> HeldOutScores:
     """Score the table's `split` rows (a seeded sample of `max_rows`; 0 = all) with the model.
 
-    `config` (default `EvaluateConfig()`: no baselines) names the baselines. Each is first
-    trained on the rows fine-tuning used (the model's own caps and seed,
+    `compare` maps a name to another fine-tuned model directory of the same task and outputs
+    (e.g. `scratch`: the same head trained without pretraining); each scores the same rows
+    with its own threshold, so `metrics_table` gives the model's gain over it with a paired
+    interval. `config` (default `EvaluateConfig()`: no baselines) names the baselines. Each is
+    first trained on the rows fine-tuning used (the model's own caps and seed,
     `genomix.baselines.finetune_rows`), then scores the same rows; for the promoter task its
     threshold is chosen on the validation rows, as fine-tuning's is.
     """
@@ -99,6 +103,30 @@ def score_models(
     }
     promoter = metadata["task"] == "promoter"
     thresholds = {MODEL: metadata["thresholds"]} if promoter else None
+    for name, directory in (compare or {}).items():
+        other, other_tokenizer, other_metadata = load_classifier(directory)
+        if (other_metadata["task"], other_metadata["profiles"]) != (
+            metadata["task"],
+            metadata["profiles"],
+        ):
+            raise GenomixError(
+                f"{directory}: its task and outputs ({other_metadata['task']}, "
+                f"{len(other_metadata['profiles'])}) differ from those of {model_dir} "
+                f"({metadata['task']}, {len(metadata['profiles'])}); it cannot be compared"
+            )
+        other_pad = other_tokenizer.tokens_for_length(
+            max(longest, other_metadata["window_bases"])
+        )
+        probabilities[name] = score_sequences(
+            other.to(torch_device),
+            other_tokenizer,
+            rows.sequences,
+            batch_size=batch_size,
+            device=torch_device,
+            pad_to=other_pad + 1,
+        )
+        if thresholds is not None:
+            thresholds[name] = other_metadata["thresholds"]
     if config.baselines:
         tuned = metadata["finetune"]
         train, valid = finetune_rows(
@@ -240,6 +268,7 @@ def evaluate_model(
     batch_size: int = 32,
     device: str = "auto",
     config: EvaluateConfig | None = None,
+    compare: Mapping[str, str | Path] | None = None,
 ) -> pd.DataFrame:
     """`metrics_table(score_models(...))`: score the `split` rows, return the metrics table.
 
@@ -255,6 +284,7 @@ def evaluate_model(
         batch_size=batch_size,
         device=device,
         config=config,
+        compare=compare,
     )
     return metrics_table(scores, bootstrap=config.bootstrap, seed=seed)
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from genomix.attention import build_attention
+from genomix.embedding import EMBEDDINGS, KmerEmbedding
 from genomix.errors import GenomixError
 
 POSITIONS = ("learned", "rotary")
@@ -69,6 +71,7 @@ class EncoderConfig:
     dropout: float = 0.1
     max_tokens: int = 1024
     positions: str = "learned"
+    embedding: str = "table"
     activation_checkpointing: bool = False
     block_size: int = 64
     global_blocks: int = 1
@@ -93,6 +96,10 @@ class EncoderConfig:
         if self.positions not in POSITIONS:
             raise GenomixError(
                 f"model.positions={self.positions!r} is not one of {', '.join(POSITIONS)}"
+            )
+        if self.embedding not in EMBEDDINGS:
+            raise GenomixError(
+                f"model.embedding={self.embedding!r} is not one of {', '.join(EMBEDDINGS)}"
             )
         if self.d_model % self.n_heads:
             raise GenomixError(
@@ -181,7 +188,7 @@ class Encoder(nn.Module):
         super().__init__()
         self.config = config
         self.vocab_size = vocab_size
-        self.token_embedding = nn.Embedding(vocab_size, config.d_model)
+        self.token_embedding = KmerEmbedding(vocab_size, config.d_model, config.embedding)
         # Rotary positions live in the attention (q, k); learned ones are added to the tokens.
         self.position_embedding = (
             nn.Embedding(config.max_tokens, config.d_model)
@@ -221,7 +228,7 @@ class Encoder(nn.Module):
             if hasattr(block.attention, "span_penalty")
         ]
         if not penalties:
-            return torch.zeros((), device=self.token_embedding.weight.device)
+            return torch.zeros((), device=self.final_norm.weight.device)
         return torch.stack(penalties).sum()
 
     @torch.no_grad()
@@ -242,22 +249,20 @@ class Encoder(nn.Module):
 
 
 class MLMHead(nn.Module):
-    """Dense + GELU + LayerNorm, then a decoder whose weight is the token embedding (tied)."""
+    """Dense + GELU + LayerNorm, then logits against the token embedding matrix (tied) + a bias."""
 
-    def __init__(self, token_embedding: nn.Embedding) -> None:
+    def __init__(self, vocab_size: int, d_model: int) -> None:
         super().__init__()
-        vocab_size, d_model = token_embedding.weight.shape
         self.transform = nn.Sequential(
             nn.Linear(d_model, d_model), nn.GELU(), nn.LayerNorm(d_model)
         )
-        self.decoder = nn.Linear(d_model, vocab_size)
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
         self.transform.apply(_init_weights)
-        self.decoder.weight = token_embedding.weight
-        nn.init.zeros_(self.decoder.bias)
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        """hidden: (..., D) -> logits (..., V)."""
-        return self.decoder(self.transform(hidden))
+    def forward(self, hidden: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """hidden: (..., D), embedding: (V, D), the encoder's `token_embedding.matrix()` ->
+        logits (..., V)."""
+        return F.linear(self.transform(hidden), embedding, self.bias)
 
 
 class MaskedLanguageModel(nn.Module):
@@ -266,7 +271,7 @@ class MaskedLanguageModel(nn.Module):
     def __init__(self, config: EncoderConfig, vocab_size: int) -> None:
         super().__init__()
         self.encoder = Encoder(config, vocab_size)
-        self.mlm_head = MLMHead(self.encoder.token_embedding)
+        self.mlm_head = MLMHead(vocab_size, config.d_model)
 
     def forward(
         self,
@@ -281,7 +286,9 @@ class MaskedLanguageModel(nn.Module):
         Pretraining asks for the masked positions alone, which skips ~85% of the V-way decoder.
         """
         hidden = self.encoder(tokens, padding_mask)
-        return self.mlm_head(hidden if predict is None else hidden[predict])
+        return self.mlm_head(
+            hidden if predict is None else hidden[predict], self.encoder.token_embedding.matrix()
+        )
 
 
 def _init_weights(module: nn.Module) -> None:

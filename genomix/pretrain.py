@@ -113,6 +113,7 @@ def _pretrain(
     }
     train_sampler = MLMWindowSampler(token_shards, split="train", **sampler_options)
     valid_sampler = MLMWindowSampler(token_shards, split="valid", **sampler_options)
+    unigram = train_sampler.kmer_log_frequencies()
 
     model = MaskedLanguageModel(model_config, tokenizer.vocab_size).to(device)
     optimizer = build_optimizer(model, lr=config.lr, weight_decay=config.weight_decay)
@@ -204,7 +205,7 @@ def _pretrain(
                 train_loss = processes.sum(loss_sum, device) / n_predicted
                 if processes.is_main:
                     with autocast(config.precision, device):
-                        valid = _validate(model, valid_sampler, config, device)
+                        valid = _validate(model, valid_sampler, config, device, unigram)
                     row = {
                         "step": step,
                         "train_loss": train_loss,
@@ -349,13 +350,19 @@ def _validate(
     sampler: MLMWindowSampler,
     config: PretrainConfig,
     device: torch.device,
+    unigram: torch.Tensor,
 ) -> dict[str, float]:
-    """Masked-LM loss, accuracy and perplexity on `eval_batches` fixed held-out batches."""
+    """Masked-LM loss, accuracy and perplexity on `eval_batches` fixed held-out batches, and
+    `valid_unigram_loss`: the loss, on the same masked tokens, of predicting each from the
+    training k-mer frequencies `unigram` ((V,) log-probabilities) alone. A model below it has
+    learned more than which k-mers are common."""
     model.eval()
     generator = torch.Generator().manual_seed(config.seed + 1)  # the same batches every time
-    loss_sum, correct, count = 0.0, 0, 0
+    loss_sum, unigram_sum, correct, count = 0.0, 0.0, 0, 0
     for _ in range(config.eval_batches):
         inputs, labels = _masked_batch(sampler, config, generator)
+        targets = labels[labels != IGNORE_INDEX]
+        unigram_sum -= unigram[targets].sum().item()
         labels = labels.to(device)
         predicted = labels != IGNORE_INDEX
         logits = model(inputs.to(device), predict=predicted).float()
@@ -365,6 +372,7 @@ def _validate(
     loss = loss_sum / max(count, 1)
     return {
         "valid_loss": loss,
+        "valid_unigram_loss": unigram_sum / max(count, 1),
         "valid_accuracy": correct / max(count, 1),
         "valid_perplexity": math.exp(min(loss, 50.0)),
     }

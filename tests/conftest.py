@@ -42,6 +42,17 @@ def device(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+@pytest.fixture(params=["gathered", "masked"])
+def bigbird_path(request, monkeypatch):
+    """Run a test through each of BigBird's two computations: the gathered block kernel
+    (long inputs) and one masked SDPA (short inputs); both must equal the mask oracle."""
+    from genomix.attention.bigbird import BigBirdAttention
+
+    fraction = 2.0 if request.param == "gathered" else 0.0
+    monkeypatch.setattr(BigBirdAttention, "DENSE_FRACTION", fraction)
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """torch on one thread for a module of tiny-tensor tests, restored afterwards."""

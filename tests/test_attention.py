@@ -20,7 +20,7 @@ LENGTHS = [5, 8, 37, 64, 100]
 
 
 # Tiny tensors: on one thread, synchronisation no longer dominates (fixture in conftest).
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "bigbird_path")
 
 
 def qkv(batch: int, heads: int, length: int, head_dim: int, seed: int) -> list[torch.Tensor]:

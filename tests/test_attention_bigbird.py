@@ -12,7 +12,7 @@ from genomix.attention.bigbird import bigbird_layout, sample_random_blocks
 from genomix.attention.masks import bigbird_mask, masked_attention
 
 # Tiny tensors: on one thread, synchronisation no longer dominates (fixture in conftest).
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "bigbird_path")
 
 
 def key_sets(module: BigBirdAttention, n_blocks: int) -> list[list[int]]:

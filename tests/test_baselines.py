@@ -187,3 +187,22 @@ def test_evaluate_refuses_an_unknown_baseline_flag(
     argv += ["--out", str(tmp_path / "m.tsv"), "--baselines", "svm"]
     assert main(argv) == 1
     assert "evaluate.baselines.0: 'svm' is not one of" in capsys.readouterr().err
+
+
+def test_evaluate_compares_another_model_of_the_same_task(
+    promoter_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--compare scratch=DIR scores DIR on the same rows: a model compared with itself gains 0."""
+    metrics, predictions = tmp_path / "metrics.tsv", tmp_path / "predictions.tsv.gz"
+    argv = ["evaluate", "--model", str(promoter_model), "--table", str(PROMOTERS)]
+    argv += ["--out", str(metrics), "--predictions", str(predictions), "--max-rows", "40"]
+    argv += ["--device", "cpu", "--bootstrap", "20", "--compare", f"scratch={promoter_model}"]
+    assert main(argv) == 0
+    row = pd.read_csv(metrics, sep="\t").set_index("profile").loc["promoter"]
+    assert row["auroc_scratch"] == row["auroc"]
+    assert row["delta_auroc_scratch"] == row["delta_auroc_scratch_lo"] == 0.0
+    assert row["threshold_scratch"] == row["threshold"]
+    scores = pd.read_csv(predictions, sep="\t")
+    assert scores.columns.tolist() == ["id", "profile", "label", "transformer", "scratch"]
+    assert main([*argv[:-1], "nameless"]) == 1
+    assert "--compare: 'nameless' is not NAME=PATH" in capsys.readouterr().err

@@ -189,3 +189,36 @@ def test_holding_out_every_chromosome_leaves_nothing_to_train_on(
             max_unknown=0.5,
             valid_chroms=("one", "two"),
         )
+
+
+def test_valid_chroms_hold_out_every_segment_of_an_arm(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    records = {"chr2L:0-300": 300, "chr2L:500-800": 300, "chrX:100-400": 300}
+    source = tmp_path / "segments.fa"
+    source.write_text(
+        "".join(f">{name}\n{''.join(rng.choice(list('ACGT'), n))}\n" for name, n in records.items())
+    )
+    genome = fetch_genome(str(source), tmp_path / "genome.fa")
+    write_token_shard(genome, tmp_path / "t.npy", KmerTokenizer(1, 1))
+    train, valid = TokenShard(tmp_path / "t.npy").regions(
+        valid_fraction=0.1, valid_chroms=("chrX",)
+    )
+    assert (train, valid) == ([Region(0, 300), Region(300, 600)], [Region(600, 900)])
+
+
+def test_kmer_log_frequencies_count_both_strands(tmp_path: Path) -> None:
+    source = tmp_path / "g.fa"
+    source.write_text(">one\nAAAC\n")  # 2-mers AA, AA, AC; their reverse complements TT, TT, GT
+    genome = fetch_genome(str(source), tmp_path / "genome.fa")
+    tokenizer = KmerTokenizer(2, 1)
+    write_token_shard(genome, tmp_path / "t.npy", tokenizer)
+    sampler = MLMWindowSampler(
+        [TokenShard(tmp_path / "t.npy")], window=2, split="train", valid_fraction=0, max_unknown=1
+    )
+    log_frequencies = sampler.kmer_log_frequencies().numpy()
+    assert np.isneginf(log_frequencies[: tokenizer.n_special]).all()
+    # add-one smoothing over 16 2-mers: AA and TT 3/22, AC and GT 2/22, the 12 others 1/22
+    counts = {"AA": 3, "TT": 3, "AC": 2, "GT": 2}
+    for token_id, kmer in enumerate(tokenizer.tokens):
+        if token_id >= tokenizer.n_special:
+            assert log_frequencies[token_id] == pytest.approx(np.log(counts.get(kmer, 1) / 22))

@@ -100,7 +100,9 @@ def _place_record(name: str, length: int, path: Path) -> tuple[str, int]:
     return match["chrom"], start
 
 
-def _chrom_of_record(name: str) -> str:
+def chromosome_of_record(name: str) -> str:
+    """The chromosome a FASTA record lies on: `chrom` for a segment `chrom:start-end`, else its
+    own name."""
     match = _SEGMENT.match(name)
     return name if match is None else match["chrom"]
 
@@ -298,7 +300,7 @@ def iter_chromatin_table(
     names = _fasta_names(genome)
     if not names:
         raise GenomixError(f"{genome}: no FASTA records")
-    genome_chroms = {_chrom_of_record(name) for name in names}
+    genome_chroms = {chromosome_of_record(name) for name in names}
     _check_held_out(genome_chroms, valid_chroms, test_chroms, genome)
     _assign_split(np.array([], dtype=object), valid_chroms, test_chroms)  # valid/test overlap
     merged = _merged_peaks(peaks, genome_chroms)

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from numpy.lib.format import write_array_header_2_0
 
+from genomix.data.labels import chromosome_of_record
 from genomix.errors import GenomixError
 from genomix.genome import open_genome
 from genomix.kmers import KmerTokenizer
@@ -101,15 +102,18 @@ class TokenShard:
         """The training and validation regions of the shard.
 
         With `valid_chroms`, each chromosome is wholly one or the other (those named are
-        validation). Without, per chromosome the head is for training and the tail
-        (`valid_fraction`) for validation; the tail starts `ceil(k / stride) - 1` tokens after
-        the head ends, so no base is shared by a training and a validation token.
+        validation; a segment record `chrom:start-end` goes with its chromosome `chrom`, so
+        naming an arm holds out all its segments). Without, per chromosome the head is for
+        training and the tail (`valid_fraction`) for validation; the tail starts
+        `ceil(k / stride) - 1` tokens after the head ends, so no base is shared by a training
+        and a validation token.
         """
         if valid_chroms:
             train, valid = [], []
             for chrom in self.chromosomes:
                 region = Region(chrom["offset"], chrom["offset"] + chrom["length"])
-                (valid if chrom["name"] in valid_chroms else train).append(region)
+                held_out = _on_chromosomes(chrom["name"], valid_chroms)
+                (valid if held_out else train).append(region)
             return train, valid
         gap = math.ceil(self.tokenizer.k / self.tokenizer.stride) - 1
         train, valid = [], []
@@ -170,6 +174,28 @@ class MLMWindowSampler:
         counts = np.array([r.end - r.start - window + 1 for _, r in self.sources], dtype=np.float64)
         self.weights = torch.from_numpy(counts / counts.sum())
 
+    def kmer_log_frequencies(self, max_tokens: int = 200_000_000) -> torch.Tensor:
+        """(vocab_size,) float64: log frequency of each k-mer in this sampler's regions, on both
+        strands (the sampler draws either), add-one smoothed; specials and [UNK] are -inf.
+
+        The masked-LM's frequency-only reference: predicting every masked k-mer from these
+        gives `valid_unigram_loss`. Counted over at most `max_tokens` tokens (regions in order).
+        """
+        counts = np.zeros(self.tokenizer.vocab_size, dtype=np.float64)
+        budget = max_tokens
+        for tokens, region in self.sources:
+            for start in range(region.start, region.end, 1 << 24):
+                if budget <= 0:
+                    break
+                end = min(start + (1 << 24), region.end, start + budget)
+                counts += np.bincount(tokens[start:end], minlength=self.tokenizer.vocab_size)
+                budget -= end - start
+        counts = counts + counts[self.tokenizer.rc_table]
+        counts[: self.tokenizer.n_special] = 0.0
+        counts[self.tokenizer.n_special :] += 1.0
+        with np.errstate(divide="ignore"):
+            return torch.from_numpy(np.log(counts / counts.sum()))
+
     def sample(self, batch_size: int, generator: torch.Generator) -> torch.Tensor:
         """A batch of windows: (batch_size, window) long token ids."""
         rows = []
@@ -196,7 +222,12 @@ class MLMWindowSampler:
 
 def _check_chromosomes(shards: Sequence[TokenShard], names: Sequence[str]) -> None:
     """GenomixError naming the shards' chromosomes if one of `names` is in none of them."""
-    present = {chrom["name"] for shard in shards for chrom in shard.chromosomes}
+    present = {
+        name
+        for shard in shards
+        for chrom in shard.chromosomes
+        for name in (chrom["name"], chromosome_of_record(chrom["name"]))
+    }
     unknown = [name for name in names if name not in present]
     if unknown:
         listed = ", ".join(sorted(present)[:10]) + (", ..." if len(present) > 10 else "")
@@ -204,6 +235,12 @@ def _check_chromosomes(shards: Sequence[TokenShard], names: Sequence[str]) -> No
             f"pretrain.valid_chroms: {', '.join(unknown)} not in "
             f"{', '.join(str(shard.path) for shard in shards)} (chromosomes: {listed})"
         )
+
+
+def _on_chromosomes(record: str, chromosomes: Sequence[str]) -> bool:
+    """Whether the record `record` (a chromosome or a segment `chrom:start-end`) lies on one of
+    `chromosomes`."""
+    return record in chromosomes or chromosome_of_record(record) in chromosomes
 
 
 def mask_span(tokenizer: KmerTokenizer) -> int:

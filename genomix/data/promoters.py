@@ -18,11 +18,11 @@ import pandas as pd
 from genomix.data.labels import (
     _assign_split,
     _check_held_out,
-    _chrom_of_record,
     _fasta_names,
     _harmonise_chroms,
     _place_record,
     _read_sequences,
+    chromosome_of_record,
     covered_bases,
     merge_intervals,
     read_bed,
@@ -89,7 +89,7 @@ def build_promoter_table(
     if bed_upstream < 0:
         raise GenomixError(f"bed_upstream={bed_upstream}: must not be negative")
     width = upstream + downstream + 1
-    genome_chroms = {_chrom_of_record(name) for name in _fasta_names(genome)}
+    genome_chroms = {chromosome_of_record(name) for name in _fasta_names(genome)}
     _check_held_out(genome_chroms, valid_chroms, test_chroms, genome)
     tss = _harmonise_chroms(read_bed(tss_bed), genome_chroms, tss_bed)
     if tss.empty:
