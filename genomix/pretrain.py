@@ -27,7 +27,13 @@ from genomix.checkpoint import (
     write_model_dir,
 )
 from genomix.config import PretrainConfig
-from genomix.data.pretrain import IGNORE_INDEX, MLMWindowSampler, TokenShard, mask_tokens
+from genomix.data.pretrain import (
+    IGNORE_INDEX,
+    MLMWindowSampler,
+    TokenShard,
+    mask_tokens,
+    visible_base_loss,
+)
 from genomix.errors import GenomixError
 from genomix.model import EncoderConfig, MaskedLanguageModel
 from genomix.train import (
@@ -353,16 +359,19 @@ def _validate(
     unigram: torch.Tensor,
 ) -> dict[str, float]:
     """Masked-LM loss, accuracy and perplexity on `eval_batches` fixed held-out batches, and
-    `valid_unigram_loss`: the loss, on the same masked tokens, of predicting each from the
-    training k-mer frequencies `unigram` ((V,) log-probabilities) alone. A model below it has
-    learned more than which k-mers are common."""
+    two references on the same masked tokens: `valid_unigram_loss`, predicting each from the
+    training k-mer frequencies `unigram` ((V,) log-probabilities) alone, and
+    `valid_neighbour_loss`, the same frequencies restricted to the k-mers that agree with the
+    bases unmasked neighbours show (`visible_base_loss`). Below the first, a model has learned
+    more than which k-mers are common; below the second, more than copying visible bases."""
     model.eval()
     generator = torch.Generator().manual_seed(config.seed + 1)  # the same batches every time
-    loss_sum, unigram_sum, correct, count = 0.0, 0.0, 0, 0
+    loss_sum, unigram_sum, neighbour_sum, correct, count = 0.0, 0.0, 0.0, 0, 0
     for _ in range(config.eval_batches):
         inputs, labels = _masked_batch(sampler, config, generator)
         targets = labels[labels != IGNORE_INDEX]
         unigram_sum -= unigram[targets].sum().item()
+        neighbour_sum += visible_base_loss(inputs, labels, sampler.tokenizer, unigram).sum().item()
         labels = labels.to(device)
         predicted = labels != IGNORE_INDEX
         logits = model(inputs.to(device), predict=predicted).float()
@@ -373,6 +382,7 @@ def _validate(
     return {
         "valid_loss": loss,
         "valid_unigram_loss": unigram_sum / max(count, 1),
+        "valid_neighbour_loss": neighbour_sum / max(count, 1),
         "valid_accuracy": correct / max(count, 1),
         "valid_perplexity": math.exp(min(loss, 50.0)),
     }

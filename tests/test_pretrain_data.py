@@ -16,6 +16,7 @@ from genomix.data.pretrain import (
     TokenShard,
     mask_span,
     mask_tokens,
+    visible_base_loss,
     write_token_shard,
 )
 from genomix.errors import GenomixError
@@ -222,3 +223,21 @@ def test_kmer_log_frequencies_count_both_strands(tmp_path: Path) -> None:
     for token_id, kmer in enumerate(tokenizer.tokens):
         if token_id >= tokenizer.n_special:
             assert log_frequencies[token_id] == pytest.approx(np.log(counts.get(kmer, 1) / 22))
+
+
+def test_visible_base_reference_by_hand() -> None:
+    """ACGTA in 2-mers is AC CG GT TA. With CG alone masked, AC and GT show both its bases; with
+    CG and GT masked, only CG's C is shown (by AC): 4 of 16 2-mers agree, -log(1/4) under
+    uniform frequencies. GT then shows T (by TA): also -log(1/4)."""
+    tokenizer = KmerTokenizer(2, 1)
+    tokens = torch.from_numpy(tokenizer.encode("ACGTA").astype(np.int64))[None]
+    uniform = torch.full((tokenizer.vocab_size,), -np.log(16.0))
+    labels = torch.full_like(tokens, IGNORE_INDEX)
+    labels[0, 1] = tokens[0, 1]
+    inputs = tokens.masked_fill(labels != IGNORE_INDEX, tokenizer.mask_id)
+    loss = visible_base_loss(inputs, labels, tokenizer, uniform, offset=0)
+    assert loss.tolist() == [0.0]
+    labels[0, 2] = tokens[0, 2]
+    inputs = tokens.masked_fill(labels != IGNORE_INDEX, tokenizer.mask_id)
+    loss = visible_base_loss(inputs, labels, tokenizer, uniform, offset=0)
+    assert loss.numpy() == pytest.approx([np.log(4.0), np.log(4.0)])

@@ -289,3 +289,51 @@ def mask_tokens(
     )
     inputs = torch.where(code == 2, random_ids, tokens)
     return inputs.masked_fill(code == 3, tokenizer.mask_id), labels
+
+
+def visible_base_loss(
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    tokenizer: KmerTokenizer,
+    log_frequencies: torch.Tensor,
+    *,
+    offset: int = 1,
+) -> torch.Tensor:
+    """Loss of a counting model that reads the bases the unmasked neighbours show.
+
+    A masked k-mer's bases may be covered by tokens outside every masked span (those are true
+    tokens; a span's random or unchanged tokens cannot be told apart, so they show nothing).
+    This reference predicts each masked k-mer from the training frequencies
+    (`log_frequencies`, (V,)) restricted to the k-mers that agree with every visible base. A
+    masked LM that reads its context should get below it.
+
+    inputs, labels: (B, T) long from `mask_tokens`, tokens from position `offset` on (1 when
+    [CLS] leads). Returns (N,) float64, -log p of each of the N masked tokens, in row order.
+    """
+    k, stride = tokenizer.k, tokenizer.stride
+    n_special = tokenizer.n_special
+    tokens = inputs[:, offset:]
+    targets = labels[:, offset:]
+    batch, length = tokens.shape
+    visible = (targets == IGNORE_INDEX) & (tokens >= n_special)
+    shifts = 2 * torch.arange(k - 1, -1, -1)
+    digits = ((tokens - n_special).clamp_min(0)[..., None] >> shifts) & 3  # (B, T, k)
+    starts = torch.arange(length) * stride
+    base_positions = starts[:, None] + torch.arange(k)  # (T, k)
+    bases = torch.full((batch, (length - 1) * stride + k), -1, dtype=torch.long)
+    rows, columns = visible.nonzero(as_tuple=True)
+    bases[rows[:, None], base_positions[columns]] = digits[rows, columns]
+    rows, columns = (targets != IGNORE_INDEX).nonzero(as_tuple=True)
+    known = bases[rows[:, None], base_positions[columns]]  # (N, k), -1 = hidden
+    true_ids = targets[rows, columns] - n_special
+    kmer_digits = (torch.arange(4**k)[:, None] >> shifts) & 3  # (4**k, k)
+    frequencies = log_frequencies[n_special:].double().exp()
+    losses = []
+    for chunk_known, chunk_true in zip(known.split(64), true_ids.split(64), strict=True):
+        agrees = (
+            (chunk_known[:, None, :] < 0) | (kmer_digits[None] == chunk_known[:, None, :])
+        ).all(dim=-1)  # (n, 4**k)
+        mass = (frequencies[None] * agrees).sum(dim=1)
+        losses.append(torch.log(mass) - torch.log(frequencies[chunk_true]))
+    return torch.cat(losses) if losses else torch.zeros(0, dtype=torch.float64)
+
