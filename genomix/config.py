@@ -34,6 +34,7 @@ WORKFLOW_KEYS: Mapping[str, frozenset[str]] = {
     "promoter": frozenset({"table", "tss", "genome", "bed_upstream", "valid_chroms", "test_chroms"})
     | HEAD_OVERRIDES,
     "chromatin": frozenset({"genome", "peaks"}) | HEAD_OVERRIDES,
+    "evaluate": frozenset({"pretraining_gain"}),
 }
 
 

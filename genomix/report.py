@@ -18,8 +18,21 @@ from genomix.io import atomic_path  # noqa: E402
 
 SUMMARY_ROWS = ("mean", "median")
 MODEL = "transformer"  # genomix.evaluate.MODEL: its metric columns carry no suffix
-MODEL_NAMES = {MODEL: "transformer", "kmer_lr": "k-mer LR", "cnn": "CNN"}
+MODEL_NAMES = {
+    MODEL: "transformer",
+    "kmer_lr": "k-mer LR",
+    "cnn": "CNN",
+    "scratch": "from scratch",
+}
+# The same head fine-tuned without pretraining (genomix evaluate --compare scratch=DIR): the
+# transformer's difference from it is the gain of pretraining.
+SCRATCH = "scratch"
 CALL_METRICS = ("f1", "mcc", "accuracy")
+# Masked-LM references in pretraining's metrics.csv, on the same held-out masked tokens.
+REFERENCES = {
+    "valid_unigram_loss": "unigram (training k-mer frequencies)",
+    "valid_neighbour_loss": "k-mer counts + bases shown by unmasked neighbours",
+}
 
 
 def _read_table(path: Path, sep: str = "\t") -> pd.DataFrame:
@@ -133,7 +146,13 @@ def comparison_verdict(metrics: pd.DataFrame, *, row: str, what: str) -> str:
             clear = "excludes 0" if low > 0 or high < 0 else "includes 0: no clear difference"
             detail += f", 95% interval {low:+.3f} to {high:+.3f}, which {clear}"
         name = MODEL_NAMES.get(model, model)
-        if ours < theirs:
+        if model == SCRATCH:
+            gain = "gains" if ours >= theirs else "**loses**"
+            sentences.append(
+                f"Pretraining {gain} on {what}: AUROC {ours:.3f} from the pretrained encoder "
+                f"against {theirs:.3f} for the same head trained from scratch ({detail})."
+            )
+        elif ours < theirs:
             sentences.append(
                 f"**On {what} the transformer is worse than the {name} baseline**: AUROC "
                 f"{ours:.3f} against {theirs:.3f} ({detail})."
@@ -144,6 +163,16 @@ def comparison_verdict(metrics: pd.DataFrame, *, row: str, what: str) -> str:
                 f"against {theirs:.3f} ({detail})."
             )
     return " ".join(sentences)
+
+
+def mlm_references(last: pd.Series) -> str:
+    """A sentence comparing the held-out MLM loss with the references the metrics hold."""
+    parts = [
+        f"{last[column]:.3f} for {label} ({last['valid_loss'] - last[column]:+.3f})"
+        for column, label in REFERENCES.items()
+        if column in last and pd.notna(last[column])
+    ]
+    return "References on the same masked tokens: " + "; ".join(parts) + "." if parts else ""
 
 
 def _save(figure: plt.Figure, out: Path) -> Path:
@@ -209,7 +238,11 @@ def plot_pretrain_curve(metrics: pd.DataFrame, out: Path) -> Path:
     """Training and validation MLM loss against step; saved as PNG, atomically."""
     figure, axes = plt.subplots(figsize=(6, 3.5))
     axes.plot(metrics["step"], metrics["train_loss"], label="train (masked tokens)")
-    axes.plot(metrics["step"], metrics["valid_loss"], label="held-out tail", marker="o")
+    axes.plot(metrics["step"], metrics["valid_loss"], label="held-out", marker="o")
+    for column, label in REFERENCES.items():
+        if column in metrics:
+            axes.axhline(metrics[column].iloc[-1], linestyle="--", color="grey", linewidth=1)
+            axes.annotate(label, (metrics["step"].iloc[0], metrics[column].iloc[-1]), fontsize=8)
     axes.set_xlabel("step")
     axes.set_ylabel("MLM cross-entropy (nats)")
     axes.legend()
@@ -330,7 +363,8 @@ def write_report(
     sections += [
         "## Masked-LM pretraining",
         f"After {int(last['step'])} steps: held-out loss {last['valid_loss']:.3f}, masked-token "
-        f"accuracy {last['valid_accuracy']:.3f}, perplexity {last['valid_perplexity']:.1f}.",
+        f"accuracy {last['valid_accuracy']:.3f}, perplexity {last['valid_perplexity']:.1f}. "
+        + mlm_references(last),
         f"![MLM loss]({curve_png.name})",
     ]
     if finetune_metrics:

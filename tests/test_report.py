@@ -167,3 +167,27 @@ def test_profile_plot_leaves_out_group_summaries(
     report.plot_profile_auroc(metrics, tmp_path / "auroc.png")
     plotted = [label.get_text() for label in figures[0].axes[0].get_yticklabels()]
     assert plotted == ["p0", "p1", "p2"]
+
+
+def test_pretraining_gain_and_mlm_references_are_reported(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    labels = (rng.random((200, 1)) < 0.5).astype(float)
+    scores = _held_out(
+        labels,
+        {
+            "transformer": labels + rng.normal(0, 0.3, labels.shape),
+            "scratch": labels + rng.normal(0, 1.0, labels.shape),
+        },
+        thresholds={"transformer": [0.5], "scratch": [0.5]},
+    )
+    metrics = metrics_table(scores, bootstrap=50, seed=0)
+    verdict = report.comparison_verdict(metrics, row="promoter", what="promoters")
+    assert verdict.startswith("Pretraining gains on promoters: AUROC 0.")
+    assert "against 0." in verdict and "for the same head trained from scratch" in verdict
+    assert "which excludes 0" in verdict
+    last = pd.Series({"valid_loss": 6.0, "valid_unigram_loss": 8.0, "valid_neighbour_loss": 4.5})
+    assert report.mlm_references(last) == (
+        "References on the same masked tokens: 8.000 for unigram (training k-mer frequencies) "
+        "(-2.000); 4.500 for k-mer counts + bases shown by unmasked neighbours (+1.500)."
+    )
+    assert report.mlm_references(pd.Series({"valid_loss": 6.0})) == ""

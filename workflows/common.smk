@@ -96,3 +96,20 @@ def head_flags(head):
     """Fine-tuning flags of one head: the `finetune` section, overridden by the head's own keys."""
     overrides = {k: v for k, v in config[head].items() if k in HEAD_OVERRIDES}
     return cli_flags({**config["finetune"], **overrides})
+
+
+def scratch_models(head):
+    """{"scratch": model dir} when `evaluate.pretraining_gain` asks for the head from scratch."""
+    if config.get("evaluate", {}).get("pretraining_gain", False):
+        return {"scratch": f"results/{RUN}/scratch/{head}"}
+    return {}
+
+
+def compare_flags(head):
+    """genomix evaluate's --compare NAME=DIR for the head's scratch model, if any."""
+    models = scratch_models(head)
+    if not models:
+        return ""
+    return shlex.join(
+        ["--compare", *(f"{name}={path}" for name, path in models.items())]
+    )

@@ -6,7 +6,8 @@ EVAL_FLAGS = cli_flags(
             "max_eval_rows", FinetuneConfig.max_eval_rows
         ),
         **config.get("evaluate", {}),
-    }
+    },
+    exclude=WORKFLOW_KEYS["evaluate"],
 )
 
 
@@ -14,6 +15,7 @@ rule evaluate_chromatin:
     """AUROC/AUPRC per chromatin profile on the held-out test chromosomes, beside baselines."""
     input:
         model=f"results/{RUN}/chromatin",
+        compare=scratch_models("chromatin").values(),
         table=f"results/{RUN}/labels/chromatin.tsv.gz",
         fasta=f"results/genomes/{config['chromatin']['genome']}.fa",
     output:
@@ -29,7 +31,7 @@ rule evaluate_chromatin:
     resources:
         mem_mb=4000,
     params:
-        flags=EVAL_FLAGS,
+        flags=EVAL_FLAGS + " " + compare_flags("chromatin"),
     shell:
         "OMP_NUM_THREADS={threads} genomix evaluate --model {input.model:q} "
         "--table {input.table:q} --genome {input.fasta:q} --out {output.metrics:q} "
@@ -40,6 +42,7 @@ rule evaluate_promoter:
     """AUROC, AUPRC, F1, MCC, accuracy of the promoter head on the test split, beside baselines."""
     input:
         model=f"results/{RUN}/promoter",
+        compare=scratch_models("promoter").values(),
         table=promoter_table(),
     output:
         metrics=f"results/{RUN}/promoter_metrics.tsv",
@@ -54,7 +57,7 @@ rule evaluate_promoter:
     resources:
         mem_mb=4000,
     params:
-        flags=EVAL_FLAGS,
+        flags=EVAL_FLAGS + " " + compare_flags("promoter"),
     shell:
         "OMP_NUM_THREADS={threads} genomix evaluate --model {input.model:q} "
         "--table {input.table:q} --out {output.metrics:q} --predictions {output.predictions:q} "

@@ -102,3 +102,49 @@ rule finetune_chromatin:
         "OMP_NUM_THREADS={threads} genomix finetune --task chromatin --table {input.table:q} "
         "--genome {input.fasta:q} --pretrained {input.pretrained:q} --out {output.model:q} "
         "{params.flags} > {log:q} 2>&1"
+
+
+rule finetune_scratch:
+    """A head fine-tuned from a randomly initialised encoder (the model and tokenizer of
+    config.yaml), with the head's own settings: what pretraining adds (evaluate.pretraining_gain).
+    """
+    input:
+        table=lambda wc: (
+            promoter_table()
+            if wc.head == "promoter"
+            else f"results/{RUN}/labels/chromatin.tsv.gz"
+        ),
+        fasta=lambda wc: (
+            []
+            if wc.head == "promoter"
+            else f"results/genomes/{config['chromatin']['genome']}.fa"
+        ),
+    output:
+        model=directory(f"results/{RUN}/scratch/{{head}}"),
+    log:
+        f"logs/{RUN}/finetune_scratch_{{head}}.log",
+    benchmark:
+        f"benchmarks/{RUN}/finetune_scratch_{{head}}.tsv"
+    wildcard_constraints:
+        head="promoter|chromatin",
+    conda:
+        ENV
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=8000,
+    params:
+        flags=lambda wc: " ".join(
+            (
+                head_flags(wc.head),
+                cli_flags(config["model"]),
+                cli_flags(config["tokenize"]),
+            )
+        ),
+        genome=lambda wc, input: (
+            f"--genome {shlex.quote(input.fasta)}" if input.fasta else ""
+        ),
+    shell:
+        "OMP_NUM_THREADS={threads} genomix finetune --task {wildcards.head} "
+        "--table {input.table:q} {params.genome} --out {output.model:q} {params.flags} "
+        "> {log:q} 2>&1"
