@@ -9,7 +9,28 @@ from genomix.errors import GenomixError
 from genomix.kmers import KmerTokenizer
 from genomix.model import Encoder
 
-POOLINGS = ("cls", "mean")
+
+def _cls(hidden: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return hidden[:, 0]
+
+
+def _mean(hidden: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
+
+
+def _max(hidden: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return hidden.masked_fill(weights == 0, torch.finfo(hidden.dtype).min).amax(1)
+
+
+def _mean_max(hidden: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    return torch.cat((_mean(hidden, weights), _max(hidden, weights)), dim=-1)
+
+
+# name -> (pooling function: hidden (B, T, D), weights (B, T, 1) -> (B, n * D), n).
+# cls: the [CLS] state; mean: the mean over real tokens (a bag of contextual k-mers); max: the
+# per-feature maximum over real tokens (is a motif-like feature present anywhere?); mean_max:
+# both, concatenated.
+POOLINGS = {"cls": (_cls, 1), "mean": (_mean, 1), "max": (_max, 1), "mean_max": (_mean_max, 2)}
 
 
 class SequenceHead(nn.Module):
@@ -24,17 +45,14 @@ class SequenceHead(nn.Module):
         if pooling not in POOLINGS:
             raise GenomixError(f"pooling '{pooling}' is not one of {', '.join(POOLINGS)}")
         self.pooling = pooling
+        self.pool, width = POOLINGS[pooling]
         self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(d_model, n_outputs)
+        self.linear = nn.Linear(width * d_model, n_outputs)
 
     def forward(self, hidden: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
         """hidden: (B, T, D), padding_mask: (B, T) bool (True = real) -> logits (B, P)."""
-        if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            weights = padding_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp_min(1.0)
-        return self.linear(self.dropout(pooled))
+        weights = padding_mask.unsqueeze(-1).to(hidden.dtype)
+        return self.linear(self.dropout(self.pool(hidden, weights)))
 
 
 class SequenceClassifier(nn.Module):

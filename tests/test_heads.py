@@ -119,3 +119,21 @@ def test_rc_average_is_stored_and_predict_can_override_it(tmp_path: Path, promot
     plus, minus = predict("--no-rc-average")
     assert plus[4:] != minus[4:]
     assert predict("--rc-average")[0] == predict()[0]
+
+
+def test_poolings_by_hand() -> None:
+    """Two real tokens (0 and 1) and one padded: mean, max and both over the real ones only."""
+    from genomix.heads import POOLINGS
+
+    hidden = torch.tensor([[[1.0, -2.0], [3.0, -4.0], [100.0, 100.0]]])
+    weights = torch.tensor([[[1.0], [1.0], [0.0]]])
+    expected = {
+        "cls": [1.0, -2.0],
+        "mean": [2.0, -3.0],
+        "max": [3.0, -2.0],
+        "mean_max": [2.0, -3.0, 3.0, -2.0],
+    }
+    for name, values in expected.items():
+        pool, width = POOLINGS[name]
+        assert pool(hidden, weights)[0].tolist() == values
+        assert width * 2 == len(values)
