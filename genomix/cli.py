@@ -49,7 +49,8 @@ EPILOGS = {
     "--out metrics.tsv",
     "predict": "example:\n  genomix predict models/chromatin reads.fa.gz -o predictions.tsv "
     "--aggregate max\n"
-    "  genomix predict models/chromatin --bed regions.bed --genome hg38.fa -o out.parquet",
+    "  genomix predict models/chromatin --bed regions.bed --genome hg38.fa -o out.parquet\n"
+    "  genomix predict models/chromatin --bed regions.bed --genome hg38.fa --bigwig tracks/",
     "predict-variants": "example:\n  genomix predict-variants calls.vcf.gz --genome hg19.fa "
     "--model models/chromatin -o effects.tsv",
     "report": "example:\n  genomix report --chromatin chromatin_auroc.tsv --promoter "
@@ -214,11 +215,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--bed", type=Path, help="BED intervals to score (name column or chrom:start-end as id)"
     )
     predict.add_argument("--genome", type=Path, help="indexed FASTA the --bed intervals lie on")
-    predict.add_argument(
-        "-o", "--out", required=True, type=Path, help="output table (.tsv, or .parquet)"
-    )
+    predict.add_argument("-o", "--out", type=Path, help="output table (.tsv, or .parquet)")
     predict.add_argument(
         "--format", choices=("tsv", "parquet"), help="output format (default: by --out suffix)"
+    )
+    predict.add_argument(
+        "--bigwig",
+        type=Path,
+        metavar="DIR",
+        help="with --bed: one bigWig track per model output in DIR (each base scored by the "
+        "window whose centre is nearest)",
+    )
+    predict.add_argument(
+        "--bedgraph", type=Path, metavar="DIR", help="with --bed: the same tracks as bedGraph"
     )
     predict.add_argument(
         "--stride", type=_count(1), help="bases between windows (default: half a window)"
@@ -477,6 +486,11 @@ def run(args: argparse.Namespace) -> None:
             progress=args.progress,
             on_skip=lambda message: logger.warning("skipped %s", message),
             rc_average=args.rc_average,
+            tracks=[
+                (name, directory)
+                for name, directory in (("bigwig", args.bigwig), ("bedgraph", args.bedgraph))
+                if directory is not None
+            ],
         )
     elif args.command == "predict-variants":
         from genomix.variants import predict_variants
