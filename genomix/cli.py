@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         required=True,
         metavar="PROFILE=BED",
-        help="one BED/narrowPeak file per profile",
+        help="one BED, narrowPeak or bigBed (bigNarrowPeak) file per profile",
     )
     labels.add_argument("-o", "--out", required=True, type=Path, help="labeled table (.tsv[.gz])")
     add_config_arguments(labels, ChromatinConfig, "chromatin")
