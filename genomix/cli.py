@@ -73,16 +73,30 @@ def _count(minimum: int):
     return parse
 
 
+def _add_verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """-v/-q on `parser`. Subcommands get them with a SUPPRESS default, so that a flag given
+    before the subcommand is not reset by the subcommand's own default."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="debug logging"
+    )
+    group.add_argument(
+        "-q", "--quiet", action="store_true", default=default, help="warnings and errors only"
+    )
+
+
 def _subparser(
     subparsers: argparse._SubParsersAction, name: str, help_text: str
 ) -> argparse.ArgumentParser:
-    return subparsers.add_parser(
+    parser = subparsers.add_parser(
         name,
         help=help_text,
         description=help_text,
         epilog=EPILOGS[name],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_verbosity(parser, default=argparse.SUPPRESS)
+    return parser
 
 
 def _add_deepsea_flag(parser: argparse.ArgumentParser) -> None:
@@ -97,10 +111,12 @@ def _add_deepsea_flag(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `genomix` and all its subcommands."""
+    from genomix import __version__
     from genomix.model import EncoderConfig
 
     parser = argparse.ArgumentParser(prog="genomix", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"genomix {__version__}")
+    _add_verbosity(parser, default=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="<stage>")
 
     fetch = _subparser(
@@ -528,8 +544,11 @@ def run(args: argparse.Namespace) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` and run the stage; exit status 0 ok, 1 GenomixError, 130 interrupted."""
     args = build_parser().parse_args(argv)
+    if args.verbose and args.quiet:
+        print("genomix: error: -v and -q contradict each other", file=sys.stderr)
+        return 1
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
         stream=sys.stderr,

@@ -34,7 +34,7 @@ import pyfaidx
 from tqdm import tqdm
 
 from genomix.errors import GenomixError
-from genomix.fasta import normalize_sequence, open_bytes
+from genomix.fasta import is_readable_input, normalize_sequence, open_bytes
 from genomix.genome import fetch_sequence, open_genome
 from genomix.outputs import open_table
 from genomix.predict import Predictor, load_predictor
@@ -93,7 +93,7 @@ def read_vcf(
             without a ``#CHROM`` line, and a BCF file, are always errors.
     """
     path = Path(path)
-    if not path.is_file():
+    if not is_readable_input(path):
         raise GenomixError(f"{path}: no such VCF file")
     report = on_skip or logger.warning
     header = False
