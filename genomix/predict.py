@@ -227,7 +227,9 @@ def predict_fasta(
         genome = open_genome(fasta)
         source = read_bed_records(bed, genome, skip_invalid=skip_invalid, on_skip=on_skip)
     columns, kinds = prediction_columns(predictor.profiles, genomic=bed is not None)
-    collected = [] if tracks else None
+    if tracks:
+        from genomix.tracks import record_track_rows, write_tracks
+    collected: list | None = [] if tracks else None
     written = 0
     with contextlib.ExitStack() as stack:
         table = (
@@ -248,13 +250,11 @@ def predict_fasta(
             if table is not None:
                 for row in table_rows(scored, aggregate=aggregate, per_window=per_window):
                     table.write(row)
-            if collected is not None:
-                collected.append(scored)
+            if collected is not None:  # track rows only: the sequences are not kept
+                collected.extend(record_track_rows(scored))
             written += 1
         bar.close()
         if collected is not None:
-            from genomix.tracks import write_tracks
-
             for track_format, directory in tracks:
                 write_tracks(collected, predictor.profiles, genome, directory, track_format)
     logger.info("predicted %d records -> %s", written, out)

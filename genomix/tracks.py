@@ -11,7 +11,7 @@ browser read both formats.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -42,20 +42,24 @@ def window_shares(windows: list[tuple[int, int]], length: int) -> list[tuple[int
     return list(zip(bounds, bounds[1:], strict=False))
 
 
-def track_rows(scored: Iterable[ScoredRecord]) -> list[TrackRow]:
-    """Each region's window shares on the genome's forward strand, sorted; GenomixError when two
-    regions overlap (their scores would collide on the same bases)."""
-    rows: list[TrackRow] = []
-    for item in scored:
-        record = item.record
-        if not isinstance(record, GenomicRecord):
-            raise GenomixError("tracks need regions of a genome (--bed with --genome)")
-        shares = window_shares(item.windows, len(record.sequence))
-        for (start, end), values in zip(shares, item.scores, strict=True):
-            if start < end:
-                first, last = record.genome_interval(start, end)
-                rows.append((record.chrom, first, last, values))
-    rows.sort(key=lambda row: (row[0], row[1]))
+def record_track_rows(scored: ScoredRecord) -> list[TrackRow]:
+    """A region's window shares on the genome's forward strand: (chrom, start, end, (P,))."""
+    record = scored.record
+    if not isinstance(record, GenomicRecord):
+        raise GenomixError("tracks need regions of a genome (--bed with --genome)")
+    rows = []
+    shares = window_shares(scored.windows, len(record.sequence))
+    for (start, end), values in zip(shares, scored.scores, strict=True):
+        if start < end:
+            first, last = record.genome_interval(start, end)
+            rows.append((record.chrom, first, last, values))
+    return rows
+
+
+def sorted_track_rows(rows: list[TrackRow]) -> list[TrackRow]:
+    """`rows` sorted by chromosome and start; GenomixError when two regions overlap (their
+    scores would collide on the same bases)."""
+    rows = sorted(rows, key=lambda row: (row[0], row[1]))
     for before, after in zip(rows, rows[1:], strict=False):
         if before[0] == after[0] and after[1] < before[2]:
             raise GenomixError(
@@ -96,20 +100,21 @@ def track_file_name(profile: str, suffix: str) -> str:
 
 
 def write_tracks(
-    scored: Iterable[ScoredRecord],
+    rows: list[TrackRow],
     profiles: list[str],
     genome: pyfaidx.Fasta,
     directory: str | Path,
     track_format: str,
 ) -> list[Path]:
     """One track per model output in `directory` (`<profile>.bw` or `<profile>.bedGraph`), each
-    written atomically; returns their paths. Chromosome sizes come from `genome`."""
+    written atomically; returns their paths. `rows` come from `record_track_rows`, in any
+    order; chromosome sizes from `genome`."""
     if track_format not in TRACK_FORMATS:
         raise GenomixError(
             f"track format '{track_format}' is not one of {', '.join(TRACK_FORMATS)}"
         )
     suffix, write = TRACK_FORMATS[track_format]
-    rows = track_rows(scored)
+    rows = sorted_track_rows(rows)
     sizes = {}
     for chrom in dict.fromkeys(row[0] for row in rows):
         found = match_chromosome(chrom, genome.keys())
