@@ -280,7 +280,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--out", required=True, type=Path, help="output table (.tsv, or .parquet)"
     )
     variants.add_argument(
-        "--format", choices=("tsv", "parquet"), help="output format (default: by --out suffix)"
+        "--format",
+        choices=("tsv", "parquet", "vcf"),
+        help="output format (default: by --out suffix); vcf: one record per allele, scores in INFO",
+    )
+    variants.add_argument(
+        "--region",
+        metavar="CHR:START-END",
+        help="only this region of a bgzipped, tabix-indexed VCF (needs pysam)",
     )
     variants.add_argument("--batch-size", type=_count(1), default=32)
     variants.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -522,6 +529,7 @@ def run(args: argparse.Namespace) -> None:
             progress=args.progress,
             on_skip=lambda message: logger.warning("skipped %s", message),
             output_format=args.format,
+            region=args.region,
         )
     elif args.command == "report":
         from genomix.report import write_report

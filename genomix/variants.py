@@ -325,6 +325,7 @@ def predict_variants(
     progress: bool | None = None,
     on_skip: Callable[[str], None] | None = None,
     output_format: str | None = None,
+    region: str | None = None,
 ) -> int:
     """Score every sequence ALT allele of `vcf` against `genome`; write one row per allele.
 
@@ -335,32 +336,64 @@ def predict_variants(
     REF equals the genome at POS; contains_unk: the reference window holds an unknown base N,
     as Selene reports), then ``ref:<output>`` and ``alt:<output>`` probabilities and
     ``logit_diff:<output>`` = logit(alt) - logit(ref), from the model's logits, for each model
-    output. `output_format`: tsv or parquet (default: parquet for a .parquet `out`). Returns the
-    number of rows written.
+    output. `output_format`: tsv, parquet (default: parquet for a .parquet `out`) or vcf (one
+    record per allele, the scores in INFO: `genomix.vcf`). `region` (``chr:start-end``) reads
+    only that region of a bgzipped, indexed VCF (pysam). Returns the number of rows written.
     """
     vcf = Path(vcf)
     report = on_skip or logger.warning
     predictor = load_predictor(model_dir, batch_size=batch_size, device=device)
     reference = open_genome(genome)
-    variants = read_vcf(vcf, skip_invalid=skip_invalid, on_skip=report)
-    columns, kinds = effect_columns(predictor.profiles)
+    if region is None:
+        variants = read_vcf(vcf, skip_invalid=skip_invalid, on_skip=report)
+    else:
+        variants = _region_variants(vcf, region, skip_invalid=skip_invalid, report=report)
+    bar = tqdm(unit="allele", desc="predict-variants", disable=hide_progress(progress))
+    rows = variant_effects(
+        predictor,
+        variants,
+        reference,
+        vcf if region is None else f"{vcf} {region}",
+        skip_invalid=skip_invalid,
+        report=report,
+        progress=bar.update,
+    )
     written = 0
-    with open_table(out, columns, kinds, output_format=output_format) as table:
-        bar = tqdm(unit="allele", desc="predict-variants", disable=hide_progress(progress))
-        for row in variant_effects(
-            predictor,
-            variants,
-            reference,
-            vcf,
-            skip_invalid=skip_invalid,
-            report=report,
-            progress=bar.update,
-        ):
-            table.write(row)
+    if output_format == "vcf":
+        from genomix.vcf import write_effects_vcf
+
+        def count() -> None:
+            nonlocal written
             written += 1
-        bar.close()
+
+        write_effects_vcf(
+            out, rows, predictor.profiles, reference, source=str(model_dir), on_row=count
+        )
+    else:
+        columns, kinds = effect_columns(predictor.profiles)
+        with open_table(out, columns, kinds, output_format=output_format) as table:
+            for row in rows:
+                table.write(row)
+                written += 1
+    bar.close()
     logger.info("scored %d alleles -> %s", written, out)
     return written
+
+
+def _region_variants(
+    vcf: Path, region: str, *, skip_invalid: bool, report: Callable[[str], None]
+) -> Iterator[Variant]:
+    """The Variants of `region` of an indexed VCF, checked as `read_vcf` checks lines; `line` is
+    the record's number within the region."""
+    from genomix.vcf import read_vcf_region
+
+    for number, fields in enumerate(read_vcf_region(vcf, region), start=1):
+        try:
+            yield from _parse_record(fields, number, f"{vcf} {region}: record {number}")
+        except GenomixError as error:
+            if not skip_invalid:
+                raise
+            report(str(error))
 
 
 def _batches(jobs: Iterator[AlleleWindows], size: int) -> Iterator[list[AlleleWindows]]:
