@@ -9,14 +9,16 @@ extra package; pysam reads it back in the tests.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pyfaidx
 
 from genomix.errors import GenomixError
 from genomix.io import atomic_path
+from genomix.outputs import STDOUT
 
 # INFO keys of the annotated VCF, each with one value per model output (in `##genomix_outputs`).
 INFO_FIELDS = (
@@ -99,10 +101,26 @@ def write_effects_vcf(
     source: str,
     on_row: Callable[[], None] | None = None,
 ) -> None:
-    """Write effect rows as a VCF (one record per ALT allele), atomically."""
+    """Write effect rows as a VCF (one record per ALT allele), atomically; `out` ``-`` is
+    standard output (streamed, e.g. into ``bgzip``)."""
+    if Path(out) == STDOUT:
+        _write_vcf(sys.stdout, rows, profiles, genome, source, on_row)
+        sys.stdout.flush()
+        return
     with atomic_path(out) as temporary, open(temporary, "w") as handle:
-        handle.write("\n".join(vcf_header(profiles, genome, source)) + "\n")
-        for row in rows:
-            handle.write(vcf_line(row, len(profiles)) + "\n")
-            if on_row is not None:
-                on_row()
+        _write_vcf(handle, rows, profiles, genome, source, on_row)
+
+
+def _write_vcf(
+    handle: IO[str],
+    rows: Iterable[Sequence[Any]],
+    profiles: Sequence[str],
+    genome: pyfaidx.Fasta,
+    source: str,
+    on_row: Callable[[], None] | None,
+) -> None:
+    handle.write("\n".join(vcf_header(profiles, genome, source)) + "\n")
+    for row in rows:
+        handle.write(vcf_line(row, len(profiles)) + "\n")
+        if on_row is not None:
+            on_row()

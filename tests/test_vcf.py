@@ -58,6 +58,17 @@ def test_annotated_vcf_reads_back_with_the_table_values(
     assert [r.id for r in records if "GX_UNK" in r.info] == ["edge"]
 
 
+def test_annotated_vcf_to_standard_output(
+    promoter_model: Path, human_genome: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    vcf = _calls(tmp_path, human_genome)
+    assert _run(promoter_model, vcf, human_genome, tmp_path / "a.vcf", "--format", "vcf") == 0
+    capsys.readouterr()
+    assert _run(promoter_model, vcf, human_genome, Path("-"), "--format", "vcf") == 0
+    assert capsys.readouterr().out == (tmp_path / "a.vcf").read_text()
+    assert not Path("-").exists()
+
+
 def test_region_of_an_indexed_vcf(
     promoter_model: Path, human_genome: Path, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
