@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """`genomix <stage>`: the one entry point for users, Snakemake rules and cluster jobs.
 
 A GenomixError (bad input, bad config) is printed as one line, `genomix: error: ...`, and the
@@ -549,9 +550,21 @@ def run(args: argparse.Namespace) -> None:
         )
 
 
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Answer the shell's tab completion, when argcomplete is installed (`completion` extra) and
+    the shell asks (`eval "$(register-python-argcomplete genomix)"`); otherwise do nothing."""
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser, exit_method=sys.exit)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` and run the stage; exit status 0 ok, 1 GenomixError, 130 interrupted."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    _complete(parser)
+    args = parser.parse_args(argv)
     if args.verbose and args.quiet:
         print("genomix: error: -v and -q contradict each other", file=sys.stderr)
         return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -197,3 +198,25 @@ def test_stdin_and_stdout_with_gzip_sniffed_from_the_stream(
         assert capsys.readouterr().out == expected
     assert not (tmp_path / "-").exists() and not Path("-").exists()
     assert len(pd.read_csv(io.StringIO(expected), sep="\t")) == 2
+
+
+def test_tab_completion_lists_subcommands_and_flags(tmp_path: Path) -> None:
+    pytest.importorskip("argcomplete")
+    answer = tmp_path / "completions"
+    for line, expected in (
+        ("genomix predict-v", {"predict-variants"}),
+        ("genomix predict-variants x.vcf --reg", {"--region"}),
+    ):
+        # What the shell hook sets; a separate process, since argcomplete takes over its fds.
+        env = {
+            **os.environ,
+            "_ARGCOMPLETE": "1",
+            "COMP_LINE": line,
+            "COMP_POINT": str(len(line)),
+            "_ARGCOMPLETE_STDOUT_FILENAME": str(answer),
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "genomix.cli"], env=env, capture_output=True, check=False
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert {word.strip() for word in answer.read_text().split("\v")} == expected
