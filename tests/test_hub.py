@@ -121,6 +121,18 @@ def test_save_pretrained_round_trip_loads_in_both(mlm_dir: Path, tmp_path: Path)
     assert (read_tokenizer(tmp_path / "again").k, TOKENIZER_FILE) == (3, "kmer_vocab.json")
 
 
+def test_new_head_on_a_pretrained_encoder(mlm_dir: Path) -> None:
+    model = transformers.AutoModelForSequenceClassification.from_pretrained(
+        mlm_dir, trust_remote_code=True, num_labels=3
+    ).eval()
+    tokens = torch.tensor([[TOKENIZER.cls_id, *TOKENIZER.encode(SEQUENCES[1]).tolist()]])
+    assert model(tokens).logits.shape == (1, 3)
+    head = model.head.linear  # genomix's initialisation: N(0, 0.02) weights, zero bias
+    assert 0.01 < head.weight.std() < 0.03 and not head.bias.any()
+    pretrained = _genomix_mlm(mlm_dir).encoder
+    assert torch.equal(model.encoder(tokens, None), pretrained(tokens, None))
+
+
 def test_classifier_matches_genomix_predict(promoter_model: Path, promoter_table, tmp_path):
     sequences = list(promoter_table.sequences[:3])  # 300 bp: one window each
     fasta = tmp_path / "in.fa"

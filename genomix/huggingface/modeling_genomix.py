@@ -30,6 +30,16 @@ def _kmer_tokenizer(config: GenomixConfig) -> KmerTokenizer:
     return KmerTokenizer(int(config.tokenizer["k"]), int(config.tokenizer["stride"]))
 
 
+def _classifier_metadata(config: GenomixConfig) -> dict[str, Any]:
+    """The classifier a config describes. A pretrained (masked-LM) config gets a new head: one
+    output per `id2label` entry (`num_labels=` of `from_pretrained`), [CLS] pooling, one strand."""
+    metadata = config.to_dict()
+    metadata.setdefault("profiles", [config.id2label[i] for i in range(config.num_labels)])
+    metadata.setdefault("pooling", "cls")
+    metadata.setdefault("finetune", {})
+    return metadata
+
+
 def _padding_mask(input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
     """(B, T) bool, True = real token: the attention mask, or all True."""
     if attention_mask is None:
@@ -111,11 +121,12 @@ class GenomixForMaskedLM(GenomixPreTrainedModel):
 
 class GenomixForSequenceClassification(GenomixPreTrainedModel):
     """`genomix.heads.SequenceClassifier`: one logit per output (B, P); sigmoid gives genomix's
-    probabilities (strand-averaged when the model was fine-tuned so)."""
+    probabilities (strand-averaged when the model was fine-tuned so). Loaded from a pretrained
+    directory, it gets a new, randomly initialised head on the pretrained encoder."""
 
     def __init__(self, config: GenomixConfig) -> None:
         super().__init__(config)
-        self._adopt(build_classifier(config.to_dict(), _kmer_tokenizer(config)))
+        self._adopt(build_classifier(_classifier_metadata(config), _kmer_tokenizer(config)))
         self.post_init()
 
     def forward(
