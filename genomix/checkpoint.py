@@ -1,5 +1,9 @@
-"""Model directories: `config.json` + `model.safetensors` + `tokenizer.json`, written atomically;
-and the training state a stopped pretraining or fine-tuning run resumes from.
+"""Model directories: `config.json` + `model.safetensors` + `kmer_vocab.json`, written atomically
+with the files that make them Hugging Face model directories (`genomix.hub`); and the training
+state a stopped pretraining or fine-tuning run resumes from.
+
+Directories written before the vocabulary was renamed keep it as `tokenizer.json` (not a
+`tokenizers` file), which is still read when `kmer_vocab.json` is absent.
 
 A model directory is complete or absent: it is written under a temporary name beside its final
 place and renamed into place, so a crash never leaves a half-written checkpoint that is later
@@ -28,13 +32,15 @@ from torch import nn
 
 from genomix.errors import GenomixError
 from genomix.heads import SequenceClassifier
+from genomix.hub import hub_config, write_hub_files
 from genomix.io import atomic_path, current_umask
 from genomix.kmers import KmerTokenizer
 from genomix.model import Encoder, EncoderConfig, MaskedLanguageModel
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-TOKENIZER_FILE = "tokenizer.json"
+TOKENIZER_FILE = "kmer_vocab.json"
+LEGACY_TOKENIZER_FILE = "tokenizer.json"
 STATE_FILE = "state.pt"
 STATE_VERSION = 1
 # Model options that change memory, not results (recomputing activations in backward): a
@@ -52,6 +58,9 @@ def write_model_dir(
 ) -> Path:
     """Write `model`, `tokenizer` and `metadata` (JSON-able) to `directory`, atomically.
 
+    `config.json` holds `metadata` plus the keys `transformers` reads (`genomix.hub.hub_config`);
+    the directory also gets the tokenizer config, the custom-code modules and a model card.
+
     `extra_files` maps a file name to a function that writes that file (given its path) into the
     directory before it is renamed into place.
     """
@@ -59,9 +68,11 @@ def write_model_dir(
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
-        (staging / CONFIG_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
+        config = {**metadata, **hub_config(metadata, tokenizer)}
+        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         safetensors.torch.save_model(model, str(staging / WEIGHTS_FILE))
         tokenizer.save(staging / TOKENIZER_FILE)
+        write_hub_files(staging, metadata, tokenizer)
         for name, writer in (extra_files or {}).items():
             writer(staging / name)
         # mkdtemp makes the folder private (0700), safetensors its file (0600): share as usual.
@@ -121,8 +132,10 @@ def read_pretrained_metadata(directory: str | Path) -> dict[str, Any]:
 
 
 def read_tokenizer(directory: str | Path) -> KmerTokenizer:
-    """The k-mer tokenizer saved with a model."""
-    return KmerTokenizer.load(Path(directory) / TOKENIZER_FILE)
+    """The k-mer tokenizer saved with a model (`kmer_vocab.json`, or the old `tokenizer.json`)."""
+    path = Path(directory) / TOKENIZER_FILE
+    legacy = path.with_name(LEGACY_TOKENIZER_FILE)
+    return KmerTokenizer.load(legacy if not path.is_file() and legacy.is_file() else path)
 
 
 def encoder_config_from(metadata: Mapping[str, Any]) -> EncoderConfig:
@@ -168,24 +181,34 @@ def load_pretrained_encoder(encoder: Encoder, directory: str | Path) -> None:
     encoder.load_state_dict(pretrained.encoder.state_dict())
 
 
-def load_classifier(
-    directory: str | Path,
-) -> tuple[SequenceClassifier, KmerTokenizer, dict[str, Any]]:
-    """A fine-tuned model directory -> (SequenceClassifier in eval mode, tokenizer, metadata).
+def build_classifier(metadata: Mapping[str, Any], tokenizer: KmerTokenizer) -> SequenceClassifier:
+    """The (untrained) SequenceClassifier a classifier directory's metadata describes.
 
-    The classifier averages both strands when it was fine-tuned so (`finetune.rc_average`;
-    models written before that option: off).
+    It averages both strands when it was fine-tuned so (`finetune.rc_average`; models written
+    before that option: off).
     """
-    metadata = read_classifier_metadata(directory)
-    tokenizer = read_tokenizer(directory)
     encoder = Encoder(encoder_config_from(metadata), tokenizer.vocab_size)
-    model = SequenceClassifier(
+    return SequenceClassifier(
         encoder,
         len(metadata["profiles"]),
         pooling=metadata["pooling"],
         rc_average=bool(metadata["finetune"].get("rc_average", False)),
         tokenizer=tokenizer,
     )
+
+
+def build_masked_lm(metadata: Mapping[str, Any], tokenizer: KmerTokenizer) -> MaskedLanguageModel:
+    """The (untrained) MaskedLanguageModel a pretrained directory's metadata describes."""
+    return MaskedLanguageModel(encoder_config_from(metadata), tokenizer.vocab_size)
+
+
+def load_classifier(
+    directory: str | Path,
+) -> tuple[SequenceClassifier, KmerTokenizer, dict[str, Any]]:
+    """A fine-tuned model directory -> (SequenceClassifier in eval mode, tokenizer, metadata)."""
+    metadata = read_classifier_metadata(directory)
+    tokenizer = read_tokenizer(directory)
+    model = build_classifier(metadata, tokenizer)
     load_weights(model, directory)
     return model.eval(), tokenizer, metadata
 

@@ -1,3 +1,4 @@
+# PYTHON_ARGCOMPLETE_OK
 """`genomix <stage>`: the one entry point for users, Snakemake rules and cluster jobs.
 
 A GenomixError (bad input, bad config) is printed as one line, `genomix: error: ...`, and the
@@ -49,7 +50,8 @@ EPILOGS = {
     "--out metrics.tsv",
     "predict": "example:\n  genomix predict models/chromatin reads.fa.gz -o predictions.tsv "
     "--aggregate max\n"
-    "  genomix predict models/chromatin --bed regions.bed --genome hg38.fa -o out.parquet",
+    "  genomix predict models/chromatin --bed regions.bed --genome hg38.fa -o out.parquet\n"
+    "  genomix predict models/chromatin --bed regions.bed --genome hg38.fa --bigwig tracks/",
     "predict-variants": "example:\n  genomix predict-variants calls.vcf.gz --genome hg19.fa "
     "--model models/chromatin -o effects.tsv",
     "report": "example:\n  genomix report --chromatin chromatin_auroc.tsv --promoter "
@@ -72,16 +74,30 @@ def _count(minimum: int):
     return parse
 
 
+def _add_verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
+    """-v/-q on `parser`. Subcommands get them with a SUPPRESS default, so that a flag given
+    before the subcommand is not reset by the subcommand's own default."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "-v", "--verbose", action="store_true", default=default, help="debug logging"
+    )
+    group.add_argument(
+        "-q", "--quiet", action="store_true", default=default, help="warnings and errors only"
+    )
+
+
 def _subparser(
     subparsers: argparse._SubParsersAction, name: str, help_text: str
 ) -> argparse.ArgumentParser:
-    return subparsers.add_parser(
+    parser = subparsers.add_parser(
         name,
         help=help_text,
         description=help_text,
         epilog=EPILOGS[name],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_verbosity(parser, default=argparse.SUPPRESS)
+    return parser
 
 
 def _add_deepsea_flag(parser: argparse.ArgumentParser) -> None:
@@ -96,10 +112,12 @@ def _add_deepsea_flag(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `genomix` and all its subcommands."""
+    from genomix import __version__
     from genomix.model import EncoderConfig
 
     parser = argparse.ArgumentParser(prog="genomix", description=__doc__.splitlines()[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"genomix {__version__}")
+    _add_verbosity(parser, default=False)
     commands = parser.add_subparsers(dest="command", required=True, metavar="<stage>")
 
     fetch = _subparser(
@@ -137,7 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         required=True,
         metavar="PROFILE=BED",
-        help="one BED/narrowPeak file per profile",
+        help="one BED, narrowPeak or bigBed (bigNarrowPeak) file per profile",
     )
     labels.add_argument("-o", "--out", required=True, type=Path, help="labeled table (.tsv[.gz])")
     add_config_arguments(labels, ChromatinConfig, "chromatin")
@@ -222,11 +240,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--bed", type=Path, help="BED intervals to score (name column or chrom:start-end as id)"
     )
     predict.add_argument("--genome", type=Path, help="indexed FASTA the --bed intervals lie on")
-    predict.add_argument(
-        "-o", "--out", required=True, type=Path, help="output table (.tsv, or .parquet)"
-    )
+    predict.add_argument("-o", "--out", type=Path, help="output table (.tsv, or .parquet)")
     predict.add_argument(
         "--format", choices=("tsv", "parquet"), help="output format (default: by --out suffix)"
+    )
+    predict.add_argument(
+        "--bigwig",
+        type=Path,
+        metavar="DIR",
+        help="with --bed: one bigWig track per model output in DIR (each base scored by the "
+        "window whose centre is nearest)",
+    )
+    predict.add_argument(
+        "--bedgraph", type=Path, metavar="DIR", help="with --bed: the same tracks as bedGraph"
     )
     predict.add_argument(
         "--stride", type=_count(1), help="bases between windows (default: half a window)"
@@ -263,7 +289,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--out", required=True, type=Path, help="output table (.tsv, or .parquet)"
     )
     variants.add_argument(
-        "--format", choices=("tsv", "parquet"), help="output format (default: by --out suffix)"
+        "--format",
+        choices=("tsv", "parquet", "vcf"),
+        help="output format (default: by --out suffix); vcf: one record per allele, scores in INFO",
+    )
+    variants.add_argument(
+        "--region",
+        metavar="CHR:START-END",
+        help="only this region of a bgzipped, tabix-indexed VCF (needs pysam)",
     )
     variants.add_argument("--batch-size", type=_count(1), default=32)
     variants.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
@@ -487,6 +520,11 @@ def run(args: argparse.Namespace) -> None:
             progress=args.progress,
             on_skip=lambda message: logger.warning("skipped %s", message),
             rc_average=args.rc_average,
+            tracks=[
+                (name, directory)
+                for name, directory in (("bigwig", args.bigwig), ("bedgraph", args.bedgraph))
+                if directory is not None
+            ],
         )
     elif args.command == "predict-variants":
         from genomix.variants import predict_variants
@@ -502,6 +540,7 @@ def run(args: argparse.Namespace) -> None:
             progress=args.progress,
             on_skip=lambda message: logger.warning("skipped %s", message),
             output_format=args.format,
+            region=args.region,
         )
     elif args.command == "report":
         from genomix.report import write_report
@@ -521,11 +560,26 @@ def run(args: argparse.Namespace) -> None:
         )
 
 
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Answer the shell's tab completion, when argcomplete is installed (`completion` extra) and
+    the shell asks (`eval "$(register-python-argcomplete genomix)"`); otherwise do nothing."""
+    try:
+        import argcomplete
+    except ImportError:
+        return
+    argcomplete.autocomplete(parser, exit_method=sys.exit)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse `argv` and run the stage; exit status 0 ok, 1 GenomixError, 130 interrupted."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    _complete(parser)
+    args = parser.parse_args(argv)
+    if args.verbose and args.quiet:
+        print("genomix: error: -v and -q contradict each other", file=sys.stderr)
+        return 1
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
+        level=logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO,
         format="%(asctime)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
         stream=sys.stderr,

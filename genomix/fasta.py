@@ -12,6 +12,7 @@ from __future__ import annotations
 import gzip
 import io
 import logging
+import sys
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -101,11 +102,27 @@ def normalize_sequence(seq: str, *, where: str) -> str:
     return mapped.tobytes().decode("ascii")
 
 
+STDIN = Path("-")
+
+
+def is_readable_input(path: Path) -> bool:
+    """True for ``-`` (standard input), a file, or a pipe such as ``<(zcat x.fa.gz)``."""
+    return path == STDIN or path.is_file() or path.is_fifo() or path.is_char_device()
+
+
 def open_bytes(path: Path) -> IO[bytes]:
-    """Open plain, gzip or bgzip ``path`` (sniffed by magic bytes, not name) for binary reading."""
-    with path.open("rb") as sniff:
-        magic = sniff.read(2)
-    return gzip.open(path, "rb") if magic == GZIP_MAGIC else path.open("rb")  # noqa: SIM115
+    """Open plain, gzip or bgzip ``path`` for binary reading; ``-`` is standard input.
+
+    Gzip is recognised by the first bytes of the one open stream (peeked, not consumed), not by
+    the name and not by opening twice, so pipes and standard input work.
+    """
+    handle = sys.stdin.buffer if path == STDIN else path.open("rb")
+    if handle.peek(2)[:2] != GZIP_MAGIC:
+        return handle
+    stream = gzip.GzipFile(fileobj=handle, mode="rb")
+    if handle is not sys.stdin.buffer:
+        stream.myfileobj = handle  # closed with the GzipFile, as gzip.open(name) arranges
+    return stream
 
 
 def _open_text(path: Path) -> IO[str]:
@@ -175,7 +192,7 @@ def read_fasta(
     """
     path = Path(path)
     label = str(path)
-    if not path.is_file():
+    if not is_readable_input(path):
         raise GenomixError(f"{label}: no such FASTA file")
     report = on_skip if on_skip is not None else log.warning
     first_line: dict[str, int] = {}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ from genomix.errors import GenomixError
 from genomix.io import atomic_path
 
 FORMATS = ("tsv", "parquet")
+STDOUT = Path("-")
 ROW_GROUP = 65_536
 
 
@@ -57,7 +59,9 @@ class TableWriter:
         if fmt == "tsv":
             # Both closed in close(); a GzipFile does not close the file it writes to.
             self._raw: IO[bytes] | None = None
-            if gzip_tsv:  # no file name and mtime 0 in the header: same rows, same bytes
+            if path == STDOUT:
+                self._handle = sys.stdout
+            elif gzip_tsv:  # no file name and mtime 0 in the header: same rows, same bytes
                 self._raw = open(path, "wb")  # noqa: SIM115
                 compressed = gzip.GzipFile(filename="", mode="wb", fileobj=self._raw, mtime=0)
                 self._handle: IO[str] = io.TextIOWrapper(compressed, newline="")
@@ -100,7 +104,10 @@ class TableWriter:
     def close(self) -> None:
         """Write what is buffered and close the file."""
         if self._fmt == "tsv":
-            self._handle.close()
+            if self._handle is sys.stdout:
+                self._handle.flush()  # standard output stays open for the caller
+            else:
+                self._handle.close()
             if self._raw is not None:
                 self._raw.close()
         else:
@@ -117,8 +124,20 @@ def open_table(
     output_format: str | None = None,
     row_group: int = ROW_GROUP,
 ) -> Iterator[TableWriter]:
-    """A TableWriter on a temporary file that replaces `out` only when the block succeeds."""
+    """A TableWriter on a temporary file that replaces `out` only when the block succeeds.
+
+    `out` ``-`` writes TSV to standard output (streamed: not atomic).
+    """
     fmt = output_format_of(out, output_format)
+    if Path(out) == STDOUT:
+        if fmt != "tsv":
+            raise GenomixError("-o -: standard output takes TSV only; give a file for parquet")
+        writer = TableWriter(STDOUT, columns, kinds, fmt, row_group=row_group)
+        try:
+            yield writer
+        finally:
+            writer.close()
+        return
     with atomic_path(out) as temporary:
         gzip_tsv = fmt == "tsv" and Path(out).suffix.lower() == ".gz"
         writer = TableWriter(temporary, columns, kinds, fmt, row_group=row_group, gzip_tsv=gzip_tsv)

@@ -3,20 +3,25 @@ windows and aggregated per record; rows go to TSV or Parquet."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from genomix.checkpoint import load_classifier
 from genomix.errors import GenomixError
 from genomix.fasta import FastaRecord, read_fasta
 from genomix.genome import open_genome
+from genomix.heads import SequenceClassifier
+from genomix.kmers import KmerTokenizer
 from genomix.outputs import open_table
-from genomix.regions import read_bed_records
+from genomix.regions import GenomicRecord, read_bed_records
 from genomix.scoring import score_sequences
 from genomix.train import hide_progress, resolve_device
 
@@ -44,16 +49,139 @@ def window_starts(length: int, window: int, stride: int) -> list[int]:
 
 @dataclass
 class _Record:
-    id: str
-    length: int
+    source: FastaRecord
     windows: list[tuple[int, int]]
     scores: list[np.ndarray] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ScoredRecord:
+    """A record's windows and their scores.
+
+    Attributes:
+        record: the record (a `GenomicRecord` when cut from a genome by BED intervals).
+        windows: W (start, end) pairs, 0-based end-exclusive, in record coordinates.
+        scores: (W, P) float32 probabilities, one row per window.
+    """
+
+    record: FastaRecord
+    windows: list[tuple[int, int]]
+    scores: np.ndarray
+
+
+@dataclass
+class Predictor:
+    """A fine-tuned classifier, loaded once, that scores windows of its training length."""
+
+    model: SequenceClassifier
+    tokenizer: KmerTokenizer
+    metadata: dict[str, Any]
+    device: torch.device
+    batch_size: int = 32
+
+    @property
+    def profiles(self) -> list[str]:
+        """The model's P outputs, in column order."""
+        return list(self.metadata["profiles"])
+
+    @property
+    def window(self) -> int:
+        """Bases per window: the length the model was fine-tuned on."""
+        return int(self.metadata["window_bases"])
+
+    def score(self, sequences: list[str]) -> np.ndarray:
+        """Probabilities (N, P) float32 of N sequences of at most `window` bases."""
+        return score_sequences(
+            self.model,
+            self.tokenizer,
+            sequences,
+            batch_size=self.batch_size,
+            device=self.device,
+            pad_to=self.tokenizer.tokens_for_length(self.window) + 1,
+        )
+
+
+def load_predictor(
+    model_dir: str | Path,
+    *,
+    batch_size: int = 32,
+    device: str = "auto",
+    rc_average: bool | None = None,
+) -> Predictor:
+    """Load a fine-tuned model directory onto `device` (auto: CUDA when there is one).
+
+    `rc_average`: average each window's logits with its reverse complement's (default: as the
+    model was fine-tuned, `finetune.rc_average`).
+    """
+    if batch_size < 1:
+        raise GenomixError(f"batch size must be at least 1, got {batch_size}")
+    model, tokenizer, metadata = load_classifier(model_dir)
+    if rc_average is not None:
+        model.set_rc_average(rc_average)
+    torch_device = resolve_device(device)
+    return Predictor(model.to(torch_device), tokenizer, metadata, torch_device, batch_size)
+
+
+def score_records(
+    predictor: Predictor,
+    records: Iterable[FastaRecord],
+    *,
+    stride: int | None = None,
+    where: str | Path = "input",
+    skip_invalid: bool = False,
+    on_skip: Callable[[str], None] | None = None,
+) -> Iterator[ScoredRecord]:
+    """Score every record in windows of the model's length, `stride` bases apart (default: half
+    a window), in input order. Records shorter than one k-mer are refused (named after `where`),
+    or skipped with `skip_invalid`."""
+    window = predictor.window
+    stride = max(1, window // 2) if stride is None else stride
+    if not 1 <= stride <= window:
+        raise GenomixError(
+            f"stride must be 1 to {window} bases (the model's window), got {stride}; "
+            "a larger stride would leave bases unscored"
+        )
+    usable = _long_enough(
+        iter(records), predictor.tokenizer.k, where, skip_invalid=skip_invalid, on_skip=on_skip
+    )
+    for record, scores in _score_windows(
+        usable, window, stride, predictor.batch_size, predictor.score
+    ):
+        yield ScoredRecord(record.source, record.windows, scores)
+
+
+def prediction_columns(profiles: list[str], *, genomic: bool) -> tuple[list[str], list[type]]:
+    """Column names and kinds of a prediction table: `id, length, start, end` (record
+    coordinates), or with `genomic` `id, chrom, start, end, strand, length` (genome
+    coordinates, forward strand), then one probability per output."""
+    if genomic:
+        columns = ["id", "chrom", "start", "end", "strand", "length"]
+        kinds: list[type] = [str, str, int, int, str, int]
+    else:
+        columns, kinds = ["id", "length", "start", "end"], [str, int, int, int]
+    return [*columns, *profiles], [*kinds, *[float] * len(profiles)]
+
+
+def table_rows(
+    scored: ScoredRecord, *, aggregate: str = "max", per_window: bool = False
+) -> Iterator[list[Any]]:
+    """The rows of one scored record, in `prediction_columns` order: one for the whole record
+    (its windows combined by `aggregate`), or one per window."""
+    record, length = scored.record, len(scored.record.sequence)
+    spans = scored.windows if per_window else [(0, length)]
+    values = scored.scores if per_window else [AGGREGATES[aggregate](scored.scores)]
+    for (start, end), row in zip(spans, values, strict=True):
+        if isinstance(record, GenomicRecord):
+            first, last = record.genome_interval(start, end)
+            yield [record.id, record.chrom, first, last, record.strand, length, *row]
+        else:
+            yield [record.id, length, start, end, *row]
 
 
 def predict_fasta(
     model_dir: str | Path,
     fasta: str | Path,
-    out: str | Path,
+    out: str | Path | None,
     *,
     stride: int | None = None,
     aggregate: str = "max",
@@ -66,77 +194,69 @@ def predict_fasta(
     bed: str | Path | None = None,
     output_format: str | None = None,
     rc_average: bool | None = None,
+    tracks: Sequence[tuple[str, str | Path]] = (),
 ) -> int:
     """Score every record of `fasta` with a fine-tuned model; write a table to `out`, atomically.
 
     Records are the FASTA's (plain or gzip; soft-masked bases are upper-cased, IUPAC codes become
     N, and k-mers with N are [UNK] tokens), or, with `bed`, one per BED interval cut from `fasta`
     as an indexed genome (see `genomix.regions.read_bed_records`: strand-aware, id = BED name or
-    chrom:start-end). Rows: one per record (`id, length, start, end` with start 0 and end =
-    length, then one probability per model output), or one per window with `per_window` (0-based
-    window start and end in the record). Windows are the model's training length
-    (`window_bases`), `stride` apart (default: half a window); `aggregate` (max or mean) combines
-    a record's windows. `output_format`: tsv or parquet (default: parquet for a .parquet `out`).
-    `rc_average`: average each window's logits with its reverse complement's (default: as the
-    model was fine-tuned, `finetune.rc_average`). Returns the number of records written.
+    chrom:start-end). Rows (`prediction_columns`): one per record (`id, length, start, end` with
+    start 0 and end = length; with `bed`: `id, chrom, start, end, strand, length` in genome
+    coordinates), then one probability per model output; or one per window with `per_window`.
+    Windows are the model's training length (`window_bases`), `stride` apart (default: half a
+    window); `aggregate` (max or mean) combines a record's windows. `output_format`: tsv or
+    parquet (default: parquet for a .parquet `out`). `rc_average`: see `load_predictor`.
+    `tracks`: with `bed`, (format, directory) pairs (`genomix.tracks.TRACK_FORMATS`: bigwig,
+    bedgraph), one track per model output. `out` may be None when `tracks` are given. Returns
+    the number of records scored.
     """
     if aggregate not in AGGREGATES:
         raise GenomixError(f"aggregate '{aggregate}' is not one of {', '.join(AGGREGATES)}")
-    model, tokenizer, metadata = load_classifier(model_dir)
-    if rc_average is not None:
-        model.set_rc_average(rc_average)
-    window = int(metadata["window_bases"])
-    stride = max(1, window // 2) if stride is None else stride
-    if not 1 <= stride <= window:
-        raise GenomixError(
-            f"stride must be 1 to {window} bases (the model's window), got {stride}; "
-            "a larger stride would leave bases unscored"
-        )
-    if batch_size < 1:
-        raise GenomixError(f"batch size must be at least 1, got {batch_size}")
-    torch_device = resolve_device(device)
-    model.to(torch_device)
-    profiles = metadata["profiles"]
-    combine = AGGREGATES[aggregate]
-
-    window_tokens = tokenizer.tokens_for_length(window) + 1
-
-    def score(batch: list[str]) -> np.ndarray:
-        return score_sequences(
-            model,
-            tokenizer,
-            batch,
-            batch_size=batch_size,
-            device=torch_device,
-            pad_to=window_tokens,
-        )
-
+    if tracks and bed is None:
+        raise GenomixError("genome-browser tracks need --bed regions and --genome")
+    if out is None and not tracks:
+        raise GenomixError("predict: give an output (-o, --bigwig or --bedgraph)")
+    predictor = load_predictor(
+        model_dir, batch_size=batch_size, device=device, rc_average=rc_average
+    )
     if bed is None:
         source = read_fasta(fasta, skip_invalid=skip_invalid, on_skip=on_skip)
+        genome = None
     else:
         genome = open_genome(fasta)
         source = read_bed_records(bed, genome, skip_invalid=skip_invalid, on_skip=on_skip)
-    columns = ["id", "length", "start", "end", *profiles]
-    kinds = [str, int, int, int, *[float] * len(profiles)]
+    columns, kinds = prediction_columns(predictor.profiles, genomic=bed is not None)
+    if tracks:
+        from genomix.tracks import record_track_rows, write_tracks
+    collected: list | None = [] if tracks else None
     written = 0
-    with open_table(out, columns, kinds, output_format=output_format) as table:
+    with contextlib.ExitStack() as stack:
+        table = (
+            None
+            if out is None
+            else stack.enter_context(open_table(out, columns, kinds, output_format=output_format))
+        )
         bar = tqdm(unit="bp", unit_scale=True, desc="predict", disable=hide_progress(progress))
-        records = _long_enough(
+        for scored in score_records(
+            predictor,
             source,
-            tokenizer.k,
-            fasta if bed is None else bed,
+            stride=stride,
+            where=fasta if bed is None else bed,
             skip_invalid=skip_invalid,
             on_skip=on_skip,
-        )
-        for record, scores in _score_windows(records, window, stride, batch_size, score):
-            bar.update(record.length)
-            if per_window:
-                for (start, end), row in zip(record.windows, scores, strict=True):
-                    table.write([record.id, record.length, start, end, *row])
-            else:
-                table.write([record.id, record.length, 0, record.length, *combine(scores)])
+        ):
+            bar.update(len(scored.record.sequence))
+            if table is not None:
+                for row in table_rows(scored, aggregate=aggregate, per_window=per_window):
+                    table.write(row)
+            if collected is not None:  # track rows only: the sequences are not kept
+                collected.extend(record_track_rows(scored))
             written += 1
         bar.close()
+        if collected is not None:
+            for track_format, directory in tracks:
+                write_tracks(collected, predictor.profiles, genome, directory, track_format)
     logger.info("predicted %d records -> %s", written, out)
     return written
 
@@ -186,7 +306,7 @@ def _score_windows(
     for fasta_record in records:
         length = len(fasta_record.sequence)
         starts = window_starts(length, window, stride)
-        record = _Record(fasta_record.id, length, [(s, min(s + window, length)) for s in starts])
+        record = _Record(fasta_record, [(s, min(s + window, length)) for s in starts])
         pending.append(record)
         for start, end in record.windows:
             batch.append(fasta_record.sequence[start:end])

@@ -8,7 +8,8 @@ Ensembl-style FASTA and back. A name found neither way is an error naming the in
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyfaidx
@@ -21,6 +22,29 @@ logger = logging.getLogger(__name__)
 
 _COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 _MITOCHONDRIA = {"MT": "chrM", "chrM": "MT"}
+
+
+@dataclass(frozen=True)
+class GenomicRecord(FastaRecord):
+    """A record cut from a genome: `sequence` is read 5' to 3' on `strand`.
+
+    Attributes:
+        chrom: chromosome as the BED names it.
+        start, end: 0-based, end-exclusive interval on the genome's forward strand.
+        strand: ``+``, ``-`` (sequence reverse-complemented) or ``.`` (read as ``+``).
+    """
+
+    chrom: str
+    start: int
+    end: int
+    strand: str
+
+    def genome_interval(self, start: int, end: int) -> tuple[int, int]:
+        """Bases `start..end` of the record (0-based, end-exclusive) on the genome's forward
+        strand (counted from the interval's end on the minus strand)."""
+        if self.strand == "-":
+            return self.end - end, self.end - start
+        return self.start + start, self.start + end
 
 
 def reverse_complement(sequence: str) -> str:
@@ -49,7 +73,7 @@ def read_bed_records(
     *,
     skip_invalid: bool = False,
     on_skip: Callable[[str], None] | None = None,
-) -> Iterator[FastaRecord]:
+) -> Iterator[GenomicRecord]:
     """One record per BED interval of `bed` (plain or gzip), cut from `genome`, in file order.
 
     The id is the BED name column (4th) when present and not ``.``, else ``chrom:start-end``
@@ -71,15 +95,16 @@ def read_bed_records(
             if not line.strip() or line.startswith(("track", "browser", "#")):
                 continue
             try:
-                yield _bed_record(line.split("\t"), genome, f"{bed}: line {number}")
+                yield bed_record(line.split("\t"), genome, f"{bed}: line {number}")
             except GenomixError as error:
                 if not skip_invalid:
                     raise
                 report(str(error))
 
 
-def _bed_record(fields: list[str], genome: pyfaidx.Fasta, where: str) -> FastaRecord:
-    """The record of one BED line split on tabs; `where` is ``"{bed}: line {n}"``."""
+def bed_record(fields: Sequence[str], genome: pyfaidx.Fasta, where: str) -> GenomicRecord:
+    """The record of one BED line split on tabs (chrom, start, end[, name, score, strand]);
+    `where` is ``"{bed}: line {n}"`` for error messages."""
     try:
         chrom, start, end = fields[0], int(fields[1]), int(fields[2])
     except (IndexError, ValueError):
@@ -98,7 +123,10 @@ def _bed_record(fields: list[str], genome: pyfaidx.Fasta, where: str) -> FastaRe
             f"{where}: {chrom}:{start}-{end} runs past the end of {found} ({length} bp)"
         )
     sequence = normalize_sequence(fetch_sequence(genome, found, start, end), where=where)
-    if len(fields) > 5 and fields[5] == "-":
+    strand = fields[5] if len(fields) > 5 and fields[5] in ("+", "-") else "."
+    if strand == "-":
         sequence = reverse_complement(sequence)
     name = fields[3] if len(fields) > 3 and fields[3] not in ("", ".") else f"{chrom}:{start}-{end}"
-    return FastaRecord(id=name, sequence=sequence)
+    return GenomicRecord(
+        id=name, sequence=sequence, chrom=chrom, start=start, end=end, strand=strand
+    )

@@ -12,8 +12,9 @@ from the model's logits, not from rounded probabilities: a float32 probability i
 logit above about 17, so its log-odds would be clipped and its change lost.
 
 The VCF is read by a small parser of its first five fixed columns (CHROM POS ID REF ALT; plain,
-gzip or BGZF), not by cyvcf2 or pysam, which need htslib binaries and parse the sample columns
-that variant-effect scoring never reads. REF is compared with the genome and reported in a
+gzip or BGZF), not by cyvcf2 or pysam (whose wheels bundle htslib): pysam cannot read a VCF that
+is gzip-compressed but not BGZF, which is how many VCFs are shared, and both parse the sample
+columns that variant-effect scoring never reads. REF is compared with the genome and reported in a
 ``ref_match`` column, never corrected silently. Chromosome names are matched exactly, then with
 the ``chr`` prefix added or removed (``genomix.regions.match_chromosome``).
 """
@@ -22,22 +23,24 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyfaidx
 from tqdm import tqdm
 
-from genomix.checkpoint import load_classifier
 from genomix.errors import GenomixError
-from genomix.fasta import normalize_sequence, open_bytes
+from genomix.fasta import is_readable_input, normalize_sequence, open_bytes
 from genomix.genome import fetch_sequence, open_genome
 from genomix.outputs import open_table
+from genomix.predict import Predictor, load_predictor
 from genomix.regions import describe_chromosomes, match_chromosome
 from genomix.scoring import score_logits, sigmoid
-from genomix.train import hide_progress, resolve_device
+from genomix.train import hide_progress
 
 logger = logging.getLogger(__name__)
 
@@ -90,7 +93,7 @@ def read_vcf(
             without a ``#CHROM`` line, and a BCF file, are always errors.
     """
     path = Path(path)
-    if not path.is_file():
+    if not is_readable_input(path):
         raise GenomixError(f"{path}: no such VCF file")
     report = on_skip or logger.warning
     header = False
@@ -253,6 +256,63 @@ def allele_windows(
         )
 
 
+def effect_columns(profiles: Sequence[str]) -> tuple[list[str], list[type]]:
+    """Column names and kinds of a variant-effect table (see `predict_variants`)."""
+    columns = ["chrom", "pos", "id", "ref", "alt", "ref_match", "contains_unk"]
+    columns += [f"{kind}:{p}" for kind in ("ref", "alt", "logit_diff") for p in profiles]
+    return columns, [str, int, str, str, str, bool, bool, *[float] * (3 * len(profiles))]
+
+
+def variants_from_frame(frame: pd.DataFrame) -> Iterator[Variant]:
+    """Variants from a DataFrame with `chrom, pos` (1-based), `ref, alt` and optional `id`; a
+    comma-separated `alt` gives one Variant per allele. `line` is the row number + 1."""
+    missing = {"chrom", "pos", "ref", "alt"} - set(frame.columns)
+    if missing:
+        raise GenomixError(f"variants lack column(s) {', '.join(sorted(missing))}")
+    ids = frame["id"] if "id" in frame else ["."] * len(frame)
+    rows = zip(frame["chrom"], frame["pos"], ids, frame["ref"], frame["alt"], strict=True)
+    for number, (chrom, pos, name, ref, alt) in enumerate(rows, start=1):
+        fields = [str(chrom), str(pos), str(name), str(ref), str(alt)]
+        yield from _parse_record(fields, number, f"variants row {number - 1}")
+
+
+def variant_effects(
+    predictor: Predictor,
+    variants: Iterable[Variant],
+    genome: pyfaidx.Fasta,
+    where: str | Path,
+    *,
+    skip_invalid: bool = False,
+    report: Callable[[str], None] = logger.warning,
+    progress: Callable[[int], object] | None = None,
+) -> Iterator[list[Any]]:
+    """One row per sequence allele of `variants` (read from `where`), in `effect_columns` order.
+
+    `progress`, if given, is called with the number of alleles of each scored batch.
+    """
+    window = predictor.window
+    pad_to = predictor.tokenizer.tokens_for_length(window) + 1
+    jobs = allele_windows(variants, genome, window, where, skip_invalid=skip_invalid, report=report)
+    for batch in _batches(jobs, predictor.batch_size):
+        windows = [j.ref_window for j in batch] + [j.alt_window for j in batch]
+        logits = score_logits(
+            predictor.model,
+            predictor.tokenizer,
+            windows,
+            batch_size=predictor.batch_size,
+            device=predictor.device,
+            pad_to=pad_to,
+        )
+        ref, alt = sigmoid(logits[: len(batch)]), sigmoid(logits[len(batch) :])
+        change = logits[len(batch) :].astype(np.float64) - logits[: len(batch)]
+        for job, r, a, c in zip(batch, ref, alt, change, strict=True):
+            v = job.variant
+            unknown = "N" in job.ref_window
+            yield [v.chrom, v.pos, v.id, v.ref, v.alt, job.ref_match, unknown, *r, *a, *c]
+        if progress is not None:
+            progress(len(batch))
+
+
 def predict_variants(
     model_dir: str | Path,
     vcf: str | Path,
@@ -265,55 +325,75 @@ def predict_variants(
     progress: bool | None = None,
     on_skip: Callable[[str], None] | None = None,
     output_format: str | None = None,
+    region: str | None = None,
 ) -> int:
     """Score every sequence ALT allele of `vcf` against `genome`; write one row per allele.
 
     The model scores as it was fine-tuned (both strands averaged when `finetune.rc_average` was
     on); windows are its input length (`window_bases`).
 
-    Columns: ``chrom, pos, id, ref, alt, ref_match`` (the VCF's values; ref_match: REF equals the
-    genome at POS), then ``ref:<output>`` and ``alt:<output>`` probabilities and
+    Columns: ``chrom, pos, id, ref, alt, ref_match, contains_unk`` (the VCF's values; ref_match:
+    REF equals the genome at POS; contains_unk: the reference window holds an unknown base N,
+    as Selene reports), then ``ref:<output>`` and ``alt:<output>`` probabilities and
     ``logit_diff:<output>`` = logit(alt) - logit(ref), from the model's logits, for each model
-    output. `output_format`: tsv or parquet (default: parquet for a .parquet `out`). Returns the
-    number of rows written.
+    output. `output_format`: tsv, parquet (default: parquet for a .parquet `out`) or vcf (one
+    record per allele, the scores in INFO: `genomix.vcf`). `region` (``chr:start-end``) reads
+    only that region of a bgzipped, indexed VCF (pysam). Returns the number of rows written.
     """
-    if batch_size < 1:
-        raise GenomixError(f"batch size must be at least 1, got {batch_size}")
     vcf = Path(vcf)
     report = on_skip or logger.warning
-    model, tokenizer, metadata = load_classifier(model_dir)
-    window = int(metadata["window_bases"])
-    torch_device = resolve_device(device)
-    model.to(torch_device)
-    profiles = metadata["profiles"]
+    predictor = load_predictor(model_dir, batch_size=batch_size, device=device)
     reference = open_genome(genome)
-    variants = read_vcf(vcf, skip_invalid=skip_invalid, on_skip=report)
-    jobs = allele_windows(
-        variants, reference, window, vcf, skip_invalid=skip_invalid, report=report
+    if region is None:
+        variants = read_vcf(vcf, skip_invalid=skip_invalid, on_skip=report)
+    else:
+        variants = _region_variants(vcf, region, skip_invalid=skip_invalid, report=report)
+    bar = tqdm(unit="allele", desc="predict-variants", disable=hide_progress(progress))
+    rows = variant_effects(
+        predictor,
+        variants,
+        reference,
+        vcf if region is None else f"{vcf} {region}",
+        skip_invalid=skip_invalid,
+        report=report,
+        progress=bar.update,
     )
-    pad_to = tokenizer.tokens_for_length(window) + 1
-
-    columns = ["chrom", "pos", "id", "ref", "alt", "ref_match"]
-    columns += [f"{kind}:{p}" for kind in ("ref", "alt", "logit_diff") for p in profiles]
-    kinds = [str, int, str, str, str, bool, *[float] * (3 * len(profiles))]
     written = 0
-    with open_table(out, columns, kinds, output_format=output_format) as table:
-        bar = tqdm(unit="allele", desc="predict-variants", disable=hide_progress(progress))
-        for batch in _batches(jobs, batch_size):
-            windows = [j.ref_window for j in batch] + [j.alt_window for j in batch]
-            logits = score_logits(
-                model, tokenizer, windows, batch_size=batch_size, device=torch_device, pad_to=pad_to
-            )
-            ref, alt = sigmoid(logits[: len(batch)]), sigmoid(logits[len(batch) :])
-            change = logits[len(batch) :].astype(np.float64) - logits[: len(batch)]
-            for job, r, a, c in zip(batch, ref, alt, change, strict=True):
-                v = job.variant
-                table.write([v.chrom, v.pos, v.id, v.ref, v.alt, job.ref_match, *r, *a, *c])
-            written += len(batch)
-            bar.update(len(batch))
-        bar.close()
+    if output_format == "vcf":
+        from genomix.vcf import write_effects_vcf
+
+        def count() -> None:
+            nonlocal written
+            written += 1
+
+        write_effects_vcf(
+            out, rows, predictor.profiles, reference, source=str(model_dir), on_row=count
+        )
+    else:
+        columns, kinds = effect_columns(predictor.profiles)
+        with open_table(out, columns, kinds, output_format=output_format) as table:
+            for row in rows:
+                table.write(row)
+                written += 1
+    bar.close()
     logger.info("scored %d alleles -> %s", written, out)
     return written
+
+
+def _region_variants(
+    vcf: Path, region: str, *, skip_invalid: bool, report: Callable[[str], None]
+) -> Iterator[Variant]:
+    """The Variants of `region` of an indexed VCF, checked as `read_vcf` checks lines; `line` is
+    the record's number within the region."""
+    from genomix.vcf import read_vcf_region
+
+    for number, fields in enumerate(read_vcf_region(vcf, region), start=1):
+        try:
+            yield from _parse_record(fields, number, f"{vcf} {region}: record {number}")
+        except GenomixError as error:
+            if not skip_invalid:
+                raise
+            report(str(error))
 
 
 def _batches(jobs: Iterator[AlleleWindows], size: int) -> Iterator[list[AlleleWindows]]:

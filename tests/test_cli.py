@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
+import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +157,66 @@ def test_evaluate_reuses_the_fine_tuning_split(promoter_table, tmp_path: Path) -
         )
     assert outputs["default"].read_text() == outputs["three"].read_text()
     assert outputs["default"].read_text() != outputs["zero"].read_text()
+
+
+def test_version_and_verbosity_anywhere(capsys: pytest.CaptureFixture) -> None:
+    from genomix import __version__
+    from genomix.cli import build_parser
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--version"])
+    assert stopped.value.code == 0 and capsys.readouterr().out == f"genomix {__version__}\n"
+    parser = build_parser()
+    for argv, expected in (
+        (["-v", "report"], (True, False)),
+        (["report", "-v"], (True, False)),
+        (["report", "-q"], (False, True)),
+        (["-q", "report"], (False, True)),
+        (["report"], (False, False)),
+    ):
+        args = parser.parse_args([*argv, "--chromatin", "c", "--promoter", "p",
+                                  "--pretrain-metrics", "m", "-o", "r.md"])  # fmt: skip
+        assert (args.verbose, args.quiet) == expected, argv
+    assert main(["-v", "report", "-q", "--chromatin", "c", "--promoter", "p",
+                 "--pretrain-metrics", "m", "-o", "r.md"]) == 1  # fmt: skip
+    assert "contradict" in capsys.readouterr().err
+
+
+def test_stdin_and_stdout_with_gzip_sniffed_from_the_stream(
+    promoter_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    fasta = ">a\n" + "ACGTTGCA" * 40 + "\n>b\n" + "TTGACCGA" * 40 + "\n"
+    (tmp_path / "in.fa").write_text(fasta)
+    assert main(["predict", str(promoter_model), str(tmp_path / "in.fa"),
+                 "-o", str(tmp_path / "file.tsv")]) == 0  # fmt: skip
+    expected = (tmp_path / "file.tsv").read_text()
+    capsys.readouterr()
+    for data in (fasta.encode(), gzip.compress(fasta.encode())):
+        stdin = io.TextIOWrapper(io.BufferedReader(io.BytesIO(data)))
+        monkeypatch.setattr(sys, "stdin", stdin)
+        assert main(["predict", str(promoter_model), "-", "-o", "-"]) == 0
+        assert capsys.readouterr().out == expected
+    assert not (tmp_path / "-").exists() and not Path("-").exists()
+    assert len(pd.read_csv(io.StringIO(expected), sep="\t")) == 2
+
+
+def test_tab_completion_lists_subcommands_and_flags(tmp_path: Path) -> None:
+    pytest.importorskip("argcomplete")
+    answer = tmp_path / "completions"
+    for line, expected in (
+        ("genomix predict-v", {"predict-variants"}),
+        ("genomix predict-variants x.vcf --reg", {"--region"}),
+    ):
+        # What the shell hook sets; a separate process, since argcomplete takes over its fds.
+        env = {
+            **os.environ,
+            "_ARGCOMPLETE": "1",
+            "COMP_LINE": line,
+            "COMP_POINT": str(len(line)),
+            "_ARGCOMPLETE_STDOUT_FILENAME": str(answer),
+        }
+        result = subprocess.run(
+            [sys.executable, "-m", "genomix.cli"], env=env, capture_output=True, check=False
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert {word.strip() for word in answer.read_text().split("\v")} == expected

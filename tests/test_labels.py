@@ -151,6 +151,44 @@ def test_chromatin_table_reads_back(tmp_path: Path, toy: tuple[Path, Path]) -> N
     assert read.labels[:, 0].tolist() == table["span"].tolist()
 
 
+def _bigbed_of(bed: Path) -> Path:
+    """The same intervals as a bigBed (sorted, as the format requires), written by pybigtools."""
+    pybigtools = pytest.importorskip("pybigtools")
+    rows = sorted(
+        (line.split("\t") for line in bed.read_text().splitlines() if line[:1].isdigit()),
+        key=lambda f: (f[0], int(f[1])),
+    )
+    sizes = {f[0]: 10_000 for f in rows}
+    path = bed.with_suffix(".bb")
+    writer = pybigtools.open(str(path), "w")
+    writer.write(sizes, [(f[0], int(f[1]), int(f[2]), "\t".join(f[3:])) for f in rows])
+    return path
+
+
+def test_bigbed_peaks_give_the_bed_table(tmp_path: Path, toy: tuple[Path, Path]) -> None:
+    fasta, folder = toy
+    beds = sorted(folder.glob("*.bed"))
+    outputs = {}
+    for kind, files in (("bed", beds), ("bb", [_bigbed_of(bed) for bed in beds])):
+        outputs[kind] = tmp_path / f"{kind}.tsv"
+        peaks = [f"{file.stem}={file}" for file in files]
+        argv = ["labels", str(fasta), "--peaks", *peaks, "--test-chroms", "chr3"]
+        assert main([*argv, "--valid-chroms", "chr2", "-o", str(outputs[kind])]) == 0
+    assert outputs["bed"].read_bytes() == outputs["bb"].read_bytes()
+    table = pd.read_csv(outputs["bb"], sep="\t")
+    assert table[["exact100", "span"]].to_numpy().sum() > 0  # the peaks were read
+    narrow = read_bed(folder / "span.bb")
+    assert narrow.values.tolist() == [["1", 950, 1450, "."], ["2", 2400, 2500, "."]]
+
+
+def test_unreadable_bigbed_is_a_genomix_error(tmp_path: Path) -> None:
+    pytest.importorskip("pybigtools")
+    bad = tmp_path / "cut.bb"
+    bad.write_bytes((0x8789F2EB).to_bytes(4, "little") + b"\0" * 20)
+    with pytest.raises(GenomixError, match="cut.bb: unreadable bigBed"):
+        read_bed(bad)
+
+
 @pytest.fixture(scope="module")
 def promoters(tmp_path_factory: pytest.TempPathFactory) -> tuple[pd.DataFrame, Path]:
     genome = tmp_path_factory.mktemp("hs") / "z.fa.gz"

@@ -152,10 +152,11 @@ def test_bed_regions_are_strand_aware_and_named(
     out = tmp_path / "bed.tsv"
     assert predict_fasta(promoter_model, human_genome, out, bed=bed, device="cpu") == 3
     table = pd.read_csv(out, sep="\t")
-    assert table[["id", "length", "start", "end"]].values.tolist() == [
-        ["plus", 300, 0, 300],
-        ["z:1000-1300", 300, 0, 300],
-        ["chrz:5000-5250", 250, 0, 250],
+    # Genome coordinates, forward strand, whatever the name and strand of the region.
+    assert table[["id", "chrom", "start", "end", "strand", "length"]].values.tolist() == [
+        ["plus", "z", 1000, 1300, "+", 300],
+        ["z:1000-1300", "z", 1000, 1300, "-", 300],
+        ["chrz:5000-5250", "chrz", 5000, 5250, ".", 250],
     ]
     model, tokenizer, _ = load_classifier(promoter_model)
     sequences = [human[1000:1300], _revcomp(human[1000:1300]), human[5000:5250]]
@@ -163,6 +164,26 @@ def test_bed_regions_are_strand_aware_and_named(
         score_sequences(model, tokenizer, [s], batch_size=1, device="cpu")[0, 0] for s in sequences
     ]
     np.testing.assert_allclose(table["promoter"], expected, atol=1e-6)
+
+
+def test_bed_windows_are_placed_on_the_genome(
+    promoter_model: Path, human_genome: Path, tmp_path: Path
+) -> None:
+    bed = tmp_path / "regions.bed"
+    bed.write_text("z\t1000\t1500\tplus\t0\t+\nz\t1000\t1500\tminus\t0\t-\n")
+    out = tmp_path / "w.tsv"
+    predict_fasta(promoter_model, human_genome, out, bed=bed, per_window=True, device="cpu")
+    table = pd.read_csv(out, sep="\t")
+    # 500 bp, windows of 300 every 150 bp: record starts 0, 150, 200. On the minus strand a
+    # window at record bases [s, s + 300) lies on the genome at [1500 - s - 300, 1500 - s).
+    assert table[["id", "start", "end"]].values.tolist() == [
+        ["plus", 1000, 1300],
+        ["plus", 1150, 1450],
+        ["plus", 1200, 1500],
+        ["minus", 1200, 1500],
+        ["minus", 1050, 1350],
+        ["minus", 1000, 1300],
+    ]
 
 
 def test_bed_missing_chromosome_names_file_and_line(

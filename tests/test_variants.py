@@ -139,11 +139,13 @@ def test_scores_ref_match_and_zero_change(
         "ref",
         "alt",
         "ref_match",
+        "contains_unk",
         "ref:promoter",
         "alt:promoter",
         "logit_diff:promoter",
     ]
     assert table["ref_match"].tolist() == [True, False, True, True, True]
+    assert not table["contains_unk"].any()  # all windows lie inside the chromosome
     assert table.loc["same", "logit_diff:promoter"] == 0.0
     assert table.loc["same", "ref:promoter"] == table.loc["same", "alt:promoter"]
     # the SNV's windows, built by hand: 149 bases, the allele, 150 bases; scored on the CPU

@@ -132,11 +132,13 @@ def test_hg38_panel_lists_encode_narrowpeak_files_by_accession() -> None:
     config = yaml.safe_load((ROOT / "config" / "hg38.yaml").read_text())
     groups = [name.split("_", 1)[0] for name in config["chromatin"]["peaks"]]
     assert len(groups) >= 20 and {"TF", "DNase", "HM"} <= set(groups)
+    assert min(groups.count(group) for group in ("TF", "DNase", "HM")) >= 4  # several per group
     for name, url in config["chromatin"]["peaks"].items():
         accession = name.rsplit("_", 1)[1]
         assert re.fullmatch(r"ENCFF\d{3}[A-Z]{3}", accession), name
         files = "https://www.encodeproject.org/files"
-        assert url == f"{files}/{accession}/@@download/{accession}.bed.gz"
+        suffixes = ("bed.gz", "bigBed")
+        assert url in {f"{files}/{accession}/@@download/{accession}.{s}" for s in suffixes}
 
 
 def test_more_than_one_gpu_pretrains_with_torchrun(tmp_path: Path) -> None:

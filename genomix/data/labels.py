@@ -107,15 +107,25 @@ def chromosome_of_record(name: str) -> str:
     return name if match is None else match["chrom"]
 
 
+BIGBED_MAGIC = (0x8789F2EB).to_bytes(4, "little")
+
+
 def read_bed(path: str | Path) -> pd.DataFrame:
-    """Read a BED3+ file (gzip or plain; ``track``/``browser``/``#`` lines skipped).
+    """Read a BED3+ file (gzip or plain; ``track``/``browser``/``#`` lines skipped), or a bigBed
+    (bigBed, bigNarrowPeak: recognised by its magic bytes, read with pybigtools).
 
     Returns:
         DataFrame with columns chrom (str), start, end (int64) and strand ('+', '-' or '.';
-        '.' when the file has fewer than 6 columns), in file order.
+        '.' when the file has fewer than 6 columns), in file order (a bigBed's own order:
+        by chromosome, then start).
     """
     path = Path(path)
     rows: list[tuple[str, int, int, str]] = []
+    if _is_bigbed(path):
+        rows = list(_bigbed_rows(path))
+        return pd.DataFrame(rows, columns=["chrom", "start", "end", "strand"]).astype(
+            {"start": np.int64, "end": np.int64}
+        )
     with _open_text(path) as fh:
         for n, line in enumerate(fh, start=1):
             if not line.strip() or line.startswith(("track", "browser", "#")):
@@ -134,6 +144,27 @@ def read_bed(path: str | Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["chrom", "start", "end", "strand"]).astype(
         {"start": np.int64, "end": np.int64}
     )
+
+
+def _is_bigbed(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with open(path, "rb") as handle:
+        return handle.read(4) == BIGBED_MAGIC
+
+
+def _bigbed_rows(path: Path) -> Iterator[tuple[str, int, int, str]]:
+    """(chrom, start, end, strand) of every bigBed entry; the strand is the 6th BED column."""
+    import pybigtools
+
+    try:
+        reader = pybigtools.open(str(path))
+        for chrom in reader.chroms():
+            for start, end, *rest in reader.records(chrom):
+                strand = rest[2] if len(rest) > 2 and rest[2] in ("+", "-") else "."
+                yield chrom, int(start), int(end), strand
+    except (OSError, ValueError, pybigtools.BBIReadError) as error:
+        raise GenomixError(f"{path}: unreadable bigBed ({error})") from None
 
 
 def _harmonise_chroms(bed: pd.DataFrame, genome_chroms: set[str], path: Path) -> pd.DataFrame:
