@@ -19,7 +19,8 @@ class GenomixConfig(PretrainedConfig):
         kind: "mlm" (pretrained masked-LM) or "classifier" (fine-tuned head).
         model: the encoder's options (`genomix.model.EncoderConfig` fields).
         tokenizer: ``{"k": k, "stride": stride}`` of the k-mer tokenizer.
-        tie_word_embeddings: the MLM decoder shares the token embedding (always so in genomix).
+        tie_word_embeddings: False: genomix's MLM head reads the embedding matrix itself
+            (`genomix.model.MLMHead`), so transformers has no weights to tie.
         **kwargs: the rest of genomix's metadata and `PretrainedConfig`'s own keys.
     """
 
@@ -30,12 +31,11 @@ class GenomixConfig(PretrainedConfig):
         kind: str = "mlm",
         model: dict[str, Any] | None = None,
         tokenizer: dict[str, int] | None = None,
-        tie_word_embeddings: bool = True,
+        tie_word_embeddings: bool = False,
         **kwargs: Any,
     ) -> None:
         self.kind = kind
         self.model = dict(model or {})
         self.tokenizer = dict(tokenizer or {"k": 6, "stride": 1})
-        # genomix's MLM decoder is the token embedding (genomix.model.MLMHead).
         self.tie_word_embeddings = tie_word_embeddings
         super().__init__(**kwargs)

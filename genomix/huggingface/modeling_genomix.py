@@ -91,8 +91,6 @@ class GenomixModel(GenomixPreTrainedModel):
 class GenomixForMaskedLM(GenomixPreTrainedModel):
     """`genomix.model.MaskedLanguageModel`: logits (B, T, vocab_size) over the k-mers."""
 
-    _tied_weights_keys = {"mlm_head.decoder.weight": "encoder.token_embedding.weight"}
-
     def __init__(self, config: GenomixConfig) -> None:
         super().__init__(config)
         self._adopt(build_masked_lm(config.to_dict(), _kmer_tokenizer(config)))
@@ -101,8 +99,10 @@ class GenomixForMaskedLM(GenomixPreTrainedModel):
     def get_input_embeddings(self) -> nn.Module:
         return self.encoder.token_embedding
 
-    def get_output_embeddings(self) -> nn.Module:
-        return self.mlm_head.decoder
+    def get_output_embeddings(self) -> None:
+        # genomix's MLM head scores against encoder.token_embedding.matrix() in its forward:
+        # the decoder is the embedding itself, with no second weight for transformers to tie.
+        return None
 
     def forward(
         self,
