@@ -38,13 +38,13 @@ def kmer_length(vocab_size: int) -> int:
     return k
 
 
-def kmer_base_one_hot(k: int) -> torch.Tensor:
+def kmer_base_one_hot(k: int, device: torch.device | str = "cpu") -> torch.Tensor:
     """(4**k, 4 * k) float: row v has a 1 at 4 * j + b when base j of k-mer v is b (A0 C1 G2 T3).
 
     k-mer ids follow `KmerTokenizer`: lexicographic, the first base most significant.
     """
-    values = torch.arange(4**k)
-    one_hot = torch.zeros(4**k, 4 * k)
+    values = torch.arange(4**k, device=device)
+    one_hot = torch.zeros(4**k, 4 * k, device=device)
     for position in range(k):
         digit = (values >> (2 * (k - 1 - position))) & 3
         one_hot[values, 4 * position + digit] = 1.0
@@ -72,16 +72,27 @@ class KmerEmbedding(nn.Module):
             k = kmer_length(vocab_size)
             # Each k-mer sums k vectors: scale so that the sum has the table's std of 0.02.
             self.base_vectors = nn.Parameter(torch.randn(4 * k, d_model) * 0.02 / k**0.5)
-            self.register_buffer("one_hot", kmer_base_one_hot(k), persistent=False)
+            self.k = k
+            # Not a buffer: derived from k alone, and built where the parameters are when first
+            # needed (loaders that build modules on the meta device, as transformers does,
+            # would leave a non-persistent buffer without data).
+            self._one_hot: torch.Tensor | None = None
             if mode == "factorized":
                 n_special = KmerTokenizer.n_special
                 self.special = nn.Parameter(torch.randn(n_special, d_model) * 0.02)
+
+    def one_hot(self) -> torch.Tensor:
+        """(4**k, 4 * k) `kmer_base_one_hot(k)` on the parameters' device and dtype."""
+        device = self.base_vectors.device
+        if self._one_hot is None or self._one_hot.device != device:
+            self._one_hot = kmer_base_one_hot(self.k, device)
+        return self._one_hot.to(self.base_vectors.dtype)
 
     def matrix(self) -> torch.Tensor:
         """The (V, D) embedding of every id, also the tied masked-LM decoder's weight."""
         if self.mode == "table":
             return self.weight
-        kmers = self.one_hot @ self.base_vectors  # (4**k, D)
+        kmers = self.one_hot() @ self.base_vectors  # (4**k, D)
         if self.mode == "factorized":
             return torch.cat((self.special, kmers))
         return self.weight + F.pad(kmers, (0, 0, KmerTokenizer.n_special, 0))

@@ -38,7 +38,7 @@ def test_factorized_vector_is_the_sum_of_its_base_vectors() -> None:
 def test_both_adds_the_table_to_the_stem() -> None:
     torch.manual_seed(0)
     both = KmerEmbedding(TOKENIZER.vocab_size, 4, "both")
-    stem = torch.cat((torch.zeros(TOKENIZER.n_special, 4), both.one_hot @ both.base_vectors))
+    stem = torch.cat((torch.zeros(TOKENIZER.n_special, 4), both.one_hot() @ both.base_vectors))
     assert torch.allclose(both.matrix(), both.weight + stem)
 
 
