@@ -90,7 +90,8 @@ def _add_deepsea_flag(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FEATURES.tsv",
         help="read --table as a DeepSEA-layout CSV (no header: sequence, then one 0/1 label per "
-        "row of this features TSV); split by contiguous row blocks 80/10/10, smoke tests only",
+        "row of this features TSV), split by contiguous row blocks 80/10/10 (smoke tests only); "
+        "or as a directory of DeepSEA's own train/valid/test files (.mat or CSV), its split",
     )
 
 
