@@ -73,6 +73,9 @@ class FinetuneConfig:
     """Fine-tuning of a promoter or chromatin head."""
 
     epochs: int = 3
+    max_steps: int = 0
+    eval_every: int = 0
+    checkpoint_every: int = 0
     batch_size: int = 16
     lr: float = 3e-4
     weight_decay: float = 0.01
