@@ -27,7 +27,9 @@ SCHEMA_PATH = files("genomix") / "config.schema.yaml"
 # Keys of a config section that name workflow inputs (paths, genome names): the Snakefile turns
 # them into a rule's inputs, so they are not fields of the stage dataclass.
 # Keys of the `promoter` and `chromatin` sections that override `finetune` for that head alone.
-HEAD_OVERRIDES = frozenset({"epochs", "max_train_rows", "lr", "pooling"})
+HEAD_OVERRIDES = frozenset(
+    {"epochs", "max_steps", "eval_every", "checkpoint_every", "max_train_rows", "lr", "pooling"}
+)
 
 WORKFLOW_KEYS: Mapping[str, frozenset[str]] = {
     "pretrain": frozenset({"genomes", "gpus"}),
