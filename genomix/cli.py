@@ -52,9 +52,20 @@ EPILOGS = {
     "  genomix predict models/chromatin --bed regions.bed --genome hg38.fa -o out.parquet",
     "predict-variants": "example:\n  genomix predict-variants calls.vcf.gz --genome hg19.fa "
     "--model models/chromatin -o effects.tsv",
+    "scan": "example:\n  genomix scan models/chromatin hg38.fa -o scan/part3.parquet "
+    "--part 3/8\n  genomix gather scan/part1.parquet ... scan/part8.parquet -o scan.parquet",
+    "gather": "example:\n  genomix gather scan/part1.tsv scan/part2.tsv -o scan.tsv",
     "report": "example:\n  genomix report --chromatin chromatin_auroc.tsv --promoter "
     "promoter_metrics.tsv --pretrain-metrics models/pretrained/metrics.csv -o report.md",
 }
+
+
+def _part(text: str) -> tuple[int, int]:
+    """argparse type: 'I/N' (1 <= I <= N) -> (I - 1, N)."""
+    index, _, total = text.partition("/")
+    if not (index.isdigit() and total.isdigit() and 1 <= int(index) <= int(total)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not I/N with 1 <= I <= N (e.g. 3/8)")
+    return int(index) - 1, int(total)
 
 
 def _count(minimum: int):
@@ -271,6 +282,36 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="progress bar (default: when stderr is a terminal)",
     )
+
+    scan = _subparser(
+        commands, "scan", "Genome scan: one score per base, tiled; one part of N per job."
+    )
+    scan.add_argument("model", type=Path, help="fine-tuned model directory")
+    scan.add_argument("genome", type=Path, help="indexed FASTA (plain or BGZF)")
+    scan.add_argument("-o", "--out", required=True, type=Path, help="table (.tsv, or .parquet)")
+    scan.add_argument(
+        "--format", choices=("tsv", "parquet"), help="output format (default: by --out suffix)"
+    )
+    scan.add_argument("--chroms", nargs="+", default=(), help="chromosomes (default: all)")
+    scan.add_argument(
+        "--tile", type=_count(1), help="bases per row, scored by the window centred on them "
+        "(default: the model's window)",
+    )  # fmt: skip
+    scan.add_argument(
+        "--part", type=_part, default=(0, 1), metavar="I/N",
+        help="scan the I-th of N equal shares of the tiles (default 1/1: all)",
+    )  # fmt: skip
+    scan.add_argument("--batch-size", type=_count(1), default=32)
+    scan.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    scan.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )
+    gather = _subparser(commands, "gather", "Concatenate genome-scan parts into one table.")
+    gather.add_argument("parts", type=Path, nargs="+", help="part tables, in order")
+    gather.add_argument("-o", "--out", required=True, type=Path, help="table (.tsv, or .parquet)")
 
     report = _subparser(commands, "report", "Summarise a run: tables, plots, stage times.")
     report.add_argument("--chromatin", required=True, type=Path, help="chromatin metrics TSV")
@@ -494,6 +535,27 @@ def run(args: argparse.Namespace) -> None:
             on_skip=lambda message: logger.warning("skipped %s", message),
             output_format=args.format,
         )
+    elif args.command == "scan":
+        from genomix.scan import scan_genome
+
+        part, parts = args.part
+        scan_genome(
+            args.model,
+            args.genome,
+            args.out,
+            chroms=args.chroms,
+            tile=args.tile,
+            part=part,
+            parts=parts,
+            batch_size=args.batch_size,
+            device=args.device,
+            output_format=args.format,
+            progress=args.progress,
+        )
+    elif args.command == "gather":
+        from genomix.scan import gather_tables
+
+        gather_tables(args.parts, args.out)
     elif args.command == "report":
         from genomix.report import write_report
 
