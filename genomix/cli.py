@@ -18,6 +18,7 @@ from genomix.config import (
     EvaluateConfig,
     FinetuneConfig,
     PretrainConfig,
+    ScanConfig,
     TokenizeConfig,
     add_config_arguments,
     config_from_arguments,
@@ -294,15 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scan.add_argument("--chroms", nargs="+", default=(), help="chromosomes (default: all)")
     scan.add_argument(
-        "--tile", type=_count(1), help="bases per row, scored by the window centred on them "
-        "(default: the model's window)",
-    )  # fmt: skip
-    scan.add_argument(
         "--part", type=_part, default=(0, 1), metavar="I/N",
         help="scan the I-th of N equal shares of the tiles (default 1/1: all)",
     )  # fmt: skip
-    scan.add_argument("--batch-size", type=_count(1), default=32)
-    scan.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    add_config_arguments(scan, ScanConfig, "scan")
     scan.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -538,17 +534,18 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "scan":
         from genomix.scan import scan_genome
 
+        config = config_from_arguments(ScanConfig, args, "scan")
         part, parts = args.part
         scan_genome(
             args.model,
             args.genome,
             args.out,
             chroms=args.chroms,
-            tile=args.tile,
+            tile=config.tile or None,
             part=part,
             parts=parts,
-            batch_size=args.batch_size,
-            device=args.device,
+            batch_size=config.batch_size,
+            device=config.device,
             output_format=args.format,
             progress=args.progress,
         )

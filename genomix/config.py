@@ -36,6 +36,7 @@ WORKFLOW_KEYS: Mapping[str, frozenset[str]] = {
     "promoter": frozenset({"table", "tss", "genome", "bed_upstream", "valid_chroms", "test_chroms"})
     | HEAD_OVERRIDES,
     "chromatin": frozenset({"genome", "peaks"}) | HEAD_OVERRIDES,
+    "scan": frozenset({"head", "genome", "parts"}),
 }
 
 
@@ -110,6 +111,15 @@ class EvaluateConfig:
     baselines: tuple[str, ...] = ()
     kmer_k: int = 4
     cnn_epochs: int = 5
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Genome scan (`genomix scan`): rows of `tile` bases (0 = the model's window)."""
+
+    tile: int = 0
+    batch_size: int = 32
+    device: str = "auto"
 
 
 @cache

@@ -197,28 +197,28 @@ def _has_bases(window_sequence: str, tile: Tile) -> bool:
 
 
 def gather_tables(parts: Sequence[str | Path], out: str | Path) -> int:
-    """Concatenate scan part tables (TSV or Parquet, in the order given) into `out`, atomically.
+    """Concatenate scan part tables (TSV or Parquet, in the order given) into `out`, atomically,
+    one part in memory at a time.
 
     Returns the number of rows. GenomixError when the parts' columns differ.
     """
     if not parts:
         raise GenomixError("gather: no part tables given")
-    frames, columns = [], None
-    for path in parts:
-        frame = _read_part(Path(path))
-        if columns is not None and list(frame.columns) != columns:
-            raise GenomixError(
-                f"{path}: columns {', '.join(frame.columns)} differ from {parts[0]}'s "
-                f"({', '.join(columns)}); were the parts scanned with the same model?"
-            )
-        columns = list(frame.columns)
-        frames.append(frame)
-    whole = pd.concat(frames, ignore_index=True)
+    columns = list(_read_part(Path(parts[0])).columns)
     kinds = [str, int, int, *[float] * (len(columns) - 3)]
+    rows = 0
     with open_table(out, columns, kinds) as table:
-        for row in whole.itertuples(index=False):
-            table.write(list(row))
-    return len(whole)
+        for path in parts:
+            frame = _read_part(Path(path))
+            if list(frame.columns) != columns:
+                raise GenomixError(
+                    f"{path}: columns {', '.join(frame.columns)} differ from {parts[0]}'s "
+                    f"({', '.join(columns)}); were the parts scanned with the same model?"
+                )
+            for row in frame.itertuples(index=False):
+                table.write(list(row))
+            rows += len(frame)
+    return rows
 
 
 def _read_part(path: Path) -> pd.DataFrame:
