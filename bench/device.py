@@ -353,8 +353,19 @@ def ddp_case(bench: Bench) -> Row:
         dist.destroy_process_group()
 
 
+CHECKS = ("train", "attention", "ddp", "compile")
+
+
 def cases(bench: Bench) -> Iterator[tuple[str, str, Callable[[], Row]]]:
-    """(check, case, run) in the order they run: the cheap, most wanted figures first."""
+    """(check, case, run) of the --checks asked for, in the order they run: the cheap, most
+    wanted figures first."""
+    for check, name, run in _all_cases(bench):
+        kind = "compile" if name.endswith(" compiled") else check
+        if kind in bench.args.checks:
+            yield check, name, run
+
+
+def _all_cases(bench: Bench) -> Iterator[tuple[str, str, Callable[[], Row]]]:
     args = bench.args
     for batch in args.batches:
         for attention in ("bigbird", "dense"):
@@ -418,7 +429,8 @@ def preamble(bench: Bench) -> list[str]:
     return [
         f"command: {' '.join(['python', *sys.argv])}",
         f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; torch {torch.__version__}; {hardware}; "
-        f"{'bf16 autocast' if bench.dtype == torch.bfloat16 else 'fp32'}",
+        f"{'bf16 autocast' if bench.dtype == torch.bfloat16 else 'fp32'}; checks "
+        f"{', '.join(args.checks)}",
         f"preset {args.preset}: {config.n_layers} layers, d_model {config.d_model}, "
         f"{config.n_heads} heads, d_ff {config.d_ff}, bigbird block {config.block_size} "
         f"(g={config.global_blocks}, w={config.window_blocks}, r={config.random_blocks}); "
@@ -447,6 +459,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--length", type=int, help="tokens per sequence (default 4096)")
     parser.add_argument("--batches", type=int, nargs="+", help="train batches (default 1 8)")
     parser.add_argument("--attention-lengths", type=int, nargs="+", help="default 4k 16k 64k")
+    parser.add_argument(
+        "--checks", nargs="+", choices=CHECKS, default=list(CHECKS), help="default: all"
+    )
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per case")
     parser.add_argument("--repeats", type=int, default=5, help="timed steps per case")
     parser.add_argument("--time-limit", type=float, default=450.0, help="seconds for all cases")

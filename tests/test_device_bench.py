@@ -75,8 +75,8 @@ def test_dry_run_measures_every_case_without_the_workflow_packages(dry_run: str)
             for length in (256, 512)
         ),
         ("ddp", "bigbird B=1"),
-        ("train", "bigbird B=2 compiled"),
         ("train", "dense B=2 compiled"),
+        ("train", "bigbird B=2 compiled"),
     }
     assert set(rows) == expected
     for key, cells in rows.items():
@@ -132,6 +132,16 @@ def test_time_guard_interrupts_and_skips(device_bench) -> None:
     assert row.note.startswith("error: CaseTimeout: interrupted: --time-limit reached")
     skipped = device_bench.run_case(lambda: pytest.fail("must not run"), "train", "late", 0.0)
     assert skipped.note == "skipped: --time-limit reached"
+
+
+def test_checks_select_the_cases(device_bench) -> None:
+    args = device_bench.parse_args(["--dry-run", "--out", "x.md", "--checks", "compile", "ddp"])
+    bench = device_bench.Bench(args, torch.device("cpu"), torch.float32, {})
+    assert [name for _, name, _ in device_bench.cases(bench)] == [
+        "bigbird B=1",
+        "dense B=2 compiled",
+        "bigbird B=2 compiled",
+    ]
 
 
 def test_bench_imports_nothing_the_gpu_machine_lacks(tmp_path: Path) -> None:
