@@ -130,6 +130,13 @@ def test_predict_genome_scatters_the_scan_and_gathers_it(tmp_path: Path) -> None
         f"results/demo/scan/chromatin_dm3_segments.parts/{i}.parquet" for i in (1, 2, 3)
     )
     assert f"genomix gather {parts} -o results/demo/scan/chromatin_dm3_segments.parquet" in out
+    hg38 = _snakemake(
+        "-n", "predict_genome", "--configfile", str(ROOT / "config" / "hg38.yaml"),
+        "--directory", str(tmp_path),
+    )  # fmt: skip
+    assert hg38.returncode == 0, hg38.stdout[-3000:] + hg38.stderr[-3000:]
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", hg38.stdout.split("Job stats:")[1], flags=re.M))
+    assert stats["scan_part"] == "32"  # config/hg38.yaml: scan.parts
 
 
 def test_hg38_dry_run_plans_the_full_run(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ rule scan_part:
     threads: 2
     resources:
         mem_mb=4000,
+        gpu=1,
     params:
         flags=cli_flags(SCAN, exclude={"head", "genome", "parts"}),
         parts=SCAN_PARTS,
