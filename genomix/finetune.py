@@ -211,7 +211,16 @@ def finetune(
                 loss["rows"] += len(batch)
                 if steps.validates():
                     best, stopping = _validate(
-                        model, tokenizer, valid, steps, best, loss, log, config, device, tokens
+                        model,
+                        valid,
+                        tokenizer=tokenizer,
+                        steps=steps,
+                        best=best,
+                        loss=loss,
+                        log=log,
+                        config=config,
+                        device=device,
+                        pad_to=tokens.shape[1],
                     )
                     loss = {"sum": 0.0, "rows": 0}
                     model.train()
@@ -301,19 +310,21 @@ def rows_digest(*tables: LabeledTable) -> str:
 
 def _validate(
     model: SequenceClassifier,
-    tokenizer: KmerTokenizer,
     valid: LabeledTable,
+    *,
+    tokenizer: KmerTokenizer,
     steps: StepSchedule,
     best: dict[str, Any],
     loss: dict[str, float],
     log: MetricsLog,
     config: FinetuneConfig,
     device: torch.device,
-    tokens: torch.Tensor,
+    pad_to: int,
 ) -> tuple[dict[str, Any], bool]:
-    """Score the valid rows, log them, update the best validation; returns (best, stop early).
+    """Score the valid rows, log them with the training loss since the last validation, update
+    the best validation; returns (best, whether to stop early).
 
-    tokens: (N, T) the training inputs, whose width T the valid rows are padded to.
+    pad_to: token width T of the training inputs (N, T), which the valid rows are padded to.
     """
     probabilities = score_sequences(
         model,
@@ -321,7 +332,7 @@ def _validate(
         valid.sequences,
         batch_size=config.batch_size,
         device=device,
-        pad_to=tokens.shape[1],
+        pad_to=pad_to,
     )
     auroc = mean_auroc(valid.labels, probabilities)
     log.append(
