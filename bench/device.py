@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -54,6 +55,9 @@ from genomix.attention import build_attention
 from genomix.attention.masks import bigbird_block_mask
 from genomix.kmers import KmerTokenizer
 from genomix.model import EncoderConfig
+
+if TYPE_CHECKING:
+    from torch.nn.attention.flex_attention import BlockMask
 
 VOCAB = KmerTokenizer(6, 1).vocab_size
 COLUMNS = ("check", "case", "tokens", "ms", "tokens/s", "TFLOP/s", "MFU", "peak GiB", "note")
@@ -184,7 +188,7 @@ def block_table(bench: Bench, length: int) -> tuple[torch.nn.Module, torch.Tenso
 
 def flex_block_mask(
     table: torch.Tensor, block: int, sparse_block: tuple[int, int], device: torch.device
-):
+) -> BlockMask:
     """A FlexAttention BlockMask of the (nb, nb) block pattern `table` of `block` positions.
 
     Its blocks are `sparse_block` = (query, key) positions, multiples of `block`: a block wholly
@@ -241,12 +245,16 @@ FLEX_TRIES = (
 )
 
 
-def bigbird_attend(bench: Bench, length: int, q, k, v) -> tuple[Callable, int, str]:
+def bigbird_attend(
+    bench: Bench, length: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+) -> tuple[Callable, int, str]:
     module, table = block_table(bench, length)
     return module.attend, int(table.sum()) * module.block_size**2, ""
 
 
-def flex_attend(bench: Bench, length: int, q, k, v) -> tuple[Callable, int, str]:
+def flex_attend(
+    bench: Bench, length: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+) -> tuple[Callable, int, str]:
     from torch.nn.attention.flex_attention import flex_attention
 
     module, table = block_table(bench, length)
@@ -281,7 +289,9 @@ def flex_attend(bench: Bench, length: int, q, k, v) -> tuple[Callable, int, str]
     raise RuntimeError("; ".join(first_line(error) for error in errors))
 
 
-def sdpa_attend(bench: Bench, length: int, q, k, v) -> tuple[Callable, int, str]:
+def sdpa_attend(
+    bench: Bench, length: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
+) -> tuple[Callable, int, str]:
     return F.scaled_dot_product_attention, length * length, ""
 
 
