@@ -37,6 +37,7 @@ include: "workflows/pretrain.smk"
 include: "workflows/finetune.smk"
 include: "workflows/evaluate.smk"
 include: "workflows/report.smk"
+include: "workflows/predict.smk"
 
 
 rule all:

@@ -6,8 +6,9 @@
 
 Inputs from the same real sequence (the human chr20 slice, its first `--bases` bases): the whole
 record (scored in windows of the model's length at half-window stride, then aggregated), the
-same bases cut into records of 1 kb, and the demo VCF's alleles (`--variants`, 0 = all 2,693;
-two windows each). Prints a markdown table and the command.
+same bases cut into records of 1 kb, the same bases as a one-chromosome genome scanned by
+`genomix scan` (tiles of one window, each base scored once), and the demo VCF's alleles
+(`--variants`, 0 = all 2,693; two windows each). Prints a markdown table and the command.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch
 
 from genomix.fasta import open_bytes, read_fasta
 from genomix.predict import predict_fasta
+from genomix.scan import scan_genome
 from genomix.variants import predict_variants
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,6 +67,16 @@ def main() -> None:
             rate = f"{n_records / seconds:,.1f} records/s, {len(sequence) / seconds:,.0f} bp/s"
             rows.append((name, seconds, rate))
         genome, vcf = Path(folder) / "genome.fa", Path(folder) / "calls.vcf"
+        scanned = Path(folder) / "scanned.fa"
+        scanned.write_text(f">{record.id}\n{sequence}\n")  # plain: indexable
+        started = time.perf_counter()
+        tiles = scan_genome(
+            args.model, scanned, Path(folder) / "scan.tsv", batch_size=args.batch_size,
+            device="cpu", progress=False,
+        )  # fmt: skip
+        seconds = time.perf_counter() - started
+        rate = f"{tiles / seconds:,.1f} tiles/s, {len(sequence) / seconds:,.0f} bp/s"
+        rows.append((f"genome scan of the {len(sequence):,} bp ({tiles:,} tiles)", seconds, rate))
         genome.write_text(f">{record.id}\n{record.sequence}\n")  # plain: indexable
         with open_bytes(args.vcf) as source:
             lines = source.readlines()

@@ -41,7 +41,6 @@ from contextlib import nullcontext
 import torch
 from torch import nn
 
-from genomix.config import config_from_mapping
 from genomix.kmers import KmerTokenizer
 from genomix.model import EncoderConfig, MaskedLanguageModel
 
@@ -56,9 +55,11 @@ def build_config(args: argparse.Namespace, attention: str, length: int) -> Encod
         for key in ("d_model", "n_layers", "n_heads", "d_ff", "positions")
         if getattr(args, key) is not None
     }
-    return config_from_mapping(
-        EncoderConfig,
-        {
+    # The preset resolved here, not by genomix.config (which needs jsonschema): bench/device.py
+    # reuses this on GPU machines that have torch but not the workflow's dependencies.
+    return EncoderConfig(
+        **{
+            **EncoderConfig.PRESETS[args.preset],
             "preset": args.preset,
             **overrides,
             "attention": attention,

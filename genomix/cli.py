@@ -19,6 +19,7 @@ from genomix.config import (
     EvaluateConfig,
     FinetuneConfig,
     PretrainConfig,
+    ScanConfig,
     TokenizeConfig,
     add_config_arguments,
     config_from_arguments,
@@ -54,9 +55,20 @@ EPILOGS = {
     "  genomix predict models/chromatin --bed regions.bed --genome hg38.fa --bigwig tracks/",
     "predict-variants": "example:\n  genomix predict-variants calls.vcf.gz --genome hg19.fa "
     "--model models/chromatin -o effects.tsv",
+    "scan": "example:\n  genomix scan models/chromatin hg38.fa -o scan/part3.parquet "
+    "--part 3/8\n  genomix gather scan/part1.parquet ... scan/part8.parquet -o scan.parquet",
+    "gather": "example:\n  genomix gather scan/part1.tsv scan/part2.tsv -o scan.tsv",
     "report": "example:\n  genomix report --chromatin chromatin_auroc.tsv --promoter "
     "promoter_metrics.tsv --pretrain-metrics models/pretrained/metrics.csv -o report.md",
 }
+
+
+def _part(text: str) -> tuple[int, int]:
+    """argparse type: 'I/N' (1 <= I <= N) -> (I - 1, N)."""
+    index, _, total = text.partition("/")
+    if not (index.isdigit() and total.isdigit() and 1 <= int(index) <= int(total)):
+        raise argparse.ArgumentTypeError(f"{text!r} is not I/N with 1 <= I <= N (e.g. 3/8)")
+    return int(index) - 1, int(total)
 
 
 def _count(minimum: int):
@@ -106,7 +118,8 @@ def _add_deepsea_flag(parser: argparse.ArgumentParser) -> None:
         type=Path,
         metavar="FEATURES.tsv",
         help="read --table as a DeepSEA-layout CSV (no header: sequence, then one 0/1 label per "
-        "row of this features TSV); split by contiguous row blocks 80/10/10, smoke tests only",
+        "row of this features TSV), split by contiguous row blocks 80/10/10 (smoke tests only); "
+        "or as a directory of DeepSEA's own train/valid/test files (.mat or CSV), its split",
     )
 
 
@@ -311,6 +324,31 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="progress bar (default: when stderr is a terminal)",
     )
+
+    scan = _subparser(
+        commands, "scan", "Genome scan: one score per base, tiled; one part of N per job."
+    )
+    scan.add_argument("model", type=Path, help="fine-tuned model directory")
+    scan.add_argument("genome", type=Path, help="indexed FASTA (plain or BGZF)")
+    scan.add_argument("-o", "--out", required=True, type=Path, help="table (.tsv, or .parquet)")
+    scan.add_argument(
+        "--format", choices=("tsv", "parquet"), help="output format (default: by --out suffix)"
+    )
+    scan.add_argument("--chroms", nargs="+", default=(), help="chromosomes (default: all)")
+    scan.add_argument(
+        "--part", type=_part, default=(0, 1), metavar="I/N",
+        help="scan the I-th of N equal shares of the tiles (default 1/1: all)",
+    )  # fmt: skip
+    add_config_arguments(scan, ScanConfig, "scan")
+    scan.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )
+    gather = _subparser(commands, "gather", "Concatenate genome-scan parts into one table.")
+    gather.add_argument("parts", type=Path, nargs="+", help="part tables, in order")
+    gather.add_argument("-o", "--out", required=True, type=Path, help="table (.tsv, or .parquet)")
 
     report = _subparser(commands, "report", "Summarise a run: tables, plots, stage times.")
     report.add_argument("--chromatin", required=True, type=Path, help="chromatin metrics TSV")
@@ -542,6 +580,28 @@ def run(args: argparse.Namespace) -> None:
             output_format=args.format,
             region=args.region,
         )
+    elif args.command == "scan":
+        from genomix.scan import scan_genome
+
+        config = config_from_arguments(ScanConfig, args, "scan")
+        part, parts = args.part
+        scan_genome(
+            args.model,
+            args.genome,
+            args.out,
+            chroms=args.chroms,
+            tile=config.tile or None,
+            part=part,
+            parts=parts,
+            batch_size=config.batch_size,
+            device=config.device,
+            output_format=args.format,
+            progress=args.progress,
+        )
+    elif args.command == "gather":
+        from genomix.scan import gather_tables
+
+        gather_tables(args.parts, args.out)
     elif args.command == "report":
         from genomix.report import write_report
 

@@ -27,7 +27,9 @@ SCHEMA_PATH = files("genomix") / "config.schema.yaml"
 # Keys of a config section that name workflow inputs (paths, genome names): the Snakefile turns
 # them into a rule's inputs, so they are not fields of the stage dataclass.
 # Keys of the `promoter` and `chromatin` sections that override `finetune` for that head alone.
-HEAD_OVERRIDES = frozenset({"epochs", "max_train_rows", "lr", "pooling"})
+HEAD_OVERRIDES = frozenset(
+    {"epochs", "max_steps", "eval_every", "checkpoint_every", "max_train_rows", "lr", "pooling"}
+)
 
 WORKFLOW_KEYS: Mapping[str, frozenset[str]] = {
     "pretrain": frozenset({"genomes", "gpus"}),
@@ -35,6 +37,7 @@ WORKFLOW_KEYS: Mapping[str, frozenset[str]] = {
     | HEAD_OVERRIDES,
     "chromatin": frozenset({"genome", "peaks"}) | HEAD_OVERRIDES,
     "evaluate": frozenset({"pretraining_gain"}),
+    "scan": frozenset({"head", "genome", "parts"}),
 }
 
 
@@ -74,6 +77,9 @@ class FinetuneConfig:
     """Fine-tuning of a promoter or chromatin head."""
 
     epochs: int = 3
+    max_steps: int = 0
+    eval_every: int = 0
+    checkpoint_every: int = 0
     batch_size: int = 16
     lr: float = 3e-4
     weight_decay: float = 0.01
@@ -106,6 +112,15 @@ class EvaluateConfig:
     baselines: tuple[str, ...] = ()
     kmer_k: int = 4
     cnn_epochs: int = 5
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Genome scan (`genomix scan`): rows of `tile` bases (0 = the model's window)."""
+
+    tile: int = 0
+    batch_size: int = 32
+    device: str = "auto"
 
 
 @cache

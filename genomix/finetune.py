@@ -33,6 +33,7 @@ from genomix.kmers import KmerTokenizer
 from genomix.metrics import best_f1_threshold, has_both_classes, mean_auroc
 from genomix.model import Encoder, EncoderConfig
 from genomix.scoring import encode_sequences, score_sequences
+from genomix.steps import StepSchedule
 from genomix.train import (
     MetricsLog,
     StopSignal,
@@ -69,15 +70,19 @@ def finetune(
     """Train a SequenceClassifier on the table's train rows and write the model directory `out`.
 
     The encoder comes from `pretrained` (a `genomix pretrain` model directory) or, without it, is
-    built from scratch from `model_config` and `tokenize_config`. Training stops early when the
-    mean validation AUROC has not improved for `config.patience` epochs; the best epoch is kept.
+    built from scratch from `model_config` and `tokenize_config`. Training runs `config.epochs`
+    epochs or, with `config.max_steps`, that many steps (`genomix.steps.StepSchedule`), and
+    validates at the end of each epoch or every `config.eval_every` steps. It stops early when
+    the mean validation AUROC has not improved for `config.patience` validations; the best
+    validation's weights are kept.
 
-    After each epoch but the last, the training state (weights, optimizer, schedule, random
-    streams, early-stopping state, metrics) is saved to `<out>.state/`; a rerun with the same
-    settings resumes from the last saved epoch and ends with the same weights as an uninterrupted
-    run. SIGTERM stops training after the current batch (or after saving, when it comes during
-    validation) and raises TrainingStopped; an interrupted epoch is redone on resume. The state
-    is deleted once the model directory is written.
+    At each validation but the last (or every `config.checkpoint_every` steps), the training state
+    (weights, optimizer, schedule, random streams, the step schedule's position, early-stopping
+    state, metrics) is saved to `<out>.state/`; a rerun with the same settings resumes from the
+    last saved step, mid-epoch too, and ends with the same weights as an uninterrupted run.
+    SIGTERM stops training after the current step (after saving, when that step saves) and raises
+    TrainingStopped; steps after the last save are redone on resume. The state is deleted once
+    the model directory is written.
     """
     if task not in TASKS:
         raise GenomixError(f"task '{task}' is not one of {', '.join(TASKS)}")
@@ -131,15 +136,27 @@ def finetune(
     labels = torch.from_numpy(train.labels)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_positive_weight(train.labels).to(device))
 
-    steps_per_epoch = -(-len(train.sequences) // config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
+    steps = StepSchedule(
+        len(train.sequences),
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        max_steps=config.max_steps,
+        eval_every=config.eval_every,
+        checkpoint_every=config.checkpoint_every,
+        generator=generator,
+    )
+    total_steps = steps.total_steps
     optimizer = build_optimizer(model, lr=config.lr, weight_decay=config.weight_decay)
     schedule = warmup_cosine(
         optimizer, warmup_steps=int(config.warmup_fraction * total_steps), total_steps=total_steps
     )
     log = MetricsLog()
-    # Early stopping: the best epoch so far, its weights and thresholds, epochs since a gain.
-    best: dict[str, Any] = {"auroc": -1.0, "epoch": 0, "model": None, "thresholds": [], "stale": 0}
+    # Early stopping: the best validation so far, its weights and thresholds, validations since.
+    best: dict[str, Any] = {
+        "auroc": -1.0, "epoch": 0, "step": 0, "model": None, "thresholds": [], "stale": 0
+    }  # fmt: skip
+    # Training loss since the last validation: sum over rows, rows.
+    loss = {"sum": 0.0, "rows": 0}
     generators = {"rows": generator, **module_generators(model)}
     state_dir = training_state_dir(out)
     settings = training_settings(
@@ -152,13 +169,15 @@ def finetune(
         tokenizer=tokenizer,
     )
     state = load_training_state(state_dir, settings=settings)
-    done = 0
+    saved = 0  # the step of the last saved state
     if state is not None:
         restore_training_state(
             state, model=model, optimizer=optimizer, schedule=schedule, generators=generators
         )
-        log.rows, best, done = state["metrics"], state["best"], state["epoch"]
-        logger.info("resuming after epoch %d of %d (%s)", done, config.epochs, state_dir)
+        log.rows, best, loss = state["metrics"], state["best"], state["loss"]
+        steps.load_state_dict(state["steps"])
+        saved = steps.step
+        logger.info("resuming after %s (%s)", _position(steps), state_dir)
     logger.info(
         "fine-tuning %s head (%d outputs) on %d train / %d valid rows, %d-token inputs",
         task,
@@ -168,81 +187,65 @@ def finetune(
         tokens.shape[1],
     )
     with StopSignal() as stop:
-        for epoch in range(done + 1, config.epochs + 1):
+        stopping = False
+        for epoch, batches in steps.epoch_batches():
             model.train()
-            order = torch.randperm(len(train.sequences), generator=generator)
-            batches = order.split(config.batch_size)
-            loss_sum = 0.0
             for batch in tqdm(
                 batches, desc=f"epoch {epoch}", unit="batch", disable=hide_progress(progress)
             ):
                 logits = model(tokens[batch].to(device), padding[batch].to(device))
-                loss = loss_fn(logits, labels[batch].to(device))
-                if not torch.isfinite(loss):
+                batch_loss = loss_fn(logits, labels[batch].to(device))
+                if not torch.isfinite(batch_loss):
                     raise GenomixError(
-                        f"fine-tuning diverged (loss {loss.item()}) in epoch {epoch}; "
+                        f"fine-tuning diverged (loss {batch_loss.item()}) in epoch {epoch}; "
                         "lower finetune.lr"
                     )
                 optimizer.zero_grad(set_to_none=True)
-                (loss + model.encoder.span_penalty()).backward()
+                (batch_loss + model.encoder.span_penalty()).backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
                 model.encoder.clamp_spans_()
                 schedule.step()
-                loss_sum += loss.item() * len(batch)
-                if stop.requested:
+                steps.advance()
+                loss["sum"] += batch_loss.item() * len(batch)
+                loss["rows"] += len(batch)
+                if steps.validates():
+                    best, stopping = _validate(
+                        model,
+                        valid,
+                        tokenizer=tokenizer,
+                        steps=steps,
+                        best=best,
+                        loss=loss,
+                        log=log,
+                        config=config,
+                        device=device,
+                        pad_to=tokens.shape[1],
+                    )
+                    loss = {"sum": 0.0, "rows": 0}
+                    model.train()
+                if stopping:
                     break
-            if stop.requested:  # this epoch is redone on resume, from the last saved state
-                raise _stopped(epoch - 1, config.epochs, state_dir)
-            probabilities = score_sequences(
-                model,
-                tokenizer,
-                valid.sequences,
-                batch_size=config.batch_size,
-                device=device,
-                pad_to=tokens.shape[1],
-            )
-            auroc = mean_auroc(valid.labels, probabilities)
-            log.append(
-                {
-                    "epoch": epoch,
-                    "train_loss": loss_sum / len(train.sequences),
-                    "valid_mean_auroc": auroc,
-                }
-            )
-            if auroc > best["auroc"]:
-                thresholds = [
-                    best_f1_threshold(valid.labels[:, j], probabilities[:, j])
-                    for j in range(len(table.profiles))
-                ]
-                best = {
-                    "auroc": auroc,
-                    "epoch": epoch,
-                    "model": copy.deepcopy(model.state_dict()),
-                    "thresholds": thresholds,
-                    "stale": 0,
-                }
-            else:
-                best["stale"] += 1
-                if best["stale"] >= config.patience:
-                    logger.info("early stop: no validation gain for %d epochs", best["stale"])
-                    break
-            if epoch < config.epochs:  # after the last epoch the model directory follows
-                save_training_state(
-                    state_dir,
-                    {
-                        "epoch": epoch,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "schedule": schedule.state_dict(),
-                        "rng": rng_state(generators),
-                        "best": best,
-                        "metrics": log.rows,
-                    },
-                    settings=settings,
-                )
-                if stop.requested:
-                    raise _stopped(epoch, config.epochs, state_dir)
+                if steps.saves():
+                    save_training_state(
+                        state_dir,
+                        {
+                            "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(),
+                            "schedule": schedule.state_dict(),
+                            "rng": rng_state(generators),
+                            "steps": steps.state_dict(),
+                            "best": best,
+                            "loss": loss,
+                            "metrics": log.rows,
+                        },
+                        settings=settings,
+                    )
+                    saved = steps.step
+                if stop.requested:  # the steps after the last save are redone on resume
+                    raise _stopped(saved, steps, state_dir)
+            if stopping:
+                break
     model.load_state_dict(best["model"])
 
     metadata = {
@@ -253,6 +256,7 @@ def finetune(
         "window_bases": window_bases,
         "thresholds": best["thresholds"],
         "best_epoch": best["epoch"],
+        "best_step": best["step"],
         "valid_mean_auroc": best["auroc"],
         "model": dataclasses.asdict(encoder_config),
         "tokenizer": {"k": tokenizer.k, "stride": tokenizer.stride},
@@ -304,16 +308,79 @@ def rows_digest(*tables: LabeledTable) -> str:
     return digest.hexdigest()
 
 
-def _stopped(saved_epoch: int, epochs: int, state_dir: Path) -> TrainingStopped:
+def _validate(
+    model: SequenceClassifier,
+    valid: LabeledTable,
+    *,
+    tokenizer: KmerTokenizer,
+    steps: StepSchedule,
+    best: dict[str, Any],
+    loss: dict[str, float],
+    log: MetricsLog,
+    config: FinetuneConfig,
+    device: torch.device,
+    pad_to: int,
+) -> tuple[dict[str, Any], bool]:
+    """Score the valid rows, log them with the training loss since the last validation, update
+    the best validation; returns (best, whether to stop early).
+
+    pad_to: token width T of the training inputs (N, T), which the valid rows are padded to.
+    """
+    probabilities = score_sequences(
+        model,
+        tokenizer,
+        valid.sequences,
+        batch_size=config.batch_size,
+        device=device,
+        pad_to=pad_to,
+    )
+    auroc = mean_auroc(valid.labels, probabilities)
+    log.append(
+        {
+            "epoch": steps.epoch,
+            "step": steps.step,
+            "train_loss": loss["sum"] / loss["rows"],
+            "valid_mean_auroc": auroc,
+        }
+    )
+    if auroc > best["auroc"]:
+        thresholds = [
+            best_f1_threshold(valid.labels[:, j], probabilities[:, j])
+            for j in range(valid.labels.shape[1])
+        ]
+        model_state = copy.deepcopy(model.state_dict())
+        return {
+            "auroc": auroc,
+            "epoch": steps.epoch,
+            "step": steps.step,
+            "model": model_state,
+            "thresholds": thresholds,
+            "stale": 0,
+        }, False
+    best = {**best, "stale": best["stale"] + 1}
+    if best["stale"] >= config.patience:
+        logger.info("early stop: no validation gain in %d validations", best["stale"])
+        return best, True
+    return best, False
+
+
+def _position(steps: StepSchedule) -> str:
+    """'step 6 of 12 (epoch 2 of 3)': where training stands."""
+    return f"step {steps.step} of {steps.total_steps} (epoch {steps.epoch} of {steps.epochs})"
+
+
+def _stopped(saved: int, steps: StepSchedule, state_dir: Path) -> TrainingStopped:
     """The error SIGTERM ends fine-tuning with, saying where a rerun resumes."""
-    if saved_epoch == 0:
+    if saved == 0:
         return TrainingStopped(
-            f"stopped by SIGTERM in epoch 1 of {epochs}, before any epoch was saved; "
+            f"stopped by SIGTERM at {_position(steps)}, before any training state was saved; "
             "a rerun starts over"
         )
+    epoch = -(-saved // steps.steps_per_epoch)
     return TrainingStopped(
-        f"stopped by SIGTERM; the training state after epoch {saved_epoch} of {epochs} is saved "
-        f"in {state_dir}: rerun the same command to resume"
+        f"stopped by SIGTERM; the training state after step {saved} of {steps.total_steps} "
+        f"(epoch {epoch} of {steps.epochs}) is saved in {state_dir}: rerun the same command to "
+        "resume"
     )
 
 

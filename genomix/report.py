@@ -250,14 +250,16 @@ def plot_pretrain_curve(metrics: pd.DataFrame, out: Path) -> Path:
 
 
 def plot_finetune_curves(curves: Mapping[str, pd.DataFrame], out: Path) -> Path:
-    """Per head: training loss (left) and every `valid_*` metric (right) against epoch."""
+    """Per head: training loss (left) and every `valid_*` metric (right) at each validation,
+    against the step (the epoch for curves written before steps were logged)."""
     figure, (loss_axes, valid_axes) = plt.subplots(1, 2, figsize=(9, 3.5))
+    axis = "step" if all("step" in frame for frame in curves.values()) else "epoch"
     for head, frame in curves.items():
-        loss_axes.plot(frame["epoch"], frame["train_loss"], marker="o", label=head)
+        loss_axes.plot(frame[axis], frame["train_loss"], marker="o", label=head)
         for column in [c for c in frame.columns if c.startswith("valid_")]:
-            valid_axes.plot(frame["epoch"], frame[column], marker="o", label=f"{head} {column}")
-    loss_axes.set(xlabel="epoch", ylabel="training BCE loss", title="fine-tuning loss")
-    valid_axes.set(xlabel="epoch", ylabel="validation metric", title="validation")
+            valid_axes.plot(frame[axis], frame[column], marker="o", label=f"{head} {column}")
+    loss_axes.set(xlabel=axis, ylabel="training BCE loss", title="fine-tuning loss")
+    valid_axes.set(xlabel=axis, ylabel="validation metric", title="validation")
     loss_axes.legend(fontsize="small")
     valid_axes.legend(fontsize="small")
     return _save(figure, out)
@@ -371,7 +373,7 @@ def write_report(
         heads = {head: _read_table(Path(path), sep=",") for head, path in finetune_metrics.items()}
         finetune_png = plot_finetune_curves(heads, out.with_name(f"{out.stem}_finetune_curve.png"))
         sections += [
-            "## Fine-tuning (per epoch; the best validation epoch is kept)",
+            "## Fine-tuning (at each validation; the best validation's weights are kept)",
             f"![fine-tuning curves]({finetune_png.name})",
         ]
     spans = Path(pretrain_metrics).with_name("spans.tsv")

@@ -14,6 +14,7 @@ from genomix.config import (
     EvaluateConfig,
     FinetuneConfig,
     PretrainConfig,
+    ScanConfig,
     TokenizeConfig,
     load_config,
     load_schema,
@@ -29,6 +30,7 @@ SECTIONS = {
     "finetune": FinetuneConfig,
     "chromatin": ChromatinConfig,
     "evaluate": EvaluateConfig,
+    "scan": ScanConfig,
 }
 
 

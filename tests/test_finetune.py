@@ -46,4 +46,4 @@ def test_saved_head_records_what_predict_needs(promoter_model: Path) -> None:
     assert metadata["kind"] == "classifier"
     assert metadata["profiles"] == ["promoter"]
     assert 0.0 < metadata["thresholds"][0] < 1.0
-    assert (promoter_model / "metrics.csv").read_text().startswith("epoch,train_loss")
+    assert (promoter_model / "metrics.csv").read_text().startswith("epoch,step,train_loss")

@@ -1,5 +1,6 @@
-"""Fine-tuning resumes per epoch: a run stopped by SIGTERM and rerun ends bit-identical to an
-uninterrupted one; a state saved with other settings is refused, naming the setting."""
+"""Fine-tuning resumes from its last saved step, at an epoch's end or mid-epoch: a run stopped by
+SIGTERM and rerun ends bit-identical to an uninterrupted one; a state saved with other settings
+is refused, naming the setting."""
 
 from __future__ import annotations
 
@@ -111,15 +112,16 @@ def test_stopped_run_resumes_to_bit_identical_weights(
     with monkeypatch.context() as patch:
         stop(patch)
         with pytest.raises(
-            TrainingStopped, match=r"training state after epoch 1 of 3 is saved in .*head\.state"
+            TrainingStopped,
+            match=r"training state after step 4 of 12 \(epoch 1 of 3\) is saved in .*head\.state",
         ):
             _finetune(promoter_table, out)
     assert signal.getsignal(signal.SIGTERM) is handler  # the previous handler is put back
-    assert torch.load(state, weights_only=True)["epoch"] == 1 and not out.exists()
+    assert torch.load(state, weights_only=True)["steps"]["step"] == 4 and not out.exists()
 
     with caplog.at_level(logging.INFO, logger="genomix"):
         _finetune(promoter_table, out)
-    assert "resuming after epoch 1 of 3" in caplog.text
+    assert "resuming after step 4 of 12 (epoch 1 of 3)" in caplog.text
     resumed, expected = _weights(out), _weights(reference)
     assert resumed.keys() == expected.keys()
     assert all(torch.equal(resumed[name], expected[name]) for name in expected)
@@ -154,7 +156,7 @@ def test_resume_keeps_the_best_epoch_and_patience(
     out = tmp_path / "head"
     with monkeypatch.context() as patch:
         _sigterm_after_save(patch, saves=2)
-        with pytest.raises(TrainingStopped, match="after epoch 2 of 4"):
+        with pytest.raises(TrainingStopped, match=r"after step 4 of 8 \(epoch 2 of 4\)"):
             run(out, [0.9, 0.8])
     run(out, [0.7])
     for directory in (reference, out):
@@ -173,7 +175,9 @@ def test_sigterm_in_the_first_epoch_saves_nothing(
 ) -> None:
     out = tmp_path / "head"
     monkeypatch.setattr(genomix.finetune, "tqdm", lambda batches, **kwargs: _signal_first(batches))
-    with pytest.raises(TrainingStopped, match="in epoch 1 of 3, before any epoch was saved"):
+    with pytest.raises(
+        TrainingStopped, match=r"\(epoch 1 of 3\), before any training state was saved"
+    ):
         _finetune(promoter_table, out)
     assert not training_state_dir(out).exists() and not out.exists()
 
@@ -232,4 +236,72 @@ def test_device_may_change_on_resume(promoter_table) -> None:
     assert _settings(promoter_table, on_gpu) == _settings(promoter_table, CONFIG)
     assert _settings(promoter_table, CONFIG) != _settings(
         promoter_table, dataclasses.replace(CONFIG, seed=1)
+    )
+
+
+# Step-based: 64 train rows in batches of 16 are 4 steps per epoch; 10 steps end in epoch 3.
+# Validation at steps 3, 6, 9 and 10; the state is saved at steps 2, 4, 6 and 8.
+STEPS = dataclasses.replace(CONFIG, max_steps=10, eval_every=3, checkpoint_every=2)
+
+
+@pytest.fixture(scope="module")
+def step_reference(promoter_table, tmp_path_factory: pytest.TempPathFactory, one_thread) -> Path:
+    """The uninterrupted ten-step run."""
+    return _finetune(promoter_table, tmp_path_factory.mktemp("steps") / "head", STEPS)
+
+
+def test_step_run_validates_every_n_steps(step_reference: Path) -> None:
+    metrics = pd.read_csv(step_reference / "metrics.csv")
+    assert metrics["step"].tolist() == [3, 6, 9, 10]
+    assert metrics["epoch"].tolist() == [1, 2, 3, 3]
+    metadata = json.loads((step_reference / "config.json").read_text())
+    best = metrics.loc[metrics["valid_mean_auroc"].idxmax()]
+    assert (metadata["best_step"], metadata["best_epoch"]) == (best["step"], best["epoch"])
+
+
+@pytest.mark.parametrize(("saves", "step", "epoch"), [(1, 2, 1), (3, 6, 2)])
+def test_step_run_resumes_mid_epoch_bit_identical(
+    saves: int,
+    step: int,
+    epoch: int,
+    promoter_table,
+    step_reference: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    one_thread,
+) -> None:
+    """Stopped right after the state of step 2 (or 6) is saved, half-way through an epoch: the
+    resumed run takes the rest of that epoch's permutation and ends with the same weights."""
+    out = tmp_path / "head"
+    with monkeypatch.context() as patch:
+        _sigterm_after_save(patch, saves=saves)
+        with pytest.raises(
+            TrainingStopped, match=rf"after step {step} of 10 \(epoch {epoch} of 3\) is saved"
+        ):
+            _finetune(promoter_table, out, STEPS)
+    saved = torch.load(training_state_dir(out) / STATE_FILE, weights_only=True)["steps"]
+    assert saved["step"] == step and saved["step"] % 4 != 0  # mid-epoch
+    _finetune(promoter_table, out, STEPS)
+    resumed, expected = _weights(out), _weights(step_reference)
+    assert all(torch.equal(resumed[name], expected[name]) for name in expected)
+    pd.testing.assert_frame_equal(
+        pd.read_csv(out / "metrics.csv"), pd.read_csv(step_reference / "metrics.csv")
+    )
+
+
+def test_early_stopping_counts_validations(
+    promoter_table, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, one_thread
+) -> None:
+    """Validation every 2 steps (twice per epoch) with AUROC 0.9, 0.8, 0.7 and patience 2: the
+    run stops at the third validation, step 6 in epoch 2, and keeps step 2's weights."""
+    config = dataclasses.replace(CONFIG, eval_every=2, patience=2)
+    scripted = iter([0.9, 0.8, 0.7])
+    monkeypatch.setattr(genomix.finetune, "mean_auroc", lambda *args: next(scripted))
+    out = _finetune(promoter_table, tmp_path / "head", config)
+    assert pd.read_csv(out / "metrics.csv")["step"].tolist() == [2, 4, 6]
+    metadata = json.loads((out / "config.json").read_text())
+    assert (metadata["best_step"], metadata["best_epoch"], metadata["valid_mean_auroc"]) == (
+        2,
+        1,
+        0.9,
     )

@@ -108,6 +108,37 @@ def _dry_run_commands(tmp_path: Path, *configfiles: Path) -> subprocess.Complete
     return _snakemake("-n", "-p", *args, "--directory", str(tmp_path))
 
 
+def test_predict_genome_scatters_the_scan_and_gathers_it(tmp_path: Path) -> None:
+    """`snakemake predict_genome`: one `genomix scan` job per part, then one gather, in order."""
+    scan = tmp_path / "scan.yaml"
+    scan.write_text("scan:\n  parts: 3\n  tile: 500\n")
+    result = _snakemake(
+        "-n", "-p", "predict_genome", "--configfile", str(scan), "--directory", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], flags=re.M))
+    assert stats["scan_part"] == "3" and stats["predict_genome"] == "1"
+    for part in (1, 2, 3):
+        assert re.search(
+            rf"genomix scan results/demo/chromatin results/genomes/dm3_segments\.fa "
+            rf"--part {part}/3 -o results/demo/scan/chromatin_dm3_segments\.parts/{part}\.parquet "
+            r"--tile 500",
+            out,
+        ), part
+    parts = " ".join(
+        f"results/demo/scan/chromatin_dm3_segments.parts/{i}.parquet" for i in (1, 2, 3)
+    )
+    assert f"genomix gather {parts} -o results/demo/scan/chromatin_dm3_segments.parquet" in out
+    hg38 = _snakemake(
+        "-n", "predict_genome", "--configfile", str(ROOT / "config" / "hg38.yaml"),
+        "--directory", str(tmp_path),
+    )  # fmt: skip
+    assert hg38.returncode == 0, hg38.stdout[-3000:] + hg38.stderr[-3000:]
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", hg38.stdout.split("Job stats:")[1], flags=re.M))
+    assert stats["scan_part"] == "32"  # config/hg38.yaml: scan.parts
+
+
 def test_hg38_dry_run_plans_the_full_run(tmp_path: Path) -> None:
     """config/hg38.yaml plans every stage on real sources, none of the demo's inputs leaking in."""
     result = _dry_run_commands(tmp_path, ROOT / "config" / "hg38.yaml")

@@ -12,6 +12,7 @@ import math
 import torch
 
 __all__ = [
+    "bigbird_block_mask",
     "bigbird_mask",
     "fixed_mask",
     "full_mask",
@@ -26,6 +27,29 @@ def full_mask(length: int) -> torch.Tensor:
     return torch.ones(length, length, dtype=torch.bool)
 
 
+def bigbird_block_mask(
+    n_blocks: int, *, global_blocks: int, window_blocks: int, random_table: torch.Tensor
+) -> torch.Tensor:
+    """BigBird ITC pattern at block level: O(nb^2), so it also serves very long sequences.
+
+    Block ``I`` may see block ``J`` when either is one of the first ``global_blocks`` blocks,
+    when ``|I - J| <= window_blocks // 2``, or when ``J`` is in ``random_table[I]``.
+
+    Args:
+        n_blocks: nb, the number of blocks.
+        random_table: (nb, r) long, random key blocks per query block, -1 = empty slot.
+
+    Returns:
+        (nb, nb) bool.
+    """
+    blocks = torch.arange(n_blocks)
+    allowed = (blocks[:, None] < global_blocks) | (blocks[None, :] < global_blocks)
+    allowed |= (blocks[:, None] - blocks[None, :]).abs() <= window_blocks // 2
+    rows, slots = (random_table >= 0).nonzero(as_tuple=True)
+    allowed[rows, random_table[rows, slots]] = True
+    return allowed
+
+
 def bigbird_mask(
     length: int,
     *,
@@ -34,10 +58,7 @@ def bigbird_mask(
     window_blocks: int,
     random_table: torch.Tensor,
 ) -> torch.Tensor:
-    """BigBird ITC pattern over blocks of ``block_size`` positions.
-
-    Block ``I`` may see block ``J`` when either is one of the first ``global_blocks`` blocks,
-    when ``|I - J| <= window_blocks // 2``, or when ``J`` is in ``random_table[I]``.
+    """BigBird ITC pattern over blocks of ``block_size`` positions (``bigbird_block_mask``).
 
     Args:
         length: L, the number of real positions (the last block may be partial).
@@ -47,12 +68,12 @@ def bigbird_mask(
     Returns:
         (L, L) bool.
     """
-    n_blocks = math.ceil(length / block_size)
-    blocks = torch.arange(n_blocks)
-    allowed = (blocks[:, None] < global_blocks) | (blocks[None, :] < global_blocks)
-    allowed |= (blocks[:, None] - blocks[None, :]).abs() <= window_blocks // 2
-    rows, slots = (random_table >= 0).nonzero(as_tuple=True)
-    allowed[rows, random_table[rows, slots]] = True
+    allowed = bigbird_block_mask(
+        math.ceil(length / block_size),
+        global_blocks=global_blocks,
+        window_blocks=window_blocks,
+        random_table=random_table,
+    )
     block_of = torch.arange(length) // block_size
     return allowed[block_of][:, block_of]
 

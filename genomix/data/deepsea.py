@@ -7,10 +7,14 @@ is a TSV with a header and one row per profile: ``column`` (1-based profile inde
 (``cell|assay|treatment``) are not unique (54 occur twice or more, one is ``NA|NA|NA``), so each
 profile is named ``f"{column:03d}|{cell_type}|{assay}|{treatment}"``.
 
-The split is by contiguous blocks of rows: the first rows are train, then valid, then test. The
-rows of such files are runs of neighbouring 200-bp bins whose windows overlap, so a random row
-split would leak; contiguous blocks leak only at the two block edges. This split is for smoke
-tests on small samples only: DeepSEA's real evaluation holds out chromosomes (chr8 and chr9).
+A directory instead of one file is a bundle of DeepSEA's own train / valid / test files
+(``deepsea_bundle.py``: the original .mat files or per-split CSVs); the split is then DeepSEA's.
+
+One file is split by contiguous blocks of rows: the first rows are train, then valid, then test.
+The rows of such files are runs of neighbouring 200-bp bins whose windows overlap, so a random
+row split would leak; contiguous blocks leak only at the two block edges. This split is for
+smoke tests on small samples only: DeepSEA's real evaluation holds out chromosomes (chr8 and
+chr9), as its own files do.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from genomix.data.deepsea_bundle import read_deepsea_bundle
 from genomix.data.tables import LabeledTable, _canonical_sequences
 from genomix.errors import GenomixError
 
@@ -38,17 +43,19 @@ def read_deepsea_table(
     valid_fraction: float = 0.1,
     test_fraction: float = 0.1,
 ) -> LabeledTable:
-    """Read a DeepSEA-layout CSV and its features TSV (see the module docstring).
+    """Read a DeepSEA-layout CSV, or a bundle directory, and its features TSV (module docstring).
 
     Args:
-        csv_path: headerless CSV (gzip or plain): sequence, then P labels 0/1.
+        csv_path: headerless CSV (gzip or plain): sequence, then P labels 0/1; or a directory
+            with DeepSEA's train / valid / test files (``deepsea_bundle``), which then give the
+            split (the fractions are not used).
         features_path: TSV with one row per profile, in label order.
         valid_fraction: share of rows (rounded) in the valid block, after the train block.
         test_fraction: share of rows (rounded) in the test block, the last rows.
 
     Returns:
         LabeledTable with N rows, P profiles, groups (P,) from the features file, and ids the
-        0-based row indices.
+        0-based row indices (``"{split}:{row}"`` for a bundle).
     """
     csv_path, features_path = Path(csv_path), Path(features_path)
     if not (0 <= valid_fraction < 1 and 0 <= test_fraction < 1):
@@ -61,7 +68,9 @@ def read_deepsea_table(
             "train rows; keep their sum below 1"
         )
     profiles, groups = _read_features(features_path)
-    sequences, labels = _read_rows(csv_path, profiles, features_path)
+    if csv_path.is_dir():
+        return read_deepsea_bundle(csv_path, profiles, groups, features_path)
+    sequences, labels = read_deepsea_rows(csv_path, profiles, features_path)
     sequences = _canonical_sequences(sequences, csv_path, first_line=1)
     split = contiguous_split(len(sequences), valid_fraction, test_fraction)
     logger.info(
@@ -132,7 +141,7 @@ def _read_features(path: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return profiles, tuple(frame["group"])
 
 
-def _read_rows(
+def read_deepsea_rows(
     path: Path, profiles: tuple[str, ...], features_path: Path
 ) -> tuple[list[str], np.ndarray]:
     """Sequences (N,) and labels (N, P) float32 0/1 from the headerless CSV."""
