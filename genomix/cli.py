@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from genomix.config import (
     ChromatinConfig,
     EvaluateConfig,
+    ExplainConfig,
     FinetuneConfig,
     PretrainConfig,
     TokenizeConfig,
@@ -52,6 +53,9 @@ EPILOGS = {
     "  genomix predict models/chromatin --bed regions.bed --genome hg38.fa -o out.parquet",
     "predict-variants": "example:\n  genomix predict-variants calls.vcf.gz --genome hg19.fa "
     "--model models/chromatin -o effects.tsv",
+    "explain": "example:\n  genomix explain models/promoter promoters.fa -o ism.parquet --logo 4\n"
+    "  genomix explain models/chromatin --bed peaks.bed --genome dm3.fa -o ism.parquet "
+    "--method gradient",
     "report": "example:\n  genomix report --chromatin chromatin_auroc.tsv --promoter "
     "promoter_metrics.tsv --pretrain-metrics models/pretrained/metrics.csv -o report.md",
 }
@@ -270,6 +274,47 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="progress bar (default: when stderr is a terminal)",
     )
+
+    explain = _subparser(
+        commands,
+        "explain",
+        "Which bases drive a prediction: the logit change of every single-base change (ISM).",
+    )
+    explain.add_argument("model", type=Path, help="fine-tuned model directory")
+    explain.add_argument(
+        "fasta", type=Path, nargs="?", help="FASTA (plain or gzipped); or give --bed and --genome"
+    )
+    explain.add_argument("--bed", type=Path, help="BED intervals to explain (strand-aware)")
+    explain.add_argument("--genome", type=Path, help="indexed FASTA the --bed intervals lie on")
+    explain.add_argument(
+        "-o", "--out", required=True, type=Path, help="output table (.parquet, or .tsv)"
+    )
+    explain.add_argument(
+        "--format", choices=("tsv", "parquet"), help="output format (default: by --out suffix)"
+    )
+    explain.add_argument(
+        "--logo",
+        type=_count(0),
+        default=0,
+        metavar="N",
+        help="draw the N highest-scoring records of each output as sequence logos (default 0)",
+    )
+    explain.add_argument(
+        "--logo-dir", type=Path, help="folder of the logo PNGs (default: OUT.logos), one per output"
+    )
+    explain.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    explain.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="skip records that are too long or too short or hold N (reported) instead of stopping",
+    )
+    explain.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )
+    add_config_arguments(explain, ExplainConfig, "explain")
 
     report = _subparser(commands, "report", "Summarise a run: tables, plots, stage times.")
     report.add_argument("--chromatin", required=True, type=Path, help="chromatin metrics TSV")
@@ -492,6 +537,31 @@ def run(args: argparse.Namespace) -> None:
             progress=args.progress,
             on_skip=lambda message: logger.warning("skipped %s", message),
             output_format=args.format,
+        )
+    elif args.command == "explain":
+        from genomix.explain import explain_fasta
+
+        if (args.fasta is None) == (args.bed is None) or (args.bed is None) != (
+            args.genome is None
+        ):
+            raise GenomixError("explain: give either a FASTA file, or --bed with --genome")
+        config = config_from_arguments(ExplainConfig, args, "explain")
+        explain_fasta(
+            args.model,
+            args.fasta if args.bed is None else args.genome,
+            args.out,
+            bed=args.bed,
+            method=config.method,
+            max_length=config.max_length or None,
+            batch_size=config.batch_size,
+            device=args.device,
+            skip_invalid=args.skip_invalid,
+            progress=args.progress,
+            on_skip=lambda message: logger.warning("skipped %s", message),
+            output_format=args.format,
+            logo=args.logo,
+            logo_dir=args.logo_dir,
+            logo_width=config.logo_width,
         )
     elif args.command == "report":
         from genomix.report import write_report

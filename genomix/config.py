@@ -34,6 +34,7 @@ WORKFLOW_KEYS: Mapping[str, frozenset[str]] = {
     "promoter": frozenset({"table", "tss", "genome", "bed_upstream", "valid_chroms", "test_chroms"})
     | HEAD_OVERRIDES,
     "chromatin": frozenset({"genome", "peaks"}) | HEAD_OVERRIDES,
+    "explain": frozenset({"records"}),
 }
 
 
@@ -105,6 +106,16 @@ class EvaluateConfig:
     baselines: tuple[str, ...] = ()
     kmer_k: int = 4
     cnn_epochs: int = 5
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """Attribution of single-base changes (genomix explain): method, record length, logos."""
+
+    method: str = "ism"
+    max_length: int = 0
+    batch_size: int = 64
+    logo_width: int = 60
 
 
 @cache

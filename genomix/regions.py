@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyfaidx
@@ -21,6 +22,22 @@ logger = logging.getLogger(__name__)
 
 _COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 _MITOCHONDRIA = {"MT": "chrM", "chrM": "MT"}
+
+
+@dataclass(frozen=True)
+class BedRecord(FastaRecord):
+    """A record cut from a genome by one BED line: its bases and where they lie.
+
+    Attributes:
+        chrom: the genome's name of the chromosome (after ``chr`` matching).
+        start, end: 0-based, end-exclusive interval on `chrom`.
+        strand: ``-`` when `sequence` is the interval's reverse complement, else ``+``.
+    """
+
+    chrom: str = ""
+    start: int = 0
+    end: int = 0
+    strand: str = "+"
 
 
 def reverse_complement(sequence: str) -> str:
@@ -49,7 +66,7 @@ def read_bed_records(
     *,
     skip_invalid: bool = False,
     on_skip: Callable[[str], None] | None = None,
-) -> Iterator[FastaRecord]:
+) -> Iterator[BedRecord]:
     """One record per BED interval of `bed` (plain or gzip), cut from `genome`, in file order.
 
     The id is the BED name column (4th) when present and not ``.``, else ``chrom:start-end``
@@ -78,7 +95,7 @@ def read_bed_records(
                 report(str(error))
 
 
-def _bed_record(fields: list[str], genome: pyfaidx.Fasta, where: str) -> FastaRecord:
+def _bed_record(fields: list[str], genome: pyfaidx.Fasta, where: str) -> BedRecord:
     """The record of one BED line split on tabs; `where` is ``"{bed}: line {n}"``."""
     try:
         chrom, start, end = fields[0], int(fields[1]), int(fields[2])
@@ -98,7 +115,8 @@ def _bed_record(fields: list[str], genome: pyfaidx.Fasta, where: str) -> FastaRe
             f"{where}: {chrom}:{start}-{end} runs past the end of {found} ({length} bp)"
         )
     sequence = normalize_sequence(fetch_sequence(genome, found, start, end), where=where)
-    if len(fields) > 5 and fields[5] == "-":
+    strand = "-" if len(fields) > 5 and fields[5] == "-" else "+"
+    if strand == "-":
         sequence = reverse_complement(sequence)
     name = fields[3] if len(fields) > 3 and fields[3] not in ("", ".") else f"{chrom}:{start}-{end}"
-    return FastaRecord(id=name, sequence=sequence)
+    return BedRecord(id=name, sequence=sequence, chrom=found, start=start, end=end, strand=strand)

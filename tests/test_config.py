@@ -12,6 +12,7 @@ from genomix.config import (
     WORKFLOW_KEYS,
     ChromatinConfig,
     EvaluateConfig,
+    ExplainConfig,
     FinetuneConfig,
     PretrainConfig,
     TokenizeConfig,
@@ -29,6 +30,7 @@ SECTIONS = {
     "finetune": FinetuneConfig,
     "chromatin": ChromatinConfig,
     "evaluate": EvaluateConfig,
+    "explain": ExplainConfig,
 }
 
 

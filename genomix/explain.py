@@ -1,0 +1,196 @@
+"""`genomix explain`: the effect of every single-base change of FASTA records or BED regions on a
+fine-tuned model's outputs, as a table, and the top-scoring records drawn as sequence logos.
+
+Each record is scored whole, as one input of the model (no windows, so every base sees the same
+context as the record's own prediction), padded like ``predict`` pads a window. Records are at
+most ``max_length`` bases: by default the model's training window (``window_bases``), at most
+what fits in its ``max_tokens``. Saturation ISM costs ``3L + 1`` forward passes of L bases per
+record, so its time grows with the square of the length; ``--method gradient`` costs one pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from genomix.attribution import METHODS, alternatives, importance
+from genomix.checkpoint import load_classifier
+from genomix.errors import GenomixError
+from genomix.fasta import FastaRecord, read_fasta
+from genomix.genome import open_genome
+from genomix.logos import LogoRecord, draw_logos
+from genomix.outputs import open_table
+from genomix.regions import BedRecord, read_bed_records
+from genomix.train import hide_progress, resolve_device
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExplainResult:
+    """What `explain_fasta` did.
+
+    Attributes:
+        records: records explained.
+        rows: table rows written (records x 3 x bases x outputs).
+        logos: PNG files drawn, one per output (empty without `logo`).
+    """
+
+    records: int
+    rows: int
+    logos: tuple[Path, ...] = ()
+
+
+def max_record_length(window: int, max_tokens: int, bases_for_tokens: Callable[[int], int]) -> int:
+    """The longest record a model can take whole: its `max_tokens` less [CLS], in bases."""
+    return max(window, bases_for_tokens(max_tokens - 1))
+
+
+def explain_fasta(
+    model_dir: str | Path,
+    fasta: str | Path,
+    out: str | Path,
+    *,
+    bed: str | Path | None = None,
+    method: str = "ism",
+    max_length: int | None = None,
+    batch_size: int = 64,
+    device: str = "auto",
+    skip_invalid: bool = False,
+    progress: bool | None = None,
+    on_skip: Callable[[str], None] | None = None,
+    output_format: str | None = None,
+    logo: int = 0,
+    logo_dir: str | Path | None = None,
+    logo_width: int = 60,
+) -> ExplainResult:
+    """Write the effect of every single-base change of every record of `fasta` to `out`.
+
+    Records are the FASTA's, or with `bed` one per BED interval of `fasta` read as an indexed
+    genome (``genomix.regions.read_bed_records``: strand-aware). Rows, one per record, position,
+    alternative base and model output: ``id, position`` (0-based in the record), ``ref, alt``
+    (on the record's strand), ``output`` and ``logit_diff`` = logit(alt) - logit(ref) from
+    `method` (``ism`` or ``gradient``, see ``genomix.attribution``); with `bed` also ``chrom,
+    genome_position`` (0-based) and ``strand``. The model scores as it was fine-tuned (both
+    strands averaged when `finetune.rc_average` was on).
+
+    With `logo` > 0 the `logo` records with the highest logit of each output are drawn as logos
+    of `importance` into `logo_dir` (default: `out` + ``.logos``), one PNG per output.
+
+    Raises:
+        GenomixError: a record longer than `max_length`, shorter than one k-mer, or with a base
+            other than ACGT (N, IUPAC): ``"{fasta}: record '{id}' ..."``; with `skip_invalid`
+            such records are reported through `on_skip` and skipped.
+    """
+    if method not in METHODS:
+        raise GenomixError(f"method '{method}' is not one of {', '.join(METHODS)}")
+    if batch_size < 1:
+        raise GenomixError(f"batch size must be at least 1, got {batch_size}")
+    model, tokenizer, metadata = load_classifier(model_dir)
+    window = int(metadata["window_bases"])
+    longest = max_record_length(window, model.encoder.config.max_tokens, tokenizer.bases_for_tokens)
+    max_length = window if max_length is None else max_length
+    if not tokenizer.k <= max_length <= longest:
+        raise GenomixError(
+            f"max length must be {tokenizer.k} to {longest} bases (what the model's "
+            f"max_tokens={model.encoder.config.max_tokens} holds), got {max_length}"
+        )
+    torch_device = resolve_device(device)
+    model.to(torch_device)
+    profiles = list(metadata["profiles"])
+    skipping = {"skip_invalid": skip_invalid, "on_skip": on_skip}
+    if bed is None:
+        source: Iterator[FastaRecord] = read_fasta(fasta, **skipping)
+    else:
+        source = read_bed_records(bed, open_genome(fasta), **skipping)
+    records = _explainable(
+        source,
+        fasta if bed is None else bed,
+        k=tokenizer.k,
+        max_length=max_length,
+        skip_invalid=skip_invalid,
+        on_skip=on_skip,
+    )
+    columns = ["id", "position", "ref", "alt", "output", "logit_diff"]
+    kinds: list[type] = [str, int, str, str, str, float]
+    if bed is not None:
+        columns += ["chrom", "genome_position", "strand"]
+        kinds += [str, int, str]
+    attribute = METHODS[method]
+    explained, rows = 0, 0
+    drawn: list[LogoRecord] = []
+    with open_table(out, columns, kinds, output_format=output_format) as table:
+        bar = tqdm(unit="mutant", desc=f"explain ({method})", disable=hide_progress(progress))
+        for record in records:
+            length = len(record.sequence)
+            reference, diffs = attribute(
+                model,
+                tokenizer,
+                record.sequence,
+                batch_size=batch_size,
+                device=torch_device,
+                pad_to=tokenizer.tokens_for_length(max(window, length)) + 1,
+                advance=bar.update,
+            )
+            for position, base in enumerate(record.sequence):
+                where = _genome_columns(record, position)
+                for choice, alt in enumerate(alternatives(base)):
+                    for output, change in zip(profiles, diffs[position, choice], strict=True):
+                        table.write([record.id, position, base, alt, output, change, *where])
+            rows += 3 * length * len(profiles)
+            explained += 1
+            if logo > 0:
+                drawn.append(LogoRecord.of(record, reference, importance(diffs)))
+        bar.close()
+    logos: tuple[Path, ...] = ()
+    if logo > 0:
+        folder = Path(logo_dir) if logo_dir is not None else Path(f"{out}.logos")
+        logos = draw_logos(drawn, profiles, folder, top=logo, width=logo_width, method=method)
+    logger.info("explained %d records (%d rows) -> %s", explained, rows, out)
+    return ExplainResult(explained, rows, logos)
+
+
+def _genome_columns(record: FastaRecord, position: int) -> list[object]:
+    """``chrom, genome_position, strand`` of a base of a BED record; none for FASTA records."""
+    if not isinstance(record, BedRecord):
+        return []
+    genome_position = record.start + position if record.strand == "+" else record.end - 1 - position
+    return [record.chrom, genome_position, record.strand]
+
+
+def _explainable(
+    records: Iterator[FastaRecord],
+    source: str | Path,
+    *,
+    k: int,
+    max_length: int,
+    skip_invalid: bool,
+    on_skip: Callable[[str], None] | None,
+) -> Iterator[FastaRecord]:
+    """Records of k to `max_length` ACGT bases; others are refused, or skipped and reported."""
+    for record in records:
+        length = len(record.sequence)
+        unknown = record.sequence.find("N")
+        if length > max_length:
+            problem = (
+                f"is {length} bp, longer than the max length {max_length} (raise --max-length "
+                "up to what the model holds, or cut the record into windows)"
+            )
+        elif length < k:
+            problem = f"is {length} bp, shorter than one {k}-mer"
+        elif unknown >= 0:
+            problem = (
+                f"has N (or an IUPAC code) at position {unknown}; mutagenesis needs A, C, G, T "
+                "bases"
+            )
+        else:
+            yield record
+            continue
+        message = f"{source}: record '{record.id}' {problem}"
+        if not skip_invalid:
+            raise GenomixError(message)
+        (on_skip or logger.warning)(message)

@@ -1,0 +1,127 @@
+"""Sequence logos of per-base importance (logomaker), one PNG per model output.
+
+Each panel is one record: the reference letter at each position, as tall as its importance
+(``genomix.attribution.importance``): up where the base raises the output, down where it lowers
+it. A panel shows the `width` bases whose summed absolute importance is largest, so the logo of a
+1 kb record stays legible; its axis is in record positions (0-based) or, for BED records, in
+genome coordinates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import logomaker
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from genomix.attribution import BASES
+from genomix.fasta import FastaRecord
+from genomix.io import atomic_path
+from genomix.regions import BedRecord
+
+
+@dataclass(frozen=True)
+class LogoRecord:
+    """What a logo panel needs of one explained record.
+
+    Attributes:
+        id, sequence: the record (L bases of ACGT).
+        logits: (P,) float, the record's own logit per output (ranks the records).
+        importance: (L, P) float, per-base importance per output.
+        chrom, start, end, strand: where a BED record lies (chrom empty for FASTA records).
+    """
+
+    id: str
+    sequence: str
+    logits: np.ndarray
+    importance: np.ndarray
+    chrom: str = ""
+    start: int = 0
+    end: int = 0
+    strand: str = "+"
+
+    @classmethod
+    def of(cls, record: FastaRecord, logits: np.ndarray, importance: np.ndarray) -> LogoRecord:
+        """From a FASTA or BED record and its logits (P,) and importance (L, P)."""
+        if isinstance(record, BedRecord):
+            where = (record.chrom, record.start, record.end, record.strand)
+            return cls(record.id, record.sequence, logits, importance, *where)
+        return cls(record.id, record.sequence, logits, importance)
+
+    def axis(self, positions: np.ndarray) -> tuple[np.ndarray, str]:
+        """Tick values for record `positions` (0-based) and the axis label."""
+        if not self.chrom:
+            return positions, "position in record (0-based)"
+        if self.strand == "+":
+            return self.start + positions, f"{self.chrom} (0-based, + strand)"
+        return self.end - 1 - positions, f"{self.chrom} (0-based, - strand: record reversed)"
+
+
+def busiest_span(values: np.ndarray, width: int) -> slice:
+    """The `width` consecutive positions of (L,) `values` with the largest sum of absolute
+    values (the first such span on ties); the whole record when it is shorter."""
+    if len(values) <= width:
+        return slice(0, len(values))
+    sums = np.convolve(np.abs(values), np.ones(width), mode="valid")
+    start = int(np.argmax(sums))
+    return slice(start, start + width)
+
+
+def importance_matrix(sequence: str, values: np.ndarray) -> pd.DataFrame:
+    """(L, 4) frame, columns A C G T: each position's value under its reference base, else 0."""
+    matrix = np.zeros((len(sequence), len(BASES)))
+    matrix[np.arange(len(sequence)), [BASES.index(base) for base in sequence]] = values
+    return pd.DataFrame(matrix, columns=list(BASES))
+
+
+def draw_logos(
+    records: Sequence[LogoRecord],
+    outputs: Sequence[str],
+    folder: str | Path,
+    *,
+    top: int,
+    width: int = 60,
+    method: str = "ism",
+) -> tuple[Path, ...]:
+    """Draw the `top` records of highest logit for each output into ``folder/<output>.png``.
+
+    Returns the PNG paths, in the order of `outputs`. Each file is written atomically.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, output in enumerate(outputs):
+        ranked = sorted(records, key=lambda r: -float(r.logits[index]))[:top]
+        figure = Figure(figsize=(max(6.0, 0.18 * width), 1.9 * max(1, len(ranked))))
+        axes = figure.subplots(max(1, len(ranked)), 1, squeeze=False)[:, 0]
+        for ax, record in zip(axes, ranked, strict=False):
+            _panel(ax, record, index, width)
+        figure.suptitle(f"{output}: {method} importance of the reference base (logit units)")
+        figure.tight_layout()
+        path = folder / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', output)}.png"
+        with atomic_path(path) as temporary:
+            figure.savefig(temporary, format="png", dpi=110)
+        paths.append(path)
+    return tuple(paths)
+
+
+def _panel(ax, record: LogoRecord, output: int, width: int) -> None:
+    """One record's logo on `ax`: the busiest `width` bases of output `output`."""
+    values = record.importance[:, output]
+    span = busiest_span(values, width)
+    frame = importance_matrix(record.sequence[span], values[span])
+    frame.index = np.arange(span.start, span.stop)
+    logomaker.Logo(frame, ax=ax, color_scheme="classic")
+    ax.axhline(0, color="black", linewidth=0.5)
+    ticks = frame.index[:: max(1, len(frame) // 6)]
+    labels, axis_label = record.axis(np.asarray(ticks))
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(label) for label in labels])
+    ax.set_xlabel(axis_label, fontsize=8)
+    ax.set_ylabel("importance", fontsize=8)
+    ax.set_title(f"{record.id}  (logit {float(record.logits[output]):.2f})", fontsize=9)
