@@ -285,7 +285,23 @@ def build_parser() -> argparse.ArgumentParser:
         "fasta", type=Path, nargs="?", help="FASTA (plain or gzipped); or give --bed and --genome"
     )
     explain.add_argument("--bed", type=Path, help="BED intervals to explain (strand-aware)")
-    explain.add_argument("--genome", type=Path, help="indexed FASTA the --bed intervals lie on")
+    explain.add_argument(
+        "--genome", type=Path, help="indexed FASTA of the --bed intervals or --table coordinates"
+    )
+    explain.add_argument(
+        "--table", type=Path, help="labeled table whose top-scoring rows to explain (workflow)"
+    )
+    explain.add_argument(
+        "--predictions",
+        type=Path,
+        help="`genomix evaluate --predictions` TSV ranking --table rows",
+    )
+    explain.add_argument(
+        "--top",
+        type=_count(1),
+        default=1,
+        help="with --table: the rows of the N highest scores of each output (default 1)",
+    )
     explain.add_argument(
         "-o", "--out", required=True, type=Path, help="output table (.parquet, or .tsv)"
     )
@@ -539,30 +555,50 @@ def run(args: argparse.Namespace) -> None:
             output_format=args.format,
         )
     elif args.command == "explain":
-        from genomix.explain import explain_fasta
+        from genomix.explain import explain_fasta, explain_records, top_predicted
 
-        if (args.fasta is None) == (args.bed is None) or (args.bed is None) != (
-            args.genome is None
-        ):
-            raise GenomixError("explain: give either a FASTA file, or --bed with --genome")
         config = config_from_arguments(ExplainConfig, args, "explain")
-        explain_fasta(
-            args.model,
-            args.fasta if args.bed is None else args.genome,
-            args.out,
-            bed=args.bed,
-            method=config.method,
-            max_length=config.max_length or None,
-            batch_size=config.batch_size,
-            device=args.device,
-            skip_invalid=args.skip_invalid,
-            progress=args.progress,
-            on_skip=lambda message: logger.warning("skipped %s", message),
-            output_format=args.format,
-            logo=args.logo,
-            logo_dir=args.logo_dir,
-            logo_width=config.logo_width,
-        )
+        options = {
+            "method": config.method,
+            "max_length": config.max_length or None,
+            "batch_size": config.batch_size,
+            "device": args.device,
+            "skip_invalid": args.skip_invalid,
+            "progress": args.progress,
+            "on_skip": lambda message: logger.warning("skipped %s", message),
+            "output_format": args.format,
+            "logo": args.logo,
+            "logo_dir": args.logo_dir,
+            "logo_width": config.logo_width,
+        }
+        sources = [args.fasta is not None, args.bed is not None, args.table is not None]
+        if sum(sources) != 1 or (args.table is None) != (args.predictions is None):
+            raise GenomixError(
+                "explain: give a FASTA file, or --bed with --genome, or --table with --predictions"
+            )
+        if args.table is not None:
+            from genomix.checkpoint import read_classifier_metadata
+            from genomix.data.tables import read_labeled_table
+
+            metadata = read_classifier_metadata(args.model)
+            table = read_labeled_table(
+                args.table,
+                task=metadata["task"],
+                genome=args.genome,
+                seed=metadata["finetune"]["seed"],
+            )
+            records = top_predicted(table, args.predictions, top=args.top)
+            explain_records(args.model, records, args.table, args.out, **options)
+        else:
+            if (args.bed is None) != (args.genome is None):
+                raise GenomixError("explain: --bed needs --genome (the FASTA its intervals lie on)")
+            explain_fasta(
+                args.model,
+                args.fasta if args.bed is None else args.genome,
+                args.out,
+                bed=args.bed,
+                **options,
+            )
     elif args.command == "report":
         from genomix.report import write_report
 

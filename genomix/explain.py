@@ -11,14 +11,17 @@ record, so its time grows with the square of the length; ``--method gradient`` c
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
 from tqdm import tqdm
 
 from genomix.attribution import METHODS, alternatives, importance
 from genomix.checkpoint import load_classifier
+from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
 from genomix.fasta import FastaRecord, read_fasta
 from genomix.genome import open_genome
@@ -56,6 +59,57 @@ def explain_fasta(
     out: str | Path,
     *,
     bed: str | Path | None = None,
+    skip_invalid: bool = False,
+    on_skip: Callable[[str], None] | None = None,
+    **options: Any,
+) -> ExplainResult:
+    """`explain_records` on the records of `fasta`, or with `bed` on one record per BED interval
+    of `fasta` read as an indexed genome (``genomix.regions.read_bed_records``: strand-aware;
+    the table then also gives ``chrom, genome_position`` (0-based) and ``strand``)."""
+    skipping = {"skip_invalid": skip_invalid, "on_skip": on_skip}
+    if bed is None:
+        source: Iterator[FastaRecord] = read_fasta(fasta, **skipping)
+    else:
+        source = read_bed_records(bed, open_genome(fasta), **skipping)
+    return explain_records(
+        model_dir,
+        source,
+        fasta if bed is None else bed,
+        out,
+        coordinates=bed is not None,
+        **skipping,
+        **options,
+    )
+
+
+def top_predicted(
+    table: LabeledTable, predictions: str | Path, *, top: int, model: str = "transformer"
+) -> list[FastaRecord]:
+    """The rows of `table` among the `top` highest `model` probabilities of each profile in an
+    evaluate `--predictions` file (columns ``id, profile`` and `model`), in table order."""
+    frame = pd.read_csv(predictions, sep="\t", dtype={"id": str})
+    missing = {"id", "profile", model} - set(frame.columns)
+    if missing:
+        raise GenomixError(f"{predictions}: no column(s) {', '.join(sorted(missing))}")
+    ranked = frame.sort_values(model, ascending=False, kind="stable").groupby("profile").head(top)
+    wanted = set(ranked["id"])
+    unknown = wanted - set(table.ids)
+    if unknown:
+        raise GenomixError(f"{predictions}: row id '{min(unknown)}' is not in the table")
+    return [
+        FastaRecord(id=row_id, sequence=sequence)
+        for row_id, sequence in zip(table.ids, table.sequences, strict=True)
+        if row_id in wanted
+    ]
+
+
+def explain_records(
+    model_dir: str | Path,
+    records: Iterable[FastaRecord],
+    source: str | Path,
+    out: str | Path,
+    *,
+    coordinates: bool = False,
     method: str = "ism",
     max_length: int | None = None,
     batch_size: int = 64,
@@ -68,23 +122,23 @@ def explain_fasta(
     logo_dir: str | Path | None = None,
     logo_width: int = 60,
 ) -> ExplainResult:
-    """Write the effect of every single-base change of every record of `fasta` to `out`.
+    """Write the effect of every single-base change of every record to `out`, atomically.
 
-    Records are the FASTA's, or with `bed` one per BED interval of `fasta` read as an indexed
-    genome (``genomix.regions.read_bed_records``: strand-aware). Rows, one per record, position,
+    `records` come from `source` (named in errors). Rows, one per record, position,
     alternative base and model output: ``id, position`` (0-based in the record), ``ref, alt``
     (on the record's strand), ``output`` and ``logit_diff`` = logit(alt) - logit(ref) from
-    `method` (``ism`` or ``gradient``, see ``genomix.attribution``); with `bed` also ``chrom,
-    genome_position`` (0-based) and ``strand``. The model scores as it was fine-tuned (both
-    strands averaged when `finetune.rc_average` was on).
+    `method` (``ism`` or ``gradient``, see ``genomix.attribution``); with `coordinates` (records
+    are ``BedRecord``) also ``chrom, genome_position, strand``. The model scores as it was
+    fine-tuned (both strands averaged when `finetune.rc_average` was on).
 
     With `logo` > 0 the `logo` records with the highest logit of each output are drawn as logos
     of `importance` into `logo_dir` (default: `out` + ``.logos``), one PNG per output.
 
     Raises:
-        GenomixError: a record longer than `max_length`, shorter than one k-mer, or with a base
-            other than ACGT (N, IUPAC): ``"{fasta}: record '{id}' ..."``; with `skip_invalid`
-            such records are reported through `on_skip` and skipped.
+        GenomixError: a record longer than `max_length` (default: the model's window),
+            shorter than one k-mer, or with a base other than ACGT (N, IUPAC):
+            ``"{source}: record '{id}' ..."``; with `skip_invalid` such records are reported
+            through `on_skip` and skipped.
     """
     if method not in METHODS:
         raise GenomixError(f"method '{method}' is not one of {', '.join(METHODS)}")
@@ -102,14 +156,9 @@ def explain_fasta(
     torch_device = resolve_device(device)
     model.to(torch_device)
     profiles = list(metadata["profiles"])
-    skipping = {"skip_invalid": skip_invalid, "on_skip": on_skip}
-    if bed is None:
-        source: Iterator[FastaRecord] = read_fasta(fasta, **skipping)
-    else:
-        source = read_bed_records(bed, open_genome(fasta), **skipping)
     records = _explainable(
+        records,
         source,
-        fasta if bed is None else bed,
         k=tokenizer.k,
         max_length=max_length,
         skip_invalid=skip_invalid,
@@ -117,7 +166,7 @@ def explain_fasta(
     )
     columns = ["id", "position", "ref", "alt", "output", "logit_diff"]
     kinds: list[type] = [str, int, str, str, str, float]
-    if bed is not None:
+    if coordinates:
         columns += ["chrom", "genome_position", "strand"]
         kinds += [str, int, str]
     attribute = METHODS[method]
@@ -163,7 +212,7 @@ def _genome_columns(record: FastaRecord, position: int) -> list[object]:
 
 
 def _explainable(
-    records: Iterator[FastaRecord],
+    records: Iterable[FastaRecord],
     source: str | Path,
     *,
     k: int,

@@ -19,8 +19,9 @@ from torch import nn
 from genomix.attribution import METHODS, gradient, importance, ism, mutant_sequences
 from genomix.checkpoint import load_classifier
 from genomix.cli import main
+from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
-from genomix.explain import explain_fasta
+from genomix.explain import explain_fasta, top_predicted
 from genomix.genome import open_genome
 from genomix.kmers import KmerTokenizer
 from genomix.logos import busiest_span, importance_matrix
@@ -240,3 +241,43 @@ def test_busiest_span_and_logo_matrix() -> None:
     matrix = importance_matrix("GA", np.array([0.5, -1.0]))
     assert matrix.values.tolist() == [[0, 0, 0.5, 0], [-1.0, 0, 0, 0]]
     assert list(matrix.columns) == ["A", "C", "G", "T"]
+
+
+def test_top_predicted_rows_of_each_profile(tmp_path: Path) -> None:
+    table = LabeledTable(
+        sequences=["AAAA", "CCCC", "GGGG"],
+        labels=np.zeros((3, 2), dtype=np.float32),
+        profiles=("x", "y"),
+        split=np.array(["test"] * 3),
+        ids=["a", "b", "c"],
+    )
+    predictions = tmp_path / "predictions.tsv"
+    rows = [("a", "x", 0.1), ("a", "y", 0.8), ("b", "x", 0.9), ("b", "y", 0.2)]
+    rows += [("c", "x", 0.5), ("c", "y", 0.3)]
+    pd.DataFrame(rows, columns=["id", "profile", "transformer"]).to_csv(
+        predictions, sep="\t", index=False
+    )
+    assert [r.id for r in top_predicted(table, predictions, top=1)] == ["a", "b"]
+    assert [r.sequence for r in top_predicted(table, predictions, top=2)] == [
+        "AAAA",
+        "CCCC",
+        "GGGG",
+    ]
+    with pytest.raises(GenomixError, match="row id 'a' is not in the table"):
+        top_predicted(table.subset(np.array([1, 2])), predictions, top=1)
+
+
+def test_cli_explains_top_rows_of_a_table(promoter_model: Path, tmp_path: Path) -> None:
+    table = tmp_path / "rows.tsv"
+    table.write_text(
+        "id\tlabel\tsplit\tsequence\nr1\t1\ttest\tACGTACGTTT\nr2\t0\ttest\tGGGCCCAAAT\n"
+    )
+    predictions = tmp_path / "predictions.tsv"
+    predictions.write_text(
+        "id\tprofile\tlabel\ttransformer\nr1\tpromoter\t1\t0.2\nr2\tpromoter\t0\t0.7\n"
+    )
+    out = tmp_path / "top.tsv"
+    args = ["explain", str(promoter_model), "--table", str(table), "-o", str(out)]
+    assert main([*args, "--predictions", str(predictions), "--device", "cpu"]) == 0
+    assert set(pd.read_csv(out, sep="\t")["id"]) == {"r2"}
+    assert main(args) == 1  # --table without --predictions
