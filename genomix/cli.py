@@ -316,7 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="draw the N highest-scoring records of each output as sequence logos (default 0)",
     )
     explain.add_argument(
-        "--logo-dir", type=Path, help="folder of the logo PNGs (default: OUT.logos), one per output"
+        "--logo-dir",
+        type=Path,
+        help="folder of the logo PNGs, one per output (default: OUT with suffix .logos)",
     )
     explain.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     explain.add_argument(
@@ -356,6 +358,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HEAD=CSV",
         help="fine-tuning curves: a head's name and its model directory's metrics.csv",
     )
+    report.add_argument(
+        "--explain",
+        nargs="*",
+        default=(),
+        metavar="HEAD=TABLE",
+        help="`genomix explain` tables (their logos beside them): a section with logos per head",
+    )
     report.add_argument("-o", "--out", required=True, type=Path, help="report (.md)")
     return parser
 
@@ -370,6 +379,15 @@ def _parse_peaks(items: Sequence[str]) -> dict[str, str]:
             raise GenomixError(f"--peaks: profile '{name}' is given twice")
         peaks[name] = path
     return peaks
+
+
+def _pairs(items: Sequence[str], flag: str, form: str, example: str) -> dict[str, str]:
+    """HEAD=PATH items -> {head: path}; GenomixError naming `flag`, the `form` (``HEAD=CSV``)
+    and an `example` for an item without both."""
+    pairs = dict(item.partition("=")[::2] for item in items)
+    if not all(pairs) or not all(pairs.values()):
+        raise GenomixError(f"{flag}: give {form}, e.g. {example}")
+    return pairs
 
 
 def _given(args: argparse.Namespace, cls: type) -> list[str]:
@@ -602,9 +620,9 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "report":
         from genomix.report import write_report
 
-        curves = dict(item.partition("=")[::2] for item in args.finetune_metrics)
-        if not all(curves) or not all(curves.values()):
-            raise GenomixError("--finetune-metrics: give HEAD=CSV, e.g. promoter=model/metrics.csv")
+        curves = _pairs(
+            args.finetune_metrics, "--finetune-metrics", "HEAD=CSV", "promoter=model/metrics.csv"
+        )
         write_report(
             args.out,
             chromatin=args.chromatin,
@@ -614,6 +632,9 @@ def run(args: argparse.Namespace) -> None:
             promoter_predictions=args.promoter_predictions,
             finetune_metrics=curves,
             benchmarks=args.benchmarks,
+            explanations=_pairs(
+                args.explain, "--explain", "HEAD=TABLE", "promoter=explain/promoter.parquet"
+            ),
         )
 
 

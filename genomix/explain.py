@@ -48,6 +48,11 @@ class ExplainResult:
     logos: tuple[Path, ...] = ()
 
 
+def logo_folder(out: str | Path) -> Path:
+    """Where the logos of the table `out` go by default: `out` with the suffix ``.logos``."""
+    return Path(out).with_suffix(".logos")
+
+
 def max_record_length(window: int, max_tokens: int, bases_for_tokens: Callable[[int], int]) -> int:
     """The longest record a model can take whole: its `max_tokens` less [CLS], in bases."""
     return max(window, bases_for_tokens(max_tokens - 1))
@@ -132,7 +137,7 @@ def explain_records(
     fine-tuned (both strands averaged when `finetune.rc_average` was on).
 
     With `logo` > 0 the `logo` records with the highest logit of each output are drawn as logos
-    of `importance` into `logo_dir` (default: `out` + ``.logos``), one PNG per output.
+    of `importance` into `logo_dir` (default: `logo_folder(out)`), one PNG per output.
 
     Raises:
         GenomixError: a record longer than `max_length` (default: the model's window),
@@ -197,7 +202,7 @@ def explain_records(
         bar.close()
     logos: tuple[Path, ...] = ()
     if logo > 0:
-        folder = Path(logo_dir) if logo_dir is not None else Path(f"{out}.logos")
+        folder = Path(logo_dir) if logo_dir is not None else logo_folder(out)
         logos = draw_logos(drawn, profiles, folder, top=logo, width=logo_width, method=method)
     logger.info("explained %d records (%d rows) -> %s", explained, rows, out)
     return ExplainResult(explained, rows, logos)

@@ -230,7 +230,7 @@ def test_cli_draws_logos(promoter_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "ism.parquet"
     args = ["explain", str(promoter_model), str(fasta), "-o", str(out), "--logo", "2"]
     assert main([*args, "--method", "gradient", "--logo-width", "10", "--device", "cpu"]) == 0
-    logo = tmp_path / "ism.parquet.logos" / "promoter.png"
+    logo = tmp_path / "ism.logos" / "promoter.png"
     assert logo.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(pd.read_parquet(out)) == 3 * (19 + 18)
 
