@@ -18,6 +18,7 @@ alternative bases of each of a sequence's L positions and each of the model's P 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -25,8 +26,9 @@ import torch
 from torch import nn
 
 from genomix.errors import GenomixError
+from genomix.fasta import FastaRecord
 from genomix.kmers import KmerTokenizer
-from genomix.regions import reverse_complement
+from genomix.regions import BedRecord, reverse_complement
 from genomix.scoring import encode_sequences, score_logits
 
 BASES = "ACGT"
@@ -58,6 +60,43 @@ def importance(logit_diff: np.ndarray) -> np.ndarray:
     (tangermeme's ISM x input; Majdandzic et al. 2023 centre on the mean in the same way).
     """
     return -logit_diff.mean(axis=1)
+
+
+@dataclass(frozen=True)
+class ExplainedRecord:
+    """One explained record: its bases, logits and per-base importance, and where it lies.
+
+    Attributes:
+        id, sequence: the record (L bases of ACGT).
+        logits: (P,) float, the record's own logit per output (ranks the records).
+        importance: (L, P) float, per-base importance per output.
+        chrom, start, end, strand: where a BED record lies (chrom empty for FASTA records).
+    """
+
+    id: str
+    sequence: str
+    logits: np.ndarray
+    importance: np.ndarray
+    chrom: str = ""
+    start: int = 0
+    end: int = 0
+    strand: str = "+"
+
+    @classmethod
+    def of(cls, record: FastaRecord, logits: np.ndarray, importance: np.ndarray) -> ExplainedRecord:
+        """From a FASTA or BED record and its logits (P,) and importance (L, P)."""
+        if isinstance(record, BedRecord):
+            where = (record.chrom, record.start, record.end, record.strand)
+            return cls(record.id, record.sequence, logits, importance, *where)
+        return cls(record.id, record.sequence, logits, importance)
+
+    def axis(self, positions: np.ndarray) -> tuple[np.ndarray, str]:
+        """Tick values for record `positions` (0-based) and the axis label."""
+        if not self.chrom:
+            return positions, "position in record (0-based)"
+        if self.strand == "+":
+            return self.start + positions, f"{self.chrom} (0-based, + strand)"
+        return self.end - 1 - positions, f"{self.chrom} (0-based, - strand: record reversed)"
 
 
 class Method(Protocol):

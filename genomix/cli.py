@@ -320,6 +320,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="folder of the logo PNGs, one per output (default: OUT with suffix .logos)",
     )
+    explain.add_argument(
+        "--tracks",
+        type=Path,
+        metavar="DIR",
+        help="with --bed: write each output's importance as DIR/<output>.bedGraph",
+    )
     explain.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     explain.add_argument(
         "--skip-invalid",
@@ -588,6 +594,7 @@ def run(args: argparse.Namespace) -> None:
             "logo": args.logo,
             "logo_dir": args.logo_dir,
             "logo_width": config.logo_width,
+            "tracks": args.tracks,
         }
         sources = [args.fasta is not None, args.bed is not None, args.table is not None]
         if sum(sources) != 1 or (args.table is None) != (args.predictions is None):

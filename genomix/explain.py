@@ -19,13 +19,14 @@ from typing import Any
 import pandas as pd
 from tqdm import tqdm
 
-from genomix.attribution import METHODS, alternatives, importance
+from genomix.attribution import METHODS, ExplainedRecord, alternatives, importance
+from genomix.bedgraph import write_bedgraphs
 from genomix.checkpoint import load_classifier
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
 from genomix.fasta import FastaRecord, read_fasta
 from genomix.genome import open_genome
-from genomix.logos import LogoRecord, draw_logos
+from genomix.logos import draw_logos
 from genomix.outputs import open_table
 from genomix.regions import BedRecord, read_bed_records
 from genomix.train import hide_progress, resolve_device
@@ -41,11 +42,13 @@ class ExplainResult:
         records: records explained.
         rows: table rows written (records x 3 x bases x outputs).
         logos: PNG files drawn, one per output (empty without `logo`).
+        tracks: bedGraph files written, one per output (empty without `tracks`).
     """
 
     records: int
     rows: int
     logos: tuple[Path, ...] = ()
+    tracks: tuple[Path, ...] = ()
 
 
 def logo_folder(out: str | Path) -> Path:
@@ -126,6 +129,7 @@ def explain_records(
     logo: int = 0,
     logo_dir: str | Path | None = None,
     logo_width: int = 60,
+    tracks: str | Path | None = None,
 ) -> ExplainResult:
     """Write the effect of every single-base change of every record to `out`, atomically.
 
@@ -137,7 +141,9 @@ def explain_records(
     fine-tuned (both strands averaged when `finetune.rc_average` was on).
 
     With `logo` > 0 the `logo` records with the highest logit of each output are drawn as logos
-    of `importance` into `logo_dir` (default: `logo_folder(out)`), one PNG per output.
+    of `importance` into `logo_dir` (default: `logo_folder(out)`), one PNG per output. With
+    `tracks` (a folder; BED records only), each output's importance is also written as a
+    bedGraph (``genomix.bedgraph``).
 
     Raises:
         GenomixError: a record longer than `max_length` (default: the model's window),
@@ -171,12 +177,14 @@ def explain_records(
     )
     columns = ["id", "position", "ref", "alt", "output", "logit_diff"]
     kinds: list[type] = [str, int, str, str, str, float]
+    if tracks is not None and not coordinates:
+        raise GenomixError("genome tracks need BED regions of a genome (--bed with --genome)")
     if coordinates:
         columns += ["chrom", "genome_position", "strand"]
         kinds += [str, int, str]
     attribute = METHODS[method]
     explained, rows = 0, 0
-    drawn: list[LogoRecord] = []
+    drawn: list[ExplainedRecord] = []
     with open_table(out, columns, kinds, output_format=output_format) as table:
         bar = tqdm(unit="mutant", desc=f"explain ({method})", disable=hide_progress(progress))
         for record in records:
@@ -197,15 +205,16 @@ def explain_records(
                         table.write([record.id, position, base, alt, output, change, *where])
             rows += 3 * length * len(profiles)
             explained += 1
-            if logo > 0:
-                drawn.append(LogoRecord.of(record, reference, importance(diffs)))
+            if logo > 0 or tracks is not None:
+                drawn.append(ExplainedRecord.of(record, reference, importance(diffs)))
         bar.close()
     logos: tuple[Path, ...] = ()
     if logo > 0:
         folder = Path(logo_dir) if logo_dir is not None else logo_folder(out)
         logos = draw_logos(drawn, profiles, folder, top=logo, width=logo_width, method=method)
+    bedgraphs = () if tracks is None else write_bedgraphs(drawn, profiles, tracks)
     logger.info("explained %d records (%d rows) -> %s", explained, rows, out)
-    return ExplainResult(explained, rows, logos)
+    return ExplainResult(explained, rows, logos, bedgraphs)
 
 
 def _genome_columns(record: FastaRecord, position: int) -> list[object]:

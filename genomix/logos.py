@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import logomaker
@@ -19,47 +18,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from genomix.attribution import BASES
-from genomix.fasta import FastaRecord
+from genomix.attribution import BASES, ExplainedRecord
 from genomix.io import atomic_path
-from genomix.regions import BedRecord
-
-
-@dataclass(frozen=True)
-class LogoRecord:
-    """What a logo panel needs of one explained record.
-
-    Attributes:
-        id, sequence: the record (L bases of ACGT).
-        logits: (P,) float, the record's own logit per output (ranks the records).
-        importance: (L, P) float, per-base importance per output.
-        chrom, start, end, strand: where a BED record lies (chrom empty for FASTA records).
-    """
-
-    id: str
-    sequence: str
-    logits: np.ndarray
-    importance: np.ndarray
-    chrom: str = ""
-    start: int = 0
-    end: int = 0
-    strand: str = "+"
-
-    @classmethod
-    def of(cls, record: FastaRecord, logits: np.ndarray, importance: np.ndarray) -> LogoRecord:
-        """From a FASTA or BED record and its logits (P,) and importance (L, P)."""
-        if isinstance(record, BedRecord):
-            where = (record.chrom, record.start, record.end, record.strand)
-            return cls(record.id, record.sequence, logits, importance, *where)
-        return cls(record.id, record.sequence, logits, importance)
-
-    def axis(self, positions: np.ndarray) -> tuple[np.ndarray, str]:
-        """Tick values for record `positions` (0-based) and the axis label."""
-        if not self.chrom:
-            return positions, "position in record (0-based)"
-        if self.strand == "+":
-            return self.start + positions, f"{self.chrom} (0-based, + strand)"
-        return self.end - 1 - positions, f"{self.chrom} (0-based, - strand: record reversed)"
 
 
 def busiest_span(values: np.ndarray, width: int) -> slice:
@@ -80,7 +40,7 @@ def importance_matrix(sequence: str, values: np.ndarray) -> pd.DataFrame:
 
 
 def draw_logos(
-    records: Sequence[LogoRecord],
+    records: Sequence[ExplainedRecord],
     outputs: Sequence[str],
     folder: str | Path,
     *,
@@ -110,7 +70,7 @@ def draw_logos(
     return tuple(paths)
 
 
-def _panel(ax, record: LogoRecord, output: int, width: int) -> None:
+def _panel(ax, record: ExplainedRecord, output: int, width: int) -> None:
     """One record's logo on `ax`: the busiest `width` bases of output `output`."""
     values = record.importance[:, output]
     span = busiest_span(values, width)

@@ -281,3 +281,28 @@ def test_cli_explains_top_rows_of_a_table(promoter_model: Path, tmp_path: Path) 
     assert main([*args, "--predictions", str(predictions), "--device", "cpu"]) == 0
     assert set(pd.read_csv(out, sep="\t")["id"]) == {"r2"}
     assert main(args) == 1  # --table without --predictions
+
+
+def test_bedgraph_tracks_average_overlapping_regions(
+    promoter_model: Path, human_genome: Path, tmp_path: Path
+) -> None:
+    bed = tmp_path / "regions.bed"
+    bed.write_text("z\t500\t520\tm\t0\t-\nz\t510\t530\tp\t0\t+\n")
+    out = tmp_path / "ism.parquet"
+    result = explain_fasta(
+        promoter_model, human_genome, out, bed=bed, device="cpu", tracks=tmp_path / "tracks"
+    )
+    assert result.tracks == (tmp_path / "tracks" / "promoter.bedGraph",)
+    lines = result.tracks[0].read_text().splitlines()
+    assert lines[0] == 'track type=bedGraph name="promoter importance"'
+    track = pd.DataFrame([line.split("\t") for line in lines[1:]], columns=["c", "s", "e", "v"])
+    assert track["s"].astype(int).tolist() == list(range(500, 530))
+    assert (track["e"].astype(int) - track["s"].astype(int) == 1).all()
+    table = pd.read_parquet(out)
+    per_base = -table.groupby(["id", "genome_position"])["logit_diff"].mean()
+    expected = per_base.groupby("genome_position").mean()  # 510..519: both regions
+    np.testing.assert_allclose(track["v"].astype(float), expected.to_numpy(), rtol=1e-5, atol=1e-7)
+    with pytest.raises(GenomixError, match="genome tracks need BED regions"):
+        fasta = tmp_path / "a.fa"
+        fasta.write_text(">a\nACGTACGT\n")
+        explain_fasta(promoter_model, fasta, tmp_path / "a.tsv", tracks=tmp_path / "t")
