@@ -15,7 +15,7 @@ STAGE_BENCHMARKS = [
 
 rule report:
     """Markdown summary: verdict against baselines, metric tables, per-profile AUROC plot, ROC/PR
-    curves, MLM and fine-tuning curves, logos of the top-scoring test records, stage run times."""
+    curves, MLM and fine-tuning curves, top-record logos, stage run times."""
     input:
         chromatin=f"results/{RUN}/chromatin_auroc.tsv",
         promoter=f"results/{RUN}/promoter_metrics.tsv",
