@@ -39,6 +39,7 @@ from genomix.attribution import METHODS, importance
 from genomix.checkpoint import load_classifier
 from genomix.data.tables import LabeledTable, read_labeled_table
 from genomix.regions import reverse_complement
+from genomix.train import resolve_device
 
 CTCF_CORE = "CCGCGNGGNGGCAG"
 CTCF_PROFILES = ("CTCF_Kc", "CTCF_Mbn2")
@@ -86,13 +87,16 @@ def bootstrap(
 
 
 def _attributions(
-    model_dir: Path, table: LabeledTable, rows: Sequence[int], method: str, threads: int
+    model_dir: Path, table: LabeledTable, rows: Sequence[int], args: argparse.Namespace
 ) -> list[np.ndarray]:
-    """Per-base importance (L, P) of each of `rows` of `table`, by `method`."""
-    torch.set_num_threads(threads)
+    """Per-base importance (L, P) of each of `rows` of `table`, by `args.method`."""
+    torch.set_num_threads(args.threads)
     model, tokenizer, metadata = load_classifier(model_dir)
+    device = resolve_device(args.device)
+    model.to(device)
     pad_to = tokenizer.tokens_for_length(int(metadata["window_bases"])) + 1
-    options = {"batch_size": 64, "device": torch.device("cpu"), "pad_to": pad_to}
+    options = {"batch_size": args.batch_size, "device": device, "pad_to": pad_to}
+    method = args.method
     return [
         importance(METHODS[method](model, tokenizer, table.sequences[i], **options)[1])
         for i in rows
@@ -116,19 +120,22 @@ def ctcf_rows(args: argparse.Namespace) -> list[str]:
         genome=args.genome,
         seed=metadata["finetune"]["seed"],
     ).subset("test")
-    lines = []
+    samples = {}
     for profile in CTCF_PROFILES:
-        if profile not in table.profiles:
-            continue
+        if profile in table.profiles:
+            positive = np.flatnonzero(table.labels[:, table.profiles.index(profile)] > 0)
+            clean = np.array([i for i in positive if "N" not in table.sequences[i]], dtype=int)
+            samples[profile] = _sample(clean, args.windows)
+    # a window positive for both profiles is attributed once: ISM gives every output at once
+    union = sorted({i for rows in samples.values() for i in rows})
+    values = dict(zip(union, _attributions(model_dir, table, union, args), strict=True))
+    lines = []
+    for profile, rows in samples.items():
         column = list(metadata["profiles"]).index(profile)
-        positive = np.flatnonzero(table.labels[:, table.profiles.index(profile)] > 0)
-        clean = np.array([i for i in positive if "N" not in table.sequences[i]], dtype=int)
-        rows = _sample(clean, args.windows)
-        values = _attributions(model_dir, table, rows, args.method, args.threads)
         on_top, top_total, on_motif, total = [], [], [], []
-        for i, value in zip(rows, values, strict=True):
+        for i in rows:
             motif = motif_mask(table.sequences[i], mismatches=args.mismatches)
-            top = top_bases(value[:, column], args.top_bases)
+            top = top_bases(values[i][:, column], args.top_bases)
             on_top.append((top & motif).sum())
             top_total.append(top.sum())
             on_motif.append(motif.sum())
@@ -161,9 +168,7 @@ def promoter_rows(args: argparse.Namespace) -> list[str]:
         dtype=int,
     )
     rows = _sample(clean, args.promoters)
-    values = np.stack(
-        [v[:, 0] for v in _attributions(args.promoter, table, rows, args.method, args.threads)]
-    )
+    values = np.stack([v[:, 0] for v in _attributions(args.promoter, table, rows, args)])
     scale = np.abs(values).mean(axis=1)  # (R,) mean absolute importance per base
     lines = []
     for name, (first, last) in PROMOTER_REGIONS.items():
@@ -195,11 +200,14 @@ def main() -> None:
     parser.add_argument("--mismatches", type=int, default=3, help="at the 12 fixed motif bases")
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    parser.add_argument("--batch-size", type=int, default=64, help="ISM mutants per pass")
     args = parser.parse_args()
     started = time.perf_counter()
     rows = ctcf_rows(args) + promoter_rows(args)
     print(
-        f"method {args.method}, {time.perf_counter() - started:.0f} s, {args.threads} CPU threads\n"
+        f"method {args.method}, {time.perf_counter() - started:.0f} s, device {args.device}, "
+        f"{args.threads} CPU threads\n"
     )
     print("| head | check | value | 95% interval | n |")
     print("|---|---|---|---|---|")
