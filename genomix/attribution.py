@@ -70,33 +70,20 @@ class ExplainedRecord:
         id, sequence: the record (L bases of ACGT).
         logits: (P,) float, the record's own logit per output (ranks the records).
         importance: (L, P) float, per-base importance per output.
-        chrom, start, end, strand: where a BED record lies (chrom empty for FASTA records).
+        region: the BED record it was cut from, or None for a FASTA record.
     """
 
     id: str
     sequence: str
     logits: np.ndarray
     importance: np.ndarray
-    chrom: str = ""
-    start: int = 0
-    end: int = 0
-    strand: str = "+"
+    region: BedRecord | None = None
 
     @classmethod
     def of(cls, record: FastaRecord, logits: np.ndarray, importance: np.ndarray) -> ExplainedRecord:
         """From a FASTA or BED record and its logits (P,) and importance (L, P)."""
-        if isinstance(record, BedRecord):
-            where = (record.chrom, record.start, record.end, record.strand)
-            return cls(record.id, record.sequence, logits, importance, *where)
-        return cls(record.id, record.sequence, logits, importance)
-
-    def axis(self, positions: np.ndarray) -> tuple[np.ndarray, str]:
-        """Tick values for record `positions` (0-based) and the axis label."""
-        if not self.chrom:
-            return positions, "position in record (0-based)"
-        if self.strand == "+":
-            return self.start + positions, f"{self.chrom} (0-based, + strand)"
-        return self.end - 1 - positions, f"{self.chrom} (0-based, - strand: record reversed)"
+        region = record if isinstance(record, BedRecord) else None
+        return cls(record.id, record.sequence, logits, importance, region)
 
 
 class Method(Protocol):

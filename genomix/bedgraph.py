@@ -19,14 +19,6 @@ from genomix.errors import GenomixError
 from genomix.io import atomic_path
 
 
-def genome_positions(record: ExplainedRecord) -> np.ndarray:
-    """(L,) int: the 0-based genome position of each base of a BED record (reversed on -)."""
-    length = len(record.sequence)
-    if record.strand == "-":
-        return record.end - 1 - np.arange(length)
-    return record.start + np.arange(length)
-
-
 def write_bedgraphs(
     records: Sequence[ExplainedRecord], outputs: Sequence[str], folder: str | Path
 ) -> tuple[Path, ...]:
@@ -39,10 +31,12 @@ def write_bedgraphs(
     sums: dict[tuple[str, int], np.ndarray] = defaultdict(lambda: np.zeros(len(outputs)))
     counts: dict[tuple[str, int], int] = defaultdict(int)
     for record in records:
-        if not record.chrom:
+        region = record.region
+        if region is None:
             raise GenomixError(f"record '{record.id}': genome tracks need BED regions (--bed)")
-        for position, values in zip(genome_positions(record), record.importance, strict=True):
-            key = (record.chrom, int(position))
+        positions = region.genome_positions(np.arange(len(record.sequence)))
+        for position, values in zip(positions, record.importance, strict=True):
+            key = (region.chrom, int(position))
             sums[key] += values
             counts[key] += 1
     keys = sorted(sums)

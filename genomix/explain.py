@@ -221,8 +221,7 @@ def _genome_columns(record: FastaRecord, position: int) -> list[object]:
     """``chrom, genome_position, strand`` of a base of a BED record; none for FASTA records."""
     if not isinstance(record, BedRecord):
         return []
-    genome_position = record.start + position if record.strand == "+" else record.end - 1 - position
-    return [record.chrom, genome_position, record.strand]
+    return [record.chrom, record.genome_positions(position), record.strand]
 
 
 def _explainable(

@@ -78,10 +78,14 @@ def _panel(ax, record: ExplainedRecord, output: int, width: int) -> None:
     frame.index = np.arange(span.start, span.stop)
     logomaker.Logo(frame, ax=ax, color_scheme="classic")
     ax.axhline(0, color="black", linewidth=0.5)
-    ticks = frame.index[:: max(1, len(frame) // 6)]
-    labels, axis_label = record.axis(np.asarray(ticks))
+    ticks = np.asarray(frame.index[:: max(1, len(frame) // 6)])
+    region = record.region
     ax.set_xticks(ticks)
-    ax.set_xticklabels([str(label) for label in labels])
-    ax.set_xlabel(axis_label, fontsize=8)
+    if region is None:
+        ax.set_xlabel("position in record (0-based)", fontsize=8)
+    else:
+        ax.set_xticklabels([str(p) for p in region.genome_positions(ticks)])
+        reversed_ = ", record reversed" if region.strand == "-" else ""
+        ax.set_xlabel(f"{region.chrom} (0-based, {region.strand} strand{reversed_})", fontsize=8)
     ax.set_ylabel("importance", fontsize=8)
     ax.set_title(f"{record.id}  (logit {float(record.logits[output]):.2f})", fontsize=9)

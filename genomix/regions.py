@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyfaidx
 
 from genomix.errors import GenomixError
@@ -38,6 +39,13 @@ class BedRecord(FastaRecord):
     start: int = 0
     end: int = 0
     strand: str = "+"
+
+    def genome_positions(self, positions: np.ndarray | int) -> np.ndarray | int:
+        """0-based genome positions on `chrom` of 0-based record `positions` (an int array, or
+        one int); on the minus strand the record runs from `end - 1` down."""
+        if self.strand == "-":
+            return self.end - 1 - positions
+        return self.start + positions
 
 
 def reverse_complement(sequence: str) -> str:
