@@ -28,7 +28,7 @@ from torch import nn
 from genomix.errors import GenomixError
 from genomix.fasta import FastaRecord
 from genomix.kmers import KmerTokenizer
-from genomix.regions import BedRecord, reverse_complement
+from genomix.regions import reverse_complement
 from genomix.scoring import encode_sequences, score_logits
 
 BASES = "ACGT"
@@ -64,26 +64,28 @@ def importance(logit_diff: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ExplainedRecord:
-    """One explained record: its bases, logits and per-base importance, and where it lies.
+    """One explained record with its logits and per-base importance.
 
     Attributes:
-        id, sequence: the record (L bases of ACGT).
+        record: the record (L bases of ACGT): a ``BedRecord`` knows where it lies in a genome, an
+            ``AlleleWindow`` which VCF allele it holds.
         logits: (P,) float, the record's own logit per output (ranks the records).
         importance: (L, P) float, per-base importance per output.
-        region: the BED record it was cut from, or None for a FASTA record.
     """
 
-    id: str
-    sequence: str
+    record: FastaRecord
     logits: np.ndarray
     importance: np.ndarray
-    region: BedRecord | None = None
 
-    @classmethod
-    def of(cls, record: FastaRecord, logits: np.ndarray, importance: np.ndarray) -> ExplainedRecord:
-        """From a FASTA or BED record and its logits (P,) and importance (L, P)."""
-        region = record if isinstance(record, BedRecord) else None
-        return cls(record.id, record.sequence, logits, importance, region)
+    @property
+    def id(self) -> str:
+        """The record's id."""
+        return self.record.id
+
+    @property
+    def sequence(self) -> str:
+        """The record's bases."""
+        return self.record.sequence
 
 
 class Method(Protocol):

@@ -17,6 +17,7 @@ import numpy as np
 from genomix.attribution import ExplainedRecord
 from genomix.errors import GenomixError
 from genomix.io import atomic_path
+from genomix.regions import BedRecord
 
 
 def write_bedgraphs(
@@ -31,8 +32,8 @@ def write_bedgraphs(
     sums: dict[tuple[str, int], np.ndarray] = defaultdict(lambda: np.zeros(len(outputs)))
     counts: dict[tuple[str, int], int] = defaultdict(int)
     for record in records:
-        region = record.region
-        if region is None:
+        region = record.record
+        if not isinstance(region, BedRecord):
             raise GenomixError(f"record '{record.id}': genome tracks need BED regions (--bed)")
         positions = region.genome_positions(np.arange(len(record.sequence)))
         for position, values in zip(positions, record.importance, strict=True):

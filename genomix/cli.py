@@ -55,7 +55,8 @@ EPILOGS = {
     "--model models/chromatin -o effects.tsv",
     "explain": "example:\n  genomix explain models/promoter promoters.fa -o ism.parquet --logo 4\n"
     "  genomix explain models/chromatin --bed peaks.bed --genome dm3.fa -o ism.parquet "
-    "--method gradient",
+    "--method gradient\n"
+    "  genomix explain models/chromatin --vcf calls.vcf.gz --genome dm3.fa -o v.parquet --logo 3",
     "report": "example:\n  genomix report --chromatin chromatin_auroc.tsv --promoter "
     "promoter_metrics.tsv --pretrain-metrics models/pretrained/metrics.csv -o report.md",
 }
@@ -286,7 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--bed", type=Path, help="BED intervals to explain (strand-aware)")
     explain.add_argument(
-        "--genome", type=Path, help="indexed FASTA of the --bed intervals or --table coordinates"
+        "--vcf", type=Path, help="VCF: explain the ref and alt windows predict-variants scores"
+    )
+    explain.add_argument(
+        "--genome", type=Path, help="indexed FASTA of --bed, --vcf or --table coordinates"
     )
     explain.add_argument(
         "--table", type=Path, help="labeled table whose top-scoring rows to explain (workflow)"
@@ -579,7 +583,12 @@ def run(args: argparse.Namespace) -> None:
             output_format=args.format,
         )
     elif args.command == "explain":
-        from genomix.explain import explain_fasta, explain_records, top_predicted
+        from genomix.explain import (
+            explain_fasta,
+            explain_records,
+            explain_variants,
+            top_predicted,
+        )
 
         config = config_from_arguments(ExplainConfig, args, "explain")
         options = {
@@ -596,10 +605,13 @@ def run(args: argparse.Namespace) -> None:
             "logo_width": config.logo_width,
             "tracks": args.tracks,
         }
-        sources = [args.fasta is not None, args.bed is not None, args.table is not None]
-        if sum(sources) != 1 or (args.table is None) != (args.predictions is None):
+        sources = [args.fasta, args.bed, args.vcf, args.table]
+        if sum(source is not None for source in sources) != 1 or (args.table is None) != (
+            args.predictions is None
+        ):
             raise GenomixError(
-                "explain: give a FASTA file, or --bed with --genome, or --table with --predictions"
+                "explain: give a FASTA file, or --bed or --vcf with --genome, or --table with "
+                "--predictions"
             )
         if args.table is not None:
             from genomix.checkpoint import read_classifier_metadata
@@ -614,6 +626,10 @@ def run(args: argparse.Namespace) -> None:
             )
             records = top_predicted(table, args.predictions, top=args.top)
             explain_records(args.model, records, args.table, args.out, **options)
+        elif args.vcf is not None:
+            if args.genome is None:
+                raise GenomixError("explain: --vcf needs --genome (the FASTA of its positions)")
+            explain_variants(args.model, args.vcf, args.genome, args.out, **options)
         else:
             if (args.bed is None) != (args.genome is None):
                 raise GenomixError("explain: --bed needs --genome (the FASTA its intervals lie on)")

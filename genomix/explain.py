@@ -1,5 +1,6 @@
-"""`genomix explain`: the effect of every single-base change of FASTA records or BED regions on a
-fine-tuned model's outputs, as a table, and the top-scoring records drawn as sequence logos.
+"""`genomix explain`: the effect of every single-base change of FASTA records, BED regions, VCF
+alleles' windows or a table's top-scoring rows on a fine-tuned model's outputs, as a table, and
+the records drawn as sequence logos.
 
 Each record is scored whole, as one input of the model (no windows, so every base sees the same
 context as the record's own prediction), padded like ``predict`` pads a window. Records are at
@@ -21,15 +22,16 @@ from tqdm import tqdm
 
 from genomix.attribution import METHODS, ExplainedRecord, alternatives, importance
 from genomix.bedgraph import write_bedgraphs
-from genomix.checkpoint import load_classifier
+from genomix.checkpoint import load_classifier, read_classifier_metadata
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
 from genomix.fasta import FastaRecord, read_fasta
 from genomix.genome import open_genome
 from genomix.logos import draw_logos
 from genomix.outputs import open_table
-from genomix.regions import BedRecord, read_bed_records
+from genomix.regions import AlleleWindow, BedRecord, read_bed_records
 from genomix.train import hide_progress, resolve_device
+from genomix.variants import Variant, allele_windows, read_vcf
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +90,58 @@ def explain_fasta(
         **skipping,
         **options,
     )
+
+
+def explain_variants(
+    model_dir: str | Path,
+    vcf: str | Path,
+    genome: str | Path,
+    out: str | Path,
+    *,
+    skip_invalid: bool = False,
+    on_skip: Callable[[str], None] | None = None,
+    **options: Any,
+) -> ExplainResult:
+    """`explain_records` on the two windows `predict-variants` scores for each sequence allele
+    of `vcf` (``AlleleWindow`` records ``label:ref`` and ``label:alt``, label = the VCF ID or
+    ``chrom:pos:ref>alt``). Logos (`logo` > 0) show the alleles of largest logit change, the
+    reference window above the alternative, centred on the allele."""
+    window = int(read_classifier_metadata(model_dir)["window_bases"])
+    report = on_skip or logger.warning
+    alleles = allele_windows(
+        read_vcf(vcf, skip_invalid=skip_invalid, on_skip=report),
+        open_genome(genome),
+        window,
+        vcf,
+        skip_invalid=skip_invalid,
+        report=report,
+    )
+    records = (
+        AlleleWindow(
+            id=f"{label}:{kind}",
+            sequence=sequence,
+            label=label,
+            kind=kind,
+            allele_start=(window - len(allele)) // 2,
+            allele_length=len(allele),
+        )
+        for job in alleles
+        for label in [_allele_label(job.variant)]
+        for kind, sequence, allele in (
+            ("ref", job.ref_window, job.variant.ref),
+            ("alt", job.alt_window, job.variant.alt),
+        )
+    )
+    return explain_records(
+        model_dir, records, vcf, out, skip_invalid=skip_invalid, on_skip=on_skip, **options
+    )
+
+
+def _allele_label(variant: Variant) -> str:
+    """A VCF allele's name: its ID when it has one, else ``chrom:pos:ref>alt``."""
+    if variant.id not in ("", "."):
+        return variant.id
+    return f"{variant.chrom}:{variant.pos}:{variant.ref}>{variant.alt}"
 
 
 def top_predicted(
@@ -206,7 +260,7 @@ def explain_records(
             rows += 3 * length * len(profiles)
             explained += 1
             if logo > 0 or tracks is not None:
-                drawn.append(ExplainedRecord.of(record, reference, importance(diffs)))
+                drawn.append(ExplainedRecord(record, reference, importance(diffs)))
         bar.close()
     logos: tuple[Path, ...] = ()
     if logo > 0:

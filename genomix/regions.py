@@ -48,6 +48,22 @@ class BedRecord(FastaRecord):
         return self.start + positions
 
 
+@dataclass(frozen=True)
+class AlleleWindow(FastaRecord):
+    """The reference or the alternative window of a VCF allele, as `predict-variants` scores it.
+
+    Attributes:
+        label: the allele's name (VCF ID, or ``chrom:pos:ref>alt``); the id is ``label:kind``.
+        kind: ``ref`` or ``alt``.
+        allele_start, allele_length: where the allele's bases lie in the window (0-based).
+    """
+
+    label: str = ""
+    kind: str = "ref"
+    allele_start: int = 0
+    allele_length: int = 1
+
+
 def reverse_complement(sequence: str) -> str:
     """Reverse complement of an upper-case ACGTN string."""
     return sequence.translate(_COMPLEMENT)[::-1]

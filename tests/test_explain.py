@@ -24,8 +24,8 @@ from genomix.errors import GenomixError
 from genomix.explain import explain_fasta, top_predicted
 from genomix.genome import open_genome
 from genomix.kmers import KmerTokenizer
-from genomix.logos import busiest_span, importance_matrix
-from genomix.regions import reverse_complement
+from genomix.logos import allele_span, busiest_span, importance_matrix
+from genomix.regions import AlleleWindow, reverse_complement
 from genomix.variants import predict_variants
 
 BASE_INDEX = {base: i for i, base in enumerate("ACGT")}
@@ -306,3 +306,34 @@ def test_bedgraph_tracks_average_overlapping_regions(
         fasta = tmp_path / "a.fa"
         fasta.write_text(">a\nACGTACGT\n")
         explain_fasta(promoter_model, fasta, tmp_path / "a.tsv", tracks=tmp_path / "t")
+
+
+def test_variant_windows_explain_ref_and_alt(
+    promoter_model: Path, human_genome: Path, tmp_path: Path
+) -> None:
+    human = str(open_genome(human_genome)["z"][:]).upper()
+    alt = "ACGT".replace(human[1999], "")[0]
+    vcf = _vcf(tmp_path / "one.vcf", [("z", 2000, human[1999], alt)])
+    out = tmp_path / "variant.parquet"
+    args = ["explain", str(promoter_model), "--vcf", str(vcf), "--genome", str(human_genome)]
+    assert main([*args, "-o", str(out), "--logo", "1", "--device", "cpu"]) == 0
+    table = pd.read_parquet(out)
+    label = f"z:2000:{human[1999]}>{alt}"
+    assert sorted(set(table["id"])) == [f"{label}:alt", f"{label}:ref"]
+    ref = table[(table["id"] == f"{label}:ref") & (table["position"] == 149)].set_index("alt")
+    back = table[(table["id"] == f"{label}:alt") & (table["position"] == 149)].set_index("alt")
+    assert ref["ref"].iloc[0] == human[1999] and back["ref"].iloc[0] == alt
+    # changing the alternative window's allele back to the reference undoes the variant
+    assert back.loc[human[1999], "logit_diff"] == pytest.approx(
+        -ref.loc[alt, "logit_diff"], abs=1e-5
+    )
+    logo = tmp_path / "variant.logos" / "promoter.png"
+    assert logo.read_bytes()[:4] == b"\x89PNG"
+    assert main([*args[:3], str(vcf), "-o", str(tmp_path / "x.tsv")]) == 1  # --vcf without --genome
+
+
+def test_allele_span_centres_on_the_allele() -> None:
+    window = AlleleWindow(id="v:ref", sequence="A" * 300, allele_start=149, allele_length=1)
+    assert allele_span(window, 60) == slice(119, 179)
+    edge = AlleleWindow(id="v:ref", sequence="A" * 300, allele_start=295, allele_length=3)
+    assert allele_span(edge, 60) == slice(240, 300)
