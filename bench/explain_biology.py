@@ -78,10 +78,14 @@ def top_bases(values: np.ndarray, count: int) -> np.ndarray:
 def bootstrap(
     numerator: np.ndarray, denominator: np.ndarray, resamples: int, seed: int = 0
 ) -> tuple[float, float]:
-    """95% interval of sum(numerator) / sum(denominator) over resampled rows."""
+    """95% interval of sum(numerator) / sum(denominator) over resampled rows; resamples whose
+    denominator is 0 are left out (nan when all are)."""
     rng = np.random.default_rng(seed)
     rows = rng.integers(0, len(numerator), size=(resamples, len(numerator)))
-    ratios = numerator[rows].sum(1) / np.maximum(denominator[rows].sum(1), 1e-12)
+    totals = denominator[rows].sum(1)
+    ratios = numerator[rows].sum(1)[totals > 0] / totals[totals > 0]
+    if not len(ratios):
+        return float("nan"), float("nan")
     low, high = np.percentile(ratios, [2.5, 97.5])
     return float(low), float(high)
 

@@ -32,3 +32,4 @@ def test_top_bases_and_bootstrap() -> None:
     assert biology.top_bases(np.array([1.0, 5, 5, 0]), 2).tolist() == [False, True, True, False]
     low, high = biology.bootstrap(np.array([1.0, 1, 1]), np.array([2.0, 2, 2]), 50)
     assert low == high == 0.5
+    assert np.isnan(biology.bootstrap(np.array([1.0]), np.array([0.0]), 10)).all()
