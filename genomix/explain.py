@@ -38,7 +38,7 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ExplainResult:
-    """What `explain_fasta` did.
+    """What `explain_records` did.
 
     Attributes:
         records: records explained.
