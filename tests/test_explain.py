@@ -103,6 +103,20 @@ def test_both_strands_toy_model_gradient_equals_ism() -> None:
     np.testing.assert_allclose(estimate, exact, atol=1e-5)
 
 
+def test_gradient_with_an_embedding_that_is_not_nn_embedding() -> None:
+    """A factorized embedding (ids -> 2 features -> linear map), as issue 11's may be."""
+    model = KmerSum(KmerTokenizer(2))
+    table = nn.Embedding(KmerTokenizer(2).vocab_size, 2)
+    table.weight.data = torch.cat((model.encoder.token_embedding.weight.data / 2,) * 2, dim=1)
+    mix = nn.Linear(2, 1, bias=False)
+    mix.weight.data = torch.ones(1, 2)
+    model.encoder.token_embedding = nn.Sequential(table, mix)
+    _, exact = _attribute("ism", model, "GATTACA")
+    _, estimate = _attribute("gradient", model, "GATTACA")
+    assert np.abs(exact).max() > 0
+    np.testing.assert_allclose(estimate, exact, atol=1e-5)
+
+
 def test_gradient_refuses_a_model_without_token_embedding() -> None:
     model = KmerSum(KmerTokenizer(2))
     del model.encoder.token_embedding
