@@ -22,12 +22,16 @@ over windows (`--bootstrap` resamples, seed 0).
 Promoters: positive test rows (300 bp, TSS at index 249: -249..+50). Mean importance and mean
 absolute importance per region (TATA box -35..-20, Inr -2..+4, and the rest: -249..-101,
 -100..-36, -19..-3, +5..+50), each as a ratio to the record's mean absolute importance per base
-(1 = an even spread), with bootstrap intervals over records.
+(1 = an even spread), with bootstrap intervals over records; then the same ratio on the bases of
+exact matches of the TATA box (TATAWAWR, starting -36..-24) and of the Inr (YYANWYY, its A on
+the TSS), in the promoters that have one (consensuses as reviewed by Juven-Gershon and
+Kadonaga, Dev Biol 2010, 339:225).
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -44,6 +48,13 @@ from genomix.train import resolve_device
 CTCF_CORE = "CCGCGNGGNGGCAG"
 CTCF_PROFILES = ("CTCF_Kc", "CTCF_Mbn2")
 TSS_INDEX = 249
+IUPAC = {"A": "A", "C": "C", "G": "G", "T": "T", "W": "[AT]", "R": "[AG]", "Y": "[CT]", "N": "."}
+# core promoter elements (forward strand), with the window their first base may start in
+# relative to the TSS: TATA box TATAWAWR about -31..-24; Inr YYANWYY with its A at +1
+PROMOTER_MOTIFS = (
+    ("TATA box TATAWAWR starting -36..-24", "TATAWAWR", (-36, -24)),
+    ("Inr YYANWYY at -2..+4", "YYANWYY", (-2, -2)),
+)
 PROMOTER_REGIONS = {  # positions relative to the TSS, inclusive
     "distal -249..-101": (-249, -101),
     "proximal -100..-36": (-100, -36),
@@ -187,7 +198,34 @@ def promoter_rows(args: argparse.Namespace) -> list[str]:
             f"[{low:.2f}, {high:.2f}] | {len(rows)} promoters; mean signed importance per base "
             f"{signed.sum() / (width * len(rows)):+.3g} logit |"
         )
+    for name, motif, (first, last) in PROMOTER_MOTIFS:
+        masks = [
+            iupac_mask(table.sequences[i], motif, TSS_INDEX + first, TSS_INDEX + last) for i in rows
+        ]
+        hits = np.array([mask.any() for mask in masks])
+        if not hits.any():
+            lines.append(f"| promoter | {name} bases | no match | | {len(rows)} promoters |")
+            continue
+        on = np.array([np.abs(v[m]).sum() for v, m in zip(values, masks, strict=True)])[hits]
+        count = np.array([m.sum() for m in masks])[hits]
+        ratio = on.sum() / (count * scale[hits]).sum()
+        low, high = bootstrap(on, count * scale[hits], args.bootstrap)
+        lines.append(
+            f"| promoter | {name} bases: mean abs. importance / record mean | {ratio:.2f} | "
+            f"[{low:.2f}, {high:.2f}] | {hits.sum()} of {len(rows)} promoters have a match |"
+        )
     return lines
+
+
+def iupac_mask(sequence: str, motif: str, first: int, last: int) -> np.ndarray:
+    """(L,) bool: the bases of exact matches of IUPAC `motif` (forward strand) starting at
+    positions `first`..`last` (0-based, inclusive)."""
+    pattern = re.compile("".join(IUPAC[code] for code in motif))
+    covered = np.zeros(len(sequence), dtype=bool)
+    for start in range(max(0, first), min(last, len(sequence) - len(motif)) + 1):
+        if pattern.fullmatch(sequence, start, start + len(motif)):
+            covered[start : start + len(motif)] = True
+    return covered
 
 
 def main() -> None:

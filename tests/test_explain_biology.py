@@ -33,3 +33,13 @@ def test_top_bases_and_bootstrap() -> None:
     low, high = biology.bootstrap(np.array([1.0, 1, 1]), np.array([2.0, 2, 2]), 50)
     assert low == high == 0.5
     assert np.isnan(biology.bootstrap(np.array([1.0]), np.array([0.0]), 10)).all()
+
+
+def test_iupac_matches_start_only_in_their_window() -> None:
+    sequence = "GG" + "TATAAAAG" + "GGGG" + "TATATAAA" + "C"
+    assert (
+        biology.iupac_mask(sequence, "TATAWAWR", 0, 5).tolist()
+        == [False] * 2 + [True] * 8 + [False] * 13
+    )
+    assert biology.iupac_mask(sequence, "TATAWAWR", 3, 20).sum() == 8  # the second, TATATAAA
+    assert not biology.iupac_mask(sequence, "TATAWAWR", 3, 10).any()
