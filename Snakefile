@@ -1,4 +1,4 @@
-# genomix: fetch -> tokenize -> pretrain -> finetune -> evaluate -> report.
+# genomix: fetch -> tokenize -> pretrain -> finetune -> evaluate -> explain -> report.
 # Rules call the `genomix` CLI (see workflows/*.smk); `snakemake -c2` runs config.yaml end to end.
 import os
 
@@ -36,6 +36,7 @@ include: "workflows/tokenize.smk"
 include: "workflows/pretrain.smk"
 include: "workflows/finetune.smk"
 include: "workflows/evaluate.smk"
+include: "workflows/explain.smk"
 include: "workflows/report.smk"
 include: "workflows/predict.smk"
 
@@ -45,4 +46,6 @@ rule all:
         expand("results/genomes/{genome}.fa.fai", genome=config["genomes"]),
         f"results/{RUN}/chromatin_auroc.tsv",
         f"results/{RUN}/promoter_metrics.tsv",
+        f"results/{RUN}/explain/promoter.parquet",
+        f"results/{RUN}/explain/chromatin.parquet",
         f"results/{RUN}/report.md",

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from genomix.config import (
     ChromatinConfig,
     EvaluateConfig,
+    ExplainConfig,
     FinetuneConfig,
     PretrainConfig,
     ScanConfig,
@@ -58,6 +59,10 @@ EPILOGS = {
     "scan": "example:\n  genomix scan models/chromatin hg38.fa -o scan/part3.parquet "
     "--part 3/8\n  genomix gather scan/part1.parquet ... scan/part8.parquet -o scan.parquet",
     "gather": "example:\n  genomix gather scan/part1.tsv scan/part2.tsv -o scan.tsv",
+    "explain": "example:\n  genomix explain models/promoter promoters.fa -o ism.parquet --logo 4\n"
+    "  genomix explain models/chromatin --bed peaks.bed --genome dm3.fa -o ism.parquet "
+    "--method gradient\n"
+    "  genomix explain models/chromatin --vcf calls.vcf.gz --genome dm3.fa -o v.parquet --logo 3",
     "report": "example:\n  genomix report --chromatin chromatin_auroc.tsv --promoter "
     "promoter_metrics.tsv --pretrain-metrics models/pretrained/metrics.csv -o report.md",
 }
@@ -350,6 +355,74 @@ def build_parser() -> argparse.ArgumentParser:
     gather.add_argument("parts", type=Path, nargs="+", help="part tables, in order")
     gather.add_argument("-o", "--out", required=True, type=Path, help="table (.tsv, or .parquet)")
 
+    explain = _subparser(
+        commands,
+        "explain",
+        "Which bases drive a prediction: the logit change of every single-base change (ISM).",
+    )
+    explain.add_argument("model", type=Path, help="fine-tuned model directory")
+    explain.add_argument(
+        "fasta", type=Path, nargs="?", help="FASTA (plain or gzipped); or give --bed and --genome"
+    )
+    explain.add_argument("--bed", type=Path, help="BED intervals to explain (strand-aware)")
+    explain.add_argument(
+        "--vcf", type=Path, help="VCF: explain the ref and alt windows predict-variants scores"
+    )
+    explain.add_argument(
+        "--genome", type=Path, help="indexed FASTA of --bed, --vcf or --table coordinates"
+    )
+    explain.add_argument(
+        "--table", type=Path, help="labeled table whose top-scoring rows to explain (workflow)"
+    )
+    explain.add_argument(
+        "--predictions",
+        type=Path,
+        help="`genomix evaluate --predictions` TSV ranking --table rows",
+    )
+    explain.add_argument(
+        "--top",
+        type=_count(1),
+        default=1,
+        help="with --table: the rows of the N highest scores of each output (default 1)",
+    )
+    explain.add_argument(
+        "-o", "--out", required=True, type=Path, help="output table (.parquet, or .tsv)"
+    )
+    explain.add_argument(
+        "--format", choices=("tsv", "parquet"), help="output format (default: by --out suffix)"
+    )
+    explain.add_argument(
+        "--logo",
+        type=_count(0),
+        default=0,
+        metavar="N",
+        help="draw the N highest-scoring records of each output as sequence logos (default 0)",
+    )
+    explain.add_argument(
+        "--logo-dir",
+        type=Path,
+        help="folder of the logo PNGs, one per output (default: OUT with suffix .logos)",
+    )
+    explain.add_argument(
+        "--tracks",
+        type=Path,
+        metavar="DIR",
+        help="with --bed: write each output's importance as DIR/<output>.bedGraph",
+    )
+    explain.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+    explain.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="skip records that are too long or too short or hold N (reported) instead of stopping",
+    )
+    explain.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: when stderr is a terminal)",
+    )
+    add_config_arguments(explain, ExplainConfig, "explain")
+
     report = _subparser(commands, "report", "Summarise a run: tables, plots, stage times.")
     report.add_argument("--chromatin", required=True, type=Path, help="chromatin metrics TSV")
     report.add_argument("--promoter", required=True, type=Path, help="promoter metrics TSV")
@@ -374,6 +447,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="HEAD=CSV",
         help="fine-tuning curves: a head's name and its model directory's metrics.csv",
     )
+    report.add_argument(
+        "--explain",
+        nargs="*",
+        default=(),
+        metavar="HEAD=TABLE",
+        help="`genomix explain` tables (their logos beside them): a section with logos per head",
+    )
     report.add_argument("-o", "--out", required=True, type=Path, help="report (.md)")
     return parser
 
@@ -389,6 +469,15 @@ def _named_paths(items: Sequence[str], flag: str) -> dict[str, str]:
             raise GenomixError(f"{flag}: '{name}' is given twice")
         named[name] = path
     return named
+
+
+def _pairs(items: Sequence[str], flag: str, form: str, example: str) -> dict[str, str]:
+    """HEAD=PATH items -> {head: path}; GenomixError naming `flag`, the `form` (``HEAD=CSV``)
+    and an `example` for an item without both."""
+    pairs = dict(item.partition("=")[::2] for item in items)
+    if not all(pairs) or not all(pairs.values()):
+        raise GenomixError(f"{flag}: give {form}, e.g. {example}")
+    return pairs
 
 
 def _given(args: argparse.Namespace, cls: type) -> list[str]:
@@ -602,12 +691,70 @@ def run(args: argparse.Namespace) -> None:
         from genomix.scan import gather_tables
 
         gather_tables(args.parts, args.out)
+    elif args.command == "explain":
+        from genomix.explain import (
+            explain_fasta,
+            explain_records,
+            explain_variants,
+            top_predicted,
+        )
+
+        config = config_from_arguments(ExplainConfig, args, "explain")
+        options = {
+            "method": config.method,
+            "max_length": config.max_length or None,
+            "batch_size": config.batch_size,
+            "device": args.device,
+            "skip_invalid": args.skip_invalid,
+            "progress": args.progress,
+            "on_skip": lambda message: logger.warning("skipped %s", message),
+            "output_format": args.format,
+            "logo": args.logo,
+            "logo_dir": args.logo_dir,
+            "logo_width": config.logo_width,
+            "tracks": args.tracks,
+        }
+        sources = [args.fasta, args.bed, args.vcf, args.table]
+        if sum(source is not None for source in sources) != 1 or (args.table is None) != (
+            args.predictions is None
+        ):
+            raise GenomixError(
+                "explain: give a FASTA file, or --bed or --vcf with --genome, or --table with "
+                "--predictions"
+            )
+        if args.table is not None:
+            from genomix.checkpoint import read_classifier_metadata
+            from genomix.data.tables import read_labeled_table
+
+            metadata = read_classifier_metadata(args.model)
+            table = read_labeled_table(
+                args.table,
+                task=metadata["task"],
+                genome=args.genome,
+                seed=metadata["finetune"]["seed"],
+            )
+            records = top_predicted(table, args.predictions, top=args.top)
+            explain_records(args.model, records, args.table, args.out, **options)
+        elif args.vcf is not None:
+            if args.genome is None:
+                raise GenomixError("explain: --vcf needs --genome (the FASTA of its positions)")
+            explain_variants(args.model, args.vcf, args.genome, args.out, **options)
+        else:
+            if (args.bed is None) != (args.genome is None):
+                raise GenomixError("explain: --bed needs --genome (the FASTA its intervals lie on)")
+            explain_fasta(
+                args.model,
+                args.fasta if args.bed is None else args.genome,
+                args.out,
+                bed=args.bed,
+                **options,
+            )
     elif args.command == "report":
         from genomix.report import write_report
 
-        curves = dict(item.partition("=")[::2] for item in args.finetune_metrics)
-        if not all(curves) or not all(curves.values()):
-            raise GenomixError("--finetune-metrics: give HEAD=CSV, e.g. promoter=model/metrics.csv")
+        curves = _pairs(
+            args.finetune_metrics, "--finetune-metrics", "HEAD=CSV", "promoter=model/metrics.csv"
+        )
         write_report(
             args.out,
             chromatin=args.chromatin,
@@ -617,6 +764,9 @@ def run(args: argparse.Namespace) -> None:
             promoter_predictions=args.promoter_predictions,
             finetune_metrics=curves,
             benchmarks=args.benchmarks,
+            explanations=_pairs(
+                args.explain, "--explain", "HEAD=TABLE", "promoter=explain/promoter.parquet"
+            ),
         )
 
 

@@ -38,6 +38,7 @@ WORKFLOW_KEYS: Mapping[str, frozenset[str]] = {
     "chromatin": frozenset({"genome", "peaks"}) | HEAD_OVERRIDES,
     "evaluate": frozenset({"pretraining_gain"}),
     "scan": frozenset({"head", "genome", "parts"}),
+    "explain": frozenset({"records"}),
 }
 
 
@@ -121,6 +122,16 @@ class ScanConfig:
     tile: int = 0
     batch_size: int = 32
     device: str = "auto"
+
+
+@dataclass(frozen=True)
+class ExplainConfig:
+    """Attribution of single-base changes (genomix explain): method, record length, logos."""
+
+    method: str = "ism"
+    max_length: int = 0
+    batch_size: int = 64
+    logo_width: int = 60
 
 
 @cache

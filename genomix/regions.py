@@ -12,6 +12,7 @@ from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyfaidx
 
 from genomix.errors import GenomixError
@@ -45,6 +46,29 @@ class GenomicRecord(FastaRecord):
         if self.strand == "-":
             return self.end - end, self.end - start
         return self.start + start, self.start + end
+
+    def genome_positions(self, positions: np.ndarray | int) -> np.ndarray | int:
+        """0-based genome positions on `chrom` of 0-based record `positions` (an int array, or
+        one int); on the minus strand the record runs from `end - 1` down."""
+        if self.strand == "-":
+            return self.end - 1 - positions
+        return self.start + positions
+
+
+@dataclass(frozen=True)
+class AlleleWindow(FastaRecord):
+    """The reference or the alternative window of a VCF allele, as `predict-variants` scores it.
+
+    Attributes:
+        label: the allele's name (VCF ID, or ``chrom:pos:ref>alt``); the id is ``label:kind``.
+        kind: ``ref`` or ``alt``.
+        allele_start, allele_length: where the allele's bases lie in the window (0-based).
+    """
+
+    label: str = ""
+    kind: str = "ref"
+    allele_start: int = 0
+    allele_length: int = 1
 
 
 def reverse_complement(sequence: str) -> str:

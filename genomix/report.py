@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pandas as pd  # noqa: E402
 from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from genomix.errors import GenomixError  # noqa: E402
+from genomix.explain import logo_folder  # noqa: E402
 from genomix.io import atomic_path  # noqa: E402
 
 SUMMARY_ROWS = ("mean", "median")
@@ -300,6 +302,57 @@ def stage_times(benchmarks: Sequence[Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def base_importance(explained: pd.DataFrame) -> pd.DataFrame:
+    """Per-base importance of an explain table: one row per (id, output, position) with the
+    reference base and ``importance`` = minus the mean logit_diff of its three alternatives."""
+    grouped = explained.groupby(["id", "output", "position"], sort=True)
+    frame = grouped.agg(ref=("ref", "first"), importance=("logit_diff", "mean")).reset_index()
+    frame["importance"] = -frame["importance"]
+    return frame
+
+
+def explanation_reading(head: str, explained: pd.DataFrame, *, width: int = 12) -> str:
+    """One sentence on an explain table: the `width` consecutive bases of largest summed absolute
+    importance over its records and outputs, what they do to the logit, and their share of their
+    record's absolute importance."""
+    best = None
+    for (record, output), rows in base_importance(explained).groupby(["id", "output"]):
+        values = rows["importance"].to_numpy()
+        span = min(width, len(values))
+        sums = np.convolve(np.abs(values), np.ones(span), mode="valid")
+        start = int(np.argmax(sums))
+        if best is None or sums[start] > best[0]:
+            best = (sums[start], record, output, start, span, rows)
+    if best is None:
+        return f"{head}: no records were explained."
+    magnitude, record, output, start, span, rows = best
+    stretch = rows.iloc[start : start + span]
+    share = magnitude / max(np.abs(rows["importance"]).sum(), 1e-12)
+    return (
+        f"{head}: the {span} bases with the most importance are `{''.join(stretch['ref'])}` at "
+        f"positions {start}-{start + span - 1} of '{record}' ({output}); against the average "
+        f"other base they move its logit by {stretch['importance'].sum():+.2f} together, "
+        f"{share:.0%} of the record's absolute importance over {len(rows)} bases (an even "
+        f"spread would be {span / len(rows):.0%})."
+    )
+
+
+def explanation_sections(explanations: Mapping[str, str | Path], out: Path) -> list[str]:
+    """The report's section on `genomix explain` tables (head -> table), with their logos
+    (PNGs in the table's default logo folder) linked relative to the report `out`."""
+    sections = [
+        "## Which bases drive the calls (genomix explain)",
+        "Each logo shows the reference bases of a top-scoring test record, as tall as their "
+        "importance: minus the mean change of the logit over the three other bases (up: the base "
+        "raises the score). The stretch of largest absolute importance is shown.",
+    ]
+    for head, path in explanations.items():
+        sections.append(explanation_reading(head, pd.read_parquet(path)))
+        for png in sorted(logo_folder(path).glob("*.png")):
+            sections.append(f"![{head} {png.stem}]({os.path.relpath(png, out.parent)})")
+    return sections
+
+
 def write_report(
     out: str | Path,
     *,
@@ -310,8 +363,11 @@ def write_report(
     promoter_predictions: str | Path | None = None,
     finetune_metrics: Mapping[str, str | Path] | None = None,
     benchmarks: Sequence[str | Path] = (),
+    explanations: Mapping[str, str | Path] | None = None,
 ) -> Path:
     """Write a markdown report `out` with its PNG plots beside it (`<stem>_*.png`).
+
+    `explanations` (head -> `genomix explain` table) adds a section with their logos.
 
     Always: `_chromatin_auroc.png`, `_pretrain_curve.png`; `_curves.png` (ROC and PR) with either
     predictions table; `_finetune_curve.png` with `finetune_metrics` (head -> its metrics.csv).
@@ -376,6 +432,8 @@ def write_report(
             "## Fine-tuning (at each validation; the best validation's weights are kept)",
             f"![fine-tuning curves]({finetune_png.name})",
         ]
+    if explanations:
+        sections += explanation_sections(explanations, out)
     spans = Path(pretrain_metrics).with_name("spans.tsv")
     if spans.is_file():
         table = _read_table(spans).pivot(index="layer", columns="head", values="span")

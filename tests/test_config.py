@@ -12,6 +12,7 @@ from genomix.config import (
     WORKFLOW_KEYS,
     ChromatinConfig,
     EvaluateConfig,
+    ExplainConfig,
     FinetuneConfig,
     PretrainConfig,
     ScanConfig,
@@ -31,6 +32,7 @@ SECTIONS = {
     "chromatin": ChromatinConfig,
     "evaluate": EvaluateConfig,
     "scan": ScanConfig,
+    "explain": ExplainConfig,
 }
 
 

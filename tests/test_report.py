@@ -191,3 +191,34 @@ def test_pretraining_gain_and_mlm_references_are_reported(tmp_path: Path) -> Non
         "(-2.000); 4.500 for k-mer counts + bases shown by unmasked neighbours (+1.500)."
     )
     assert report.mlm_references(pd.Series({"valid_loss": 6.0})) == ""
+
+
+def _explained(sequence: str, importance: list[float]) -> pd.DataFrame:
+    """An explain table whose three alternatives at each base all change the logit by minus that
+    base's importance."""
+    rows = [
+        ("r", position, base, alt, "promoter", -value)
+        for position, (base, value) in enumerate(zip(sequence, importance, strict=True))
+        for alt in "ACGT".replace(base, "")
+    ]
+    return pd.DataFrame(rows, columns=["id", "position", "ref", "alt", "output", "logit_diff"])
+
+
+def test_explanation_reading_finds_the_strongest_stretch(tmp_path: Path) -> None:
+    values = [0.0] * 20
+    values[5:8] = [2.0, 2.0, 2.0]
+    values[12] = -1.0
+    explained = _explained("GGGGGTATAGGGGCCCCCCC", values)
+    assert report.explanation_reading("promoter", explained, width=3) == (
+        "promoter: the 3 bases with the most importance are `TAT` at positions 5-7 of 'r' "
+        "(promoter); against the average other base they move its logit by +6.00 together, 86% "
+        "of the record's absolute importance over 20 bases (an even spread would be 15%)."
+    )
+    table = tmp_path / "explain" / "promoter.parquet"
+    table.parent.mkdir()
+    explained.to_parquet(table)
+    (tmp_path / "explain" / "promoter.logos").mkdir()
+    (tmp_path / "explain" / "promoter.logos" / "promoter.png").write_bytes(b"png")
+    sections = report.explanation_sections({"promoter": table}, tmp_path / "report.md")
+    assert sections[-1] == "![promoter promoter](explain/promoter.logos/promoter.png)"
+    assert sections[-2].startswith("promoter: the 12 bases with the most importance are")

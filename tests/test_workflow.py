@@ -50,6 +50,8 @@ def test_dry_run_plans_every_stage(tmp_path: Path) -> None:
         "finetune_chromatin",
         "evaluate_chromatin",
         "evaluate_promoter",
+        "explain_promoter",
+        "explain_chromatin",
         "report",
     ):
         assert rule in result.stdout
@@ -93,6 +95,12 @@ def test_smoke_run_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     report = (tmp_path / "results/smoke/report.md").read_text()
     assert "Chromatin profiles" in report and "report_chromatin_auroc.png" in report
     assert (tmp_path / "results/smoke/report_chromatin_auroc.png").stat().st_size > 1000
+    assert "## Which bases drive the calls" in report
+    assert "](explain/chromatin.logos/CTCF_Kc.png)" in report
+    logo = tmp_path / "results/smoke/explain/promoter.logos/promoter.png"
+    assert logo.read_bytes()[:4] == b"\x89PNG"
+    explained = pd.read_parquet(tmp_path / "results/smoke/explain/chromatin.parquet")
+    assert explained["output"].nunique() == 8 and (explained["ref"] != explained["alt"]).all()
     again = _snakemake("--configfile", smoke, "--directory", str(tmp_path), "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
     html = tmp_path / "report.html"

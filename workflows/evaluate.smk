@@ -31,7 +31,7 @@ rule evaluate_chromatin:
     resources:
         mem_mb=4000,
     params:
-        flags=EVAL_FLAGS + " " + compare_flags("chromatin"),
+        flags=f"{EVAL_FLAGS} {compare_flags('chromatin')}",
     shell:
         "OMP_NUM_THREADS={threads} genomix evaluate --model {input.model:q} "
         "--table {input.table:q} --genome {input.fasta:q} --out {output.metrics:q} "
@@ -57,7 +57,7 @@ rule evaluate_promoter:
     resources:
         mem_mb=4000,
     params:
-        flags=EVAL_FLAGS + " " + compare_flags("promoter"),
+        flags=f"{EVAL_FLAGS} {compare_flags('promoter')}",
     shell:
         "OMP_NUM_THREADS={threads} genomix evaluate --model {input.model:q} "
         "--table {input.table:q} --out {output.metrics:q} --predictions {output.predictions:q} "

@@ -7,13 +7,15 @@ STAGE_BENCHMARKS = [
         "finetune_chromatin",
         "evaluate_promoter",
         "evaluate_chromatin",
+        "explain_promoter",
+        "explain_chromatin",
     )
 ]
 
 
 rule report:
     """Markdown summary: verdict against baselines, metric tables, per-profile AUROC plot, ROC/PR
-    curves, MLM and fine-tuning curves, stage run times."""
+    curves, MLM and fine-tuning curves, top-record logos, stage run times."""
     input:
         chromatin=f"results/{RUN}/chromatin_auroc.tsv",
         promoter=f"results/{RUN}/promoter_metrics.tsv",
@@ -23,6 +25,12 @@ rule report:
         promoter_model=f"results/{RUN}/promoter",
         chromatin_model=f"results/{RUN}/chromatin",
         benchmarks=STAGE_BENCHMARKS,
+        promoter_explain=f"results/{RUN}/explain/promoter.parquet",
+        chromatin_explain=f"results/{RUN}/explain/chromatin.parquet",
+        logos=[
+            f"results/{RUN}/explain/promoter.logos",
+            f"results/{RUN}/explain/chromatin.logos",
+        ],
     output:
         summary=report(f"results/{RUN}/report.md", category="Summary"),
         auroc=report(f"results/{RUN}/report_chromatin_auroc.png", category="Chromatin"),
@@ -47,4 +55,5 @@ rule report:
         "--pretrain-metrics {input.pretrained:q}/metrics.csv "
         "--finetune-metrics promoter={input.promoter_model:q}/metrics.csv "
         "chromatin={input.chromatin_model:q}/metrics.csv --benchmarks {input.benchmarks:q} "
+        "--explain promoter={input.promoter_explain:q} chromatin={input.chromatin_explain:q} "
         "-o {output.summary:q} > {log:q} 2>&1"
