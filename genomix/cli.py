@@ -391,6 +391,7 @@ def run(args: argparse.Namespace) -> None:
             _named_paths(args.peaks, "--peaks"),
             bin_size=config.bin_size,
             flank=config.flank,
+            margin=config.margin,
             valid_chroms=config.valid_chroms,
             test_chroms=config.test_chroms,
         )
