@@ -52,6 +52,9 @@ EPILOGS = {
     "  genomix predict models/chromatin --bed regions.bed --genome hg38.fa -o out.parquet",
     "predict-variants": "example:\n  genomix predict-variants calls.vcf.gz --genome hg19.fa "
     "--model models/chromatin -o effects.tsv",
+    "sweep-table": "example:\n  genomix sweep-table results/sweep/dense results/sweep/bigbird "
+    "\\\n      --benchmarks benchmarks/sweep/dense benchmarks/sweep/bigbird "
+    "--tsv sweep.tsv --markdown sweep.md --plot sweep.png",
     "report": "example:\n  genomix report --chromatin chromatin_auroc.tsv --promoter "
     "promoter_metrics.tsv --pretrain-metrics models/pretrained/metrics.csv -o report.md",
 }
@@ -304,6 +307,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="fine-tuning curves: a head's name and its model directory's metrics.csv",
     )
     report.add_argument("-o", "--out", required=True, type=Path, help="report (.md)")
+
+    sweep = _subparser(
+        commands, "sweep-table", "Gather an attention/context sweep into one table and plot."
+    )
+    sweep.add_argument(
+        "variants",
+        nargs="+",
+        type=Path,
+        help="one results folder per variant (pretrain/, promoter_metrics.tsv, "
+        "chromatin_auroc.tsv, ...); its name names the variant",
+    )
+    sweep.add_argument(
+        "--benchmarks",
+        nargs="+",
+        required=True,
+        type=Path,
+        help="one Snakemake benchmark folder per variant, in the same order",
+    )
+    sweep.add_argument("--tsv", required=True, type=Path, help="table (.tsv)")
+    sweep.add_argument("--markdown", required=True, type=Path, help="table (.md)")
+    sweep.add_argument("--plot", required=True, type=Path, help="plot (.png)")
     return parser
 
 
@@ -503,6 +527,16 @@ def run(args: argparse.Namespace) -> None:
             progress=args.progress,
             on_skip=lambda message: logger.warning("skipped %s", message),
             output_format=args.format,
+        )
+    elif args.command == "sweep-table":
+        from genomix.sweep import write_sweep
+
+        write_sweep(
+            args.variants,
+            args.benchmarks,
+            tsv=args.tsv,
+            markdown=args.markdown,
+            plot=args.plot,
         )
     elif args.command == "report":
         from genomix.report import write_report

@@ -128,6 +128,39 @@ def test_hg38_dry_run_plans_the_full_run(tmp_path: Path) -> None:
         assert name.split("_", 1)[0] in {"TF", "DNase", "ATAC", "HM"}
 
 
+def test_sweep_dry_run_plans_every_variant(tmp_path: Path) -> None:
+    """config/sweep-attention.yaml: five kinds with both heads at the demo's flank, BigBird at two
+    more flanks with the chromatin head only, every variant's stages under its own run, and one
+    table; nothing of the plain demo run."""
+    result = _dry_run_commands(tmp_path, ROOT / "config" / "sweep-attention.yaml")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], flags=re.M))
+    kinds = ["dense", "bigbird", "strided", "fixed", "adaptive_span"]
+    both_heads = [f"{kind}_flank400" for kind in kinds]
+    chromatin_only = ["bigbird_flank100", "bigbird_flank800"]
+    expected = {"fetch": 2, "tokenize": 1, "sweep_table": 1, "sweep": 1}
+    for variant in both_heads + chromatin_only:
+        for rule in ("chromatin_labels", "pretrain", "finetune_chromatin", "evaluate_chromatin"):
+            expected[f"sweep_{variant}_{rule}"] = 1
+    for variant in both_heads:
+        expected[f"sweep_{variant}_finetune_promoter"] = 1
+        expected[f"sweep_{variant}_evaluate_promoter"] = 1
+    assert {rule: int(count) for rule, count in stats.items() if rule != "total"} == expected
+    # what each variant varies, and the equal budget of all of them
+    run = "results/sweep-attention"
+    assert f"-o {run}/dense_flank400/pretrain --attention dense" in out
+    assert f"-o {run}/bigbird_flank800/pretrain --attention bigbird" in out
+    for variant, tokens, flank in (("flank100", 396, 100), ("flank400", 996, 400)):
+        assert f"{run}/bigbird_{variant}/pretrain --attention bigbird" in out
+        assert re.search(rf"bigbird_{variant}/pretrain .*--max-tokens {tokens} ", out)
+        assert re.search(rf"bigbird_{variant}/labels/\S+ .*--flank {flank} .*--margin 800", out)
+    assert out.count("--steps 100 ") == 7
+    assert "genomix sweep-table " + " ".join(
+        f"{run}/{variant}" for variant in both_heads + chromatin_only
+    ) in out
+
+
 def test_hg38_panel_lists_encode_narrowpeak_files_by_accession() -> None:
     config = yaml.safe_load((ROOT / "config" / "hg38.yaml").read_text())
     groups = [name.split("_", 1)[0] for name in config["chromatin"]["peaks"]]
