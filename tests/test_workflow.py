@@ -156,9 +156,8 @@ def test_sweep_dry_run_plans_every_variant(tmp_path: Path) -> None:
         assert re.search(rf"bigbird_{variant}/pretrain .*--max-tokens {tokens} ", out)
         assert re.search(rf"bigbird_{variant}/labels/\S+ .*--flank {flank} .*--margin 800", out)
     assert out.count("--steps 100 ") == 7
-    assert "genomix sweep-table " + " ".join(
-        f"{run}/{variant}" for variant in both_heads + chromatin_only
-    ) in out
+    folders = " ".join(f"{run}/{variant}" for variant in both_heads + chromatin_only)
+    assert f"genomix sweep-table {folders} --benchmarks benchmarks/sweep-attention/" in out
 
 
 def test_hg38_panel_lists_encode_narrowpeak_files_by_accession() -> None:
