@@ -325,6 +325,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         help="one Snakemake benchmark folder per variant, in the same order",
     )
+    sweep.add_argument(
+        "--bootstrap",
+        type=_count(0),
+        default=0,
+        help="paired resamples of the common test bins for the interval of each longer "
+        "context's AUROC gain (0 = none)",
+    )
+    sweep.add_argument("--seed", type=_count(0), default=0, help="seed of the resamples")
     sweep.add_argument("--tsv", required=True, type=Path, help="table (.tsv)")
     sweep.add_argument("--markdown", required=True, type=Path, help="table (.md)")
     sweep.add_argument("--plot", required=True, type=Path, help="plot (.png)")
@@ -529,7 +537,7 @@ def run(args: argparse.Namespace) -> None:
             output_format=args.format,
         )
     elif args.command == "sweep-table":
-        from genomix.sweep import write_sweep
+        from genomix.sweep_report import write_sweep
 
         write_sweep(
             args.variants,
@@ -537,6 +545,8 @@ def run(args: argparse.Namespace) -> None:
             tsv=args.tsv,
             markdown=args.markdown,
             plot=args.plot,
+            bootstrap=args.bootstrap,
+            seed=args.seed,
         )
     elif args.command == "report":
         from genomix.report import write_report

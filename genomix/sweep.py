@@ -10,28 +10,36 @@ Every variant labels the same chromatin bins (`chromatin.margin` = the widest fl
 contexts are scored on the same test rows, and its `model.max_tokens` is what its chromatin window
 needs, so pretraining windows are as long as the fine-tuning context. `sweep_table` gathers what
 each variant wrote: the held-out MLM loss beside its unigram and neighbour references, each head's
-test AUROC, pretraining tokens/s, and run time and peak memory from Snakemake's benchmark files.
+test AUROC, pretraining tokens/s, and run time and peak memory from Snakemake's benchmark files;
+and, per kind, the paired AUROC gain of each longer context over its shortest, on the same bins.
+`genomix.sweep_report` writes the table as TSV and markdown, and the plot.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # files only: no display on clusters or CI
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from genomix.config import ChromatinConfig, TokenizeConfig
+from genomix.errors import GenomixError
+from genomix.kmers import KmerTokenizer
+from genomix.metrics import (
+    bootstrap_weights,
+    has_both_classes,
+    mean_auroc,
+    percentile_interval,
+    weighted_scores,
+)
 
-from genomix.config import ChromatinConfig, TokenizeConfig  # noqa: E402
-from genomix.errors import GenomixError  # noqa: E402
-from genomix.io import atomic_path, write_tsv  # noqa: E402
-from genomix.kmers import KmerTokenizer  # noqa: E402
+MODEL = "transformer"  # genomix.evaluate.MODEL: the fine-tuned model's column in predictions
 
 HEADS = ("promoter", "chromatin")
 # Per head: the metrics file `genomix evaluate` writes in the variant's folder, and its summary row
@@ -40,6 +48,7 @@ METRICS_FILES = {"promoter": "promoter_metrics.tsv", "chromatin": "chromatin_aur
 SUMMARY_ROW = {"promoter": None, "chromatin": "mean"}
 # Snakemake benchmark file (stem) of each head's fine-tuning -> the head (beside pretrain.tsv).
 STAGES = {"finetune_promoter": "promoter", "finetune_chromatin": "chromatin"}
+PREDICTIONS = "chromatin_predictions.tsv.gz"  # per (test row, profile), for the context gain
 MLM_COLUMNS = {
     "valid_loss": "mlm_loss",
     "valid_unigram_loss": "mlm_unigram_loss",
@@ -114,7 +123,7 @@ def _read(path: Path, sep: str = "\t") -> pd.DataFrame:
         frame = pd.read_csv(path, sep=sep)
     except FileNotFoundError:
         raise GenomixError(f"{path}: file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, gzip.BadGzipFile) as error:
         raise GenomixError(f"{path}: not a readable table ({error})") from None
     if frame.empty:
         raise GenomixError(f"{path}: no rows")
@@ -187,9 +196,88 @@ def variant_row(folder: Path, timings: Path) -> dict[str, Any]:
     return row
 
 
-def sweep_table(folders: Sequence[Path], benchmarks: Sequence[Path]) -> pd.DataFrame:
+def _bin_key(identifier: str, path: Path) -> tuple[str, int]:
+    """(record, window start + end) of a chromatin row id `record:start-end`: the same for a
+    bin's windows at every flank (they share their centre)."""
+    record, _, span = identifier.rpartition(":")
+    start, _, end = span.partition("-")
+    if not record or not start.isdigit() or not end.isdigit():
+        raise GenomixError(f"{path}: row id {identifier!r} is not record:start-end")
+    return record, int(start) + int(end)
+
+
+def read_bin_predictions(path: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Labels and the transformer's probabilities of a chromatin predictions table (`genomix
+    evaluate --predictions`), each (N, P), indexed by bin (`_bin_key`), columns the profiles."""
+    frame = _read(path)
+    missing = {"id", "profile", "label", MODEL} - set(frame.columns)
+    if missing:
+        raise GenomixError(f"{path}: not a predictions table (no {', '.join(sorted(missing))})")
+    keys = [_bin_key(str(identifier), path) for identifier in frame["id"]]
+    frame.index = pd.MultiIndex.from_tuples(keys, names=["record", "centre2"])
+    frame = frame.set_index("profile", append=True)
+    return frame["label"].unstack("profile"), frame[MODEL].unstack("profile")
+
+
+def context_gain(
+    longer: Path, shorter: Path, *, bootstrap: int = 0, seed: int = 0
+) -> dict[str, float]:
+    """Mean AUROC over profiles of `longer`'s predictions minus `shorter`'s, on the bins both
+    scored, with the 95% interval of `bootstrap` paired resamples of those bins.
+
+    Returns {"context_gain", "context_gain_lo", "context_gain_hi", "context_rows"}.
+
+    Raises:
+        GenomixError: no common bins, or a common bin labelled differently (not the same bins).
+    """
+    labels, long_p = read_bin_predictions(longer)
+    short_labels, short_p = read_bin_predictions(shorter)
+    common = labels.index.intersection(short_labels.index)
+    if common.empty:
+        raise GenomixError(f"{longer}, {shorter}: no test bins in common")
+    labels = labels.loc[common]
+    if not labels.equals(short_labels.loc[common, labels.columns]):
+        raise GenomixError(
+            f"{longer}, {shorter}: a bin has other labels in each (not built with one "
+            "chromatin.margin?)"
+        )
+    y = labels.to_numpy(dtype=np.int64)
+    a = long_p.loc[common, labels.columns].to_numpy(dtype=float)
+    b = short_p.loc[common, labels.columns].to_numpy(dtype=float)
+    scored = [j for j in range(y.shape[1]) if has_both_classes(y[:, j])]
+    gain = low = high = float("nan")
+    if scored:
+        gain = mean_auroc(y[:, scored], a[:, scored]) - mean_auroc(y[:, scored], b[:, scored])
+    if bootstrap and scored:
+        weights = bootstrap_weights(len(y), resamples=bootstrap, seed=seed)
+        draws = np.stack(
+            [
+                weighted_scores(y[:, j], a[:, j], weights)["auroc"]
+                - weighted_scores(y[:, j], b[:, j], weights)["auroc"]
+                for j in scored
+            ]
+        )
+        with warnings.catch_warnings():  # a resample with no profile scored: a NaN draw
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low, high = percentile_interval(np.nanmean(draws, axis=0))
+    return {
+        "context_gain": gain,
+        "context_gain_lo": low,
+        "context_gain_hi": high,
+        "context_rows": float(len(y)),
+    }
+
+
+def sweep_table(
+    folders: Sequence[Path], benchmarks: Sequence[Path], *, bootstrap: int = 0, seed: int = 0
+) -> pd.DataFrame:
     """(V, C) one row per variant folder, in order, each with its benchmark folder; a head that
-    a variant did not train is blank."""
+    a variant did not train is blank.
+
+    For every attention kind trained at several chromatin contexts, each longer context's row
+    gets `context_gain` over the kind's shortest (`context_reference`): the paired difference
+    of mean AUROC on their common test bins (`context_gain`), with a `bootstrap` interval.
+    """
     if not folders:
         raise GenomixError("sweep-table: no variant folders given")
     if len(folders) != len(benchmarks):
@@ -197,151 +285,23 @@ def sweep_table(folders: Sequence[Path], benchmarks: Sequence[Path]) -> pd.DataF
             f"sweep-table: {len(folders)} variant folders but {len(benchmarks)} benchmark "
             "folders; give one benchmark folder per variant, in the same order"
         )
-    return pd.DataFrame(
-        [variant_row(Path(f), Path(b)) for f, b in zip(folders, benchmarks, strict=True)]
+    folders = [Path(folder) for folder in folders]
+    table = pd.DataFrame(
+        [variant_row(f, Path(b)) for f, b in zip(folders, benchmarks, strict=True)]
     )
-
-
-def _estimate(row: pd.Series, column: str) -> str:
-    """'0.650 [0.597, 0.704]', '0.650' without an interval, '' when missing."""
-    value = row.get(column, np.nan)
-    if pd.isna(value):
-        return ""
-    low, high = row.get(f"{column}_lo", np.nan), row.get(f"{column}_hi", np.nan)
-    if pd.isna(low) or pd.isna(high):
-        return f"{value:.3f}"
-    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
-
-
-def _number(row: pd.Series, column: str, form: str) -> str:
-    value = row.get(column, np.nan)
-    return "" if pd.isna(value) else format(value, form)
-
-
-def table_markdown(table: pd.DataFrame) -> str:
-    """Markdown of `sweep_table`: one line per variant, AUROCs with their 95% intervals."""
-    lines = []
-    for _, row in table.iterrows():
-        lines.append(
-            {
-                "variant": row["variant"],
-                "attention": row["attention"],
-                "context bp": _number(row, "context_bp", ".0f"),
-                "max tokens": _number(row, "max_tokens", ".0f"),
-                "MLM loss": _number(row, "mlm_loss", ".3f"),
-                "unigram": _number(row, "mlm_unigram_loss", ".3f"),
-                "neighbour": _number(row, "mlm_neighbour_loss", ".3f"),
-                "promoter AUROC": _estimate(row, "promoter_auroc"),
-                "chromatin mean AUROC": _estimate(row, "chromatin_auroc"),
-                "chromatin k-mer LR": _number(row, "chromatin_auroc_kmer_lr", ".3f"),
-                "pretrain tokens/s": _number(row, "pretrain_tokens_per_s", ",.0f"),
-                "pretrain s": _number(row, "pretrain_s", ".1f"),
-                "fine-tune s (prom., chrom.)": ", ".join(
-                    _number(row, f"{head}_s", ".1f") or "-" for head in HEADS
-                ),
-                "peak MB (pretrain, prom., chrom.)": ", ".join(
-                    _number(row, f"{stage}_max_rss_mb", ".0f") or "-"
-                    for stage in ("pretrain", *HEADS)
-                ),
-            }
-        )
-    return pd.DataFrame(lines).to_markdown(index=False, disable_numparse=True)
-
-
-def _interval(frame: pd.DataFrame, column: str) -> np.ndarray | None:
-    """(2, N) distances of the 95% interval from the value, for `errorbar`; None without one."""
-    if f"{column}_lo" not in frame:
-        return None
-    bounds = frame[[f"{column}_lo", f"{column}_hi"]].to_numpy(dtype=float).T
-    return np.abs(bounds - frame[column].to_numpy(dtype=float))
-
-
-def plot_sweep(table: pd.DataFrame, out: str | Path) -> Path:
-    """Four panels, PNG written atomically: MLM loss beside its references; chromatin AUROC by
-    context per kind; promoter AUROC per kind; pretraining tokens/s against peak memory."""
-    figure, axes = plt.subplots(2, 2, figsize=(11, 8))
-    mlm, context, promoter, cost = axes.ravel()
-    x = np.arange(len(table))
-    # Points, not bars from 0: the gaps that matter (model against references) are tenths of a nat.
-    mlm.plot(x, table["mlm_loss"], "o", color="tab:blue", label="model (held out)")
-    references = (
-        ("mlm_unigram_loss", "black", "unigram"),
-        ("mlm_neighbour_loss", "tab:green", "neighbour"),
-    )
-    for column, colour, name in references:
-        if column in table:
-            mlm.plot(x, table[column], "_", color=colour, markersize=18, mew=2, label=name)
-    mlm.set_xticks(x, table["variant"], rotation=45, ha="right", fontsize="small")
-    mlm.set_xlim(-0.5, len(table) - 0.5)
-    mlm.set(ylabel="masked-token cross-entropy (nats)", title="masked LM: lower is better")
-    mlm.legend(fontsize="small")
-
-    if "chromatin_auroc" in table:
-        for kind, rows in table.dropna(subset=["chromatin_auroc"]).groupby("attention", sort=False):
-            rows = rows.sort_values("context_bp")
-            context.errorbar(
-                rows["context_bp"],
-                rows["chromatin_auroc"],
-                yerr=_interval(rows, "chromatin_auroc"),
-                marker="o",
-                capsize=3,
-                label=kind,
+    if "context_bp" not in table:
+        return table
+    where = dict(zip(table["variant"], folders, strict=True))
+    for _, rows in table.dropna(subset=["context_bp"]).groupby("attention", sort=False):
+        reference = rows.loc[rows["context_bp"].idxmin(), "variant"]
+        for index, row in rows[rows["context_bp"] > rows["context_bp"].min()].iterrows():
+            gain = context_gain(
+                where[row["variant"]] / PREDICTIONS,
+                where[reference] / PREDICTIONS,
+                bootstrap=bootstrap,
+                seed=seed,
             )
-    context.set(
-        xlabel="chromatin window (bp: bin + both flanks)",
-        ylabel="test mean AUROC",
-        title="chromatin head by context",
-    )
-    context.legend(fontsize="small")
-
-    if "promoter_auroc" in table:
-        rows = table.dropna(subset=["promoter_auroc"])
-        spots = np.arange(len(rows))
-        promoter.errorbar(
-            spots,
-            rows["promoter_auroc"],
-            yerr=_interval(rows, "promoter_auroc"),
-            fmt="o",
-            capsize=3,
-        )
-        promoter.set_xticks(spots, rows["attention"], rotation=45, ha="right", fontsize="small")
-        promoter.set_xlim(-0.5, len(rows) - 0.5)
-    promoter.set(ylabel="test AUROC", title="promoter head")
-
-    cost.scatter(table["pretrain_tokens_per_s"], table["pretrain_max_rss_mb"])
-    for _, row in table.iterrows():
-        cost.annotate(
-            row["variant"],
-            (row["pretrain_tokens_per_s"], row["pretrain_max_rss_mb"]),
-            fontsize="x-small",
-            xytext=(3, 3),
-            textcoords="offset points",
-        )
-    cost.set(
-        xlabel="pretraining tokens/s",
-        ylabel="pretraining peak memory (max_rss, MB)",
-        title="cost",
-    )
-    figure.tight_layout()
-    out = Path(out)
-    with atomic_path(out) as temporary:
-        figure.savefig(temporary, format="png", dpi=110)
-    plt.close(figure)
-    return out
-
-
-def write_sweep(
-    folders: Sequence[str | Path],
-    benchmarks: Sequence[str | Path],
-    *,
-    tsv: str | Path,
-    markdown: str | Path,
-    plot: str | Path,
-) -> pd.DataFrame:
-    """Gather the variants' results into `tsv`, `markdown` and the `plot` PNG; returns the table."""
-    table = sweep_table([Path(f) for f in folders], [Path(b) for b in benchmarks])
-    write_tsv(table, tsv)
-    with atomic_path(markdown) as temporary:
-        temporary.write_text(table_markdown(table) + "\n")
-    plot_sweep(table, plot)
+            table.loc[index, "context_reference"] = reference
+            for column, value in gain.items():
+                table.loc[index, column] = value
     return table

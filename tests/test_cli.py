@@ -23,6 +23,7 @@ STAGES = [
     "predict",
     "predict-variants",
     "report",
+    "sweep-table",
 ]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 
 from genomix.cli import main
 from genomix.errors import GenomixError
-from genomix.sweep import plan_variants, sweep_table, table_markdown, variant_config
+from genomix.sweep import context_gain, plan_variants, sweep_table, variant_config
+from genomix.sweep_report import context_verdict, table_markdown
 
 CONFIG = {
     "run": "sw",
@@ -77,9 +79,38 @@ def _benchmark(path: Path, seconds: float, rss: float) -> None:
     _write(path, f"s\th:m:s\tmax_rss\tmax_vms\n{seconds}\t0:00:00\t{rss}\t9999\n")
 
 
-def _fake_variant(root: Path, name: str, attention: str, *, promoter: bool, window: int) -> None:
+def _predictions(path: Path, window: int, rows: dict[int, tuple[int, float]]) -> None:
+    """A chromatin predictions table: per bin (window centre x 2 -> (label, probability)) of
+    profile A, and an all-negative profile B that no AUROC can use."""
+    lines = ["id\tprofile\tlabel\ttransformer\tkmer_lr"]
+    for centre2, (label, probability) in rows.items():
+        start = (centre2 - window) // 2
+        identifier = f"seg:{start}-{start + window}"
+        lines += [f"{identifier}\tA\t{label}\t{probability}\t0.5"]
+        lines += [f"{identifier}\tB\t0\t{probability}\t0.5"]
+    text = "\n".join(lines) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(text.encode()) if path.suffix == ".gz" else text.encode())
+
+
+# Four bins, the positives first: the longer context ranks them perfectly (AUROC 1), the
+# shorter one half right (0.9 and 0.1 against 0.8 and 0.2: AUROC 0.5).
+LONGER = {2000: (1, 0.9), 2400: (0, 0.1), 2800: (1, 0.8), 3200: (0, 0.2), 9000: (1, 0.7)}
+SHORTER = {2000: (1, 0.9), 2400: (0, 0.8), 2800: (1, 0.1), 3200: (0, 0.2)}
+
+
+def _fake_variant(
+    root: Path,
+    name: str,
+    attention: str,
+    *,
+    promoter: bool,
+    window: int,
+    predictions: dict[int, tuple[int, float]] = SHORTER,
+) -> None:
     """What one variant leaves behind, with round numbers to find again in the table."""
     folder, times = root / "results" / name, root / "benchmarks" / name
+    _predictions(folder / "chromatin_predictions.tsv.gz", window, predictions)
     _write(
         folder / "pretrain" / "config.json",
         json.dumps({"model": {"attention": attention, "max_tokens": window - 4}}),
@@ -114,8 +145,11 @@ def _fake_variant(root: Path, name: str, attention: str, *, promoter: bool, wind
 @pytest.fixture
 def sweep(tmp_path: Path) -> tuple[list[Path], list[Path]]:
     _fake_variant(tmp_path, "dense_flank400", "dense", promoter=True, window=1000)
-    _fake_variant(tmp_path, "bigbird_flank800", "bigbird", promoter=False, window=1800)
-    names = ["dense_flank400", "bigbird_flank800"]
+    _fake_variant(tmp_path, "bigbird_flank400", "bigbird", promoter=True, window=1000)
+    _fake_variant(
+        tmp_path, "bigbird_flank800", "bigbird", promoter=False, window=1800, predictions=LONGER
+    )
+    names = ["dense_flank400", "bigbird_flank400", "bigbird_flank800"]
     return [tmp_path / "results" / n for n in names], [tmp_path / "benchmarks" / n for n in names]
 
 
@@ -157,9 +191,10 @@ def test_cli_writes_table_markdown_and_plot(
     argv += ["--tsv", str(out / "s.tsv"), "--markdown", str(out / "s.md")]
     assert main([*argv, "--plot", str(out / "s.png")]) == 0
     table = pd.read_csv(out / "s.tsv", sep="\t")
-    assert table["variant"].tolist() == ["dense_flank400", "bigbird_flank800"]
-    assert table["chromatin_auroc"].tolist() == [0.7, 0.7]
-    assert "bigbird_flank800" in (out / "s.md").read_text()
+    assert table["variant"].tolist() == ["dense_flank400", "bigbird_flank400", "bigbird_flank800"]
+    assert table["chromatin_auroc"].tolist() == [0.7, 0.7, 0.7]
+    assert table["context_gain"].iloc[2] == 0.5
+    assert "bigbird, 1800 bp against 1000 bp" in (out / "s.md").read_text()
     assert (out / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -167,9 +202,9 @@ def test_missing_and_mismatched_inputs_are_named(
     sweep: tuple[list[Path], list[Path]], tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
     folders, benchmarks = sweep
-    with pytest.raises(GenomixError, match="2 variant folders but 1 benchmark folders"):
+    with pytest.raises(GenomixError, match="3 variant folders but 1 benchmark folders"):
         sweep_table(folders, benchmarks[:1])
-    (benchmarks[1] / "finetune_chromatin.tsv").unlink()
+    (benchmarks[2] / "finetune_chromatin.tsv").unlink()
     with pytest.raises(GenomixError, match="bigbird_flank800/finetune_chromatin.tsv: file not"):
         sweep_table(folders, benchmarks)
     (folders[0] / "pretrain" / "metrics.csv").write_text("")
@@ -178,3 +213,36 @@ def test_missing_and_mismatched_inputs_are_named(
     assert main([*argv, "--tsv", out["tsv"], "--markdown", out["md"], "--plot", out["png"]]) == 1
     assert "metrics.csv: not a readable table" in capsys.readouterr().err
     assert not any(Path(path).exists() for path in out.values())
+
+
+def test_context_gain_is_paired_on_common_bins(tmp_path: Path) -> None:
+    longer, shorter = tmp_path / "long.tsv", tmp_path / "short.tsv"
+    _predictions(longer, 1800, LONGER)  # one more bin than the shorter context scored
+    _predictions(shorter, 400, SHORTER)
+    gain = context_gain(longer, shorter)
+    assert gain["context_gain"] == 0.5 and gain["context_rows"] == 4  # profile B: no AUROC
+    assert math.isnan(gain["context_gain_lo"])
+    drawn = context_gain(longer, shorter, bootstrap=200, seed=0)
+    assert drawn["context_gain"] == 0.5
+    assert -1 <= drawn["context_gain_lo"] <= 0.5 <= drawn["context_gain_hi"] <= 1
+    assert context_gain(longer, shorter, bootstrap=200, seed=0) == drawn  # seeded
+    _predictions(shorter, 400, {**SHORTER, 2400: (1, 0.8)})
+    with pytest.raises(GenomixError, match="a bin has other labels in each"):
+        context_gain(longer, shorter)
+    _predictions(shorter, 400, {4000: (1, 0.5)})
+    with pytest.raises(GenomixError, match="no test bins in common"):
+        context_gain(longer, shorter)
+
+
+def test_verdict_says_whether_longer_context_helped(
+    sweep: tuple[list[Path], list[Path]],
+) -> None:
+    table = sweep_table(*sweep, bootstrap=100, seed=1)
+    row = table.set_index("variant").loc["bigbird_flank800"]
+    assert row["context_reference"] == "bigbird_flank400" and row["context_gain"] == 0.5
+    verdict = context_verdict(table)
+    assert verdict.startswith("- bigbird, 1800 bp against 1000 bp: chromatin mean AUROC 0.700")
+    assert "paired difference +0.500 on 4 common test bins (95% interval" in verdict
+    assert "dense" not in verdict  # one context only: nothing to compare
+    assert "+0.500 [" in table_markdown(table)
+    assert "no context comparison" in context_verdict(table.drop(columns="context_gain"))

@@ -2,7 +2,13 @@
 # of workflows/stages.smk once per variant of genomix.sweep.plan_variants, each a Snakemake module
 # with the variant's config (run <run>/<variant>: results/<run>/<variant>/, benchmarks/<run>/...),
 # then one table and one plot of all variants. Included by the Snakefile only for such a config.
-from genomix.sweep import METRICS_FILES, STAGES, plan_variants, variant_config
+from genomix.sweep import (
+    METRICS_FILES,
+    PREDICTIONS,
+    STAGES,
+    plan_variants,
+    variant_config,
+)
 
 SWEEP = plan_variants(config)
 
@@ -23,7 +29,8 @@ for variant in SWEEP:
 
 rule sweep_table:
     """One table (TSV + markdown) and one plot of every sweep variant: MLM loss beside its
-    references, each head's test AUROC, pretraining tokens/s, run times and peak memory.
+    references, each head's test AUROC, pretraining tokens/s, run times and peak memory, and the
+    paired AUROC gain of each longer chromatin context over the kind's shortest.
     """
     input:
         pretrained=[f"results/{RUN}/{v.name}/pretrain" for v in SWEEP],
@@ -32,6 +39,11 @@ rule sweep_table:
             f"results/{RUN}/{v.name}/{METRICS_FILES[head]}"
             for v in SWEEP
             for head in v.heads
+        ],
+        predictions=[
+            f"results/{RUN}/{v.name}/{PREDICTIONS}"
+            for v in SWEEP
+            if "chromatin" in v.heads
         ],
         pretrain_times=[f"benchmarks/{RUN}/{v.name}/pretrain.tsv" for v in SWEEP],
         finetune_times=[
@@ -57,7 +69,11 @@ rule sweep_table:
         benchmarks=lambda wc, input: [
             os.path.dirname(path) for path in input.pretrain_times
         ],
+        # the context gain's interval: as many paired resamples as evaluate's own intervals
+        bootstrap=config.get("evaluate", {}).get("bootstrap", 0),
+        seed=config["finetune"].get("seed", 0),
     shell:
         "genomix sweep-table {params.variants:q} --benchmarks {params.benchmarks:q} "
+        "--bootstrap {params.bootstrap} --seed {params.seed} "
         "--tsv {output.tsv:q} --markdown {output.markdown:q} --plot {output.plot:q} "
         "> {log:q} 2>&1"
