@@ -160,6 +160,29 @@ def test_sweep_dry_run_plans_every_variant(tmp_path: Path) -> None:
     assert f"genomix sweep-table {folders} --benchmarks benchmarks/sweep-attention/" in out
 
 
+@pytest.mark.slow
+def test_smoke_sweep_end_to_end(tmp_path: Path) -> None:
+    """A tiny sweep (smoke.yaml's model and budget): dense and BigBird at the demo's flank, BigBird
+    at flank 100; one table whose longer context is compared with the shorter on the same bins."""
+    configs = [str(ROOT / "tests" / name) for name in ("smoke.yaml", "smoke-sweep.yaml")]
+    result = _snakemake("--configfile", *configs, "--directory", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "results" / "smoke-sweep"
+    table = pd.read_csv(run / "sweep.tsv", sep="\t").set_index("variant")
+    assert table.index.tolist() == ["dense_flank400", "bigbird_flank400", "bigbird_flank100"]
+    assert table["max_tokens"].tolist() == [996, 996, 396]
+    assert table["context_bp"].tolist() == [1000, 1000, 400]
+    assert table["promoter_auroc"].notna().tolist() == [True, True, False]
+    assert (table["mlm_unigram_loss"] > 0).all() and (table["pretrain_max_rss_mb"] > 0).all()
+    gain = table.loc["bigbird_flank400"]
+    assert gain["context_reference"] == "bigbird_flank100"
+    assert gain["context_rows"] == 48  # smoke.yaml's 48 test rows, the same bins at both flanks
+    assert "bigbird, 1000 bp against 400 bp" in (run / "sweep.md").read_text()
+    assert (run / "sweep.png").stat().st_size > 10_000
+    again = _snakemake("--configfile", *configs, "--directory", str(tmp_path), "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+
 def test_hg38_panel_lists_encode_narrowpeak_files_by_accession() -> None:
     config = yaml.safe_load((ROOT / "config" / "hg38.yaml").read_text())
     groups = [name.split("_", 1)[0] for name in config["chromatin"]["peaks"]]
