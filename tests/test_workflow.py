@@ -158,6 +158,8 @@ def test_sweep_dry_run_plans_every_variant(tmp_path: Path) -> None:
     assert out.count("--steps 100 ") == 7
     folders = " ".join(f"{run}/{variant}" for variant in both_heads + chromatin_only)
     assert f"genomix sweep-table {folders} --benchmarks benchmarks/sweep-attention/" in out
+    lint = _snakemake("--lint", "--configfile", str(ROOT / "config" / "sweep-attention.yaml"))
+    assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr
 
 
 @pytest.mark.slow
