@@ -17,6 +17,7 @@ and, per kind, the paired AUROC gain of each longer context over its shortest, o
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import warnings
@@ -111,7 +112,7 @@ def plan_variants(config: Mapping[str, Any]) -> list[Variant]:
 def variant_config(config: Mapping[str, Any], variant: Variant) -> dict[str, Any]:
     """The config one variant runs: `config` without `sweep`, run `<run>/<variant>`, and the
     variant's overrides merged key by key into their sections."""
-    merged = {key: value for key, value in config.items() if key != "sweep"}
+    merged = copy.deepcopy({key: value for key, value in config.items() if key != "sweep"})
     for section, values in variant.overrides().items():
         merged[section] = {**merged.get(section, {}), **values}
     merged["run"] = f"{config['run']}/{variant.name}"

@@ -67,6 +67,8 @@ def test_variant_config_overrides_only_what_the_sweep_varies() -> None:
         "peaks": {"CTCF": "ctcf.bed"},
     }
     assert config["pretrain"] == {"steps": 100}
+    config["chromatin"]["peaks"]["CTCF"] = "other.bed"
+    assert CONFIG["chromatin"]["peaks"] == {"CTCF": "ctcf.bed"}  # a copy, not shared
     assert CONFIG["model"]["max_tokens"] == 1024  # the sweep's own config is untouched
 
 

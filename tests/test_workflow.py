@@ -61,6 +61,8 @@ def test_dry_run_plans_every_stage(tmp_path: Path) -> None:
         ({"tokenize": {"k": "six"}}, "'six' is not of type 'integer'"),
         ({"pretrain": {"stepz": 10}}, "'stepz' was unexpected"),
         ({"model": {"attention": "linformer"}}, "'linformer' is not one of"),
+        ({"sweep": {"attention": ["dense", "linformer"]}}, "'linformer' is not one of"),
+        ({"sweep": {"flanks": [100]}}, "'attention' is a required property"),
     ],
 )
 def test_bad_config_fails_naming_the_key(tmp_path: Path, change: dict, message: str) -> None:
