@@ -41,6 +41,18 @@ include: "workflows/report.smk"
 include: "workflows/predict.smk"
 
 
+# The attention/context sweep (config/sweep-attention.yaml): its table and plot are the target.
+if "sweep" in config:
+
+    include: "workflows/sweep.smk"
+
+    rule sweep:
+        """Every sweep variant trained and evaluated, gathered into one table and one plot."""
+        default_target: True
+        input:
+            rules.sweep_table.output,
+
+
 rule all:
     input:
         expand("results/genomes/{genome}.fa.fai", genome=config["genomes"]),

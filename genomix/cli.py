@@ -63,6 +63,9 @@ EPILOGS = {
     "  genomix explain models/chromatin --bed peaks.bed --genome dm3.fa -o ism.parquet "
     "--method gradient\n"
     "  genomix explain models/chromatin --vcf calls.vcf.gz --genome dm3.fa -o v.parquet --logo 3",
+    "sweep-table": "example:\n  genomix sweep-table results/sweep/dense results/sweep/bigbird "
+    "\\\n      --benchmarks benchmarks/sweep/dense benchmarks/sweep/bigbird "
+    "--tsv sweep.tsv --markdown sweep.md --plot sweep.png",
     "report": "example:\n  genomix report --chromatin chromatin_auroc.tsv --promoter "
     "promoter_metrics.tsv --pretrain-metrics models/pretrained/metrics.csv -o report.md",
 }
@@ -455,6 +458,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="`genomix explain` tables (their logos beside them): a section with logos per head",
     )
     report.add_argument("-o", "--out", required=True, type=Path, help="report (.md)")
+
+    sweep = _subparser(
+        commands, "sweep-table", "Gather an attention/context sweep into one table and plot."
+    )
+    sweep.add_argument(
+        "variants",
+        nargs="+",
+        type=Path,
+        help="one results folder per variant (pretrain/, promoter_metrics.tsv, "
+        "chromatin_auroc.tsv, ...); its name names the variant",
+    )
+    sweep.add_argument(
+        "--benchmarks",
+        nargs="+",
+        required=True,
+        type=Path,
+        help="one Snakemake benchmark folder per variant, in the same order",
+    )
+    sweep.add_argument(
+        "--bootstrap",
+        type=_count(0),
+        default=0,
+        help="paired resamples of the common test bins for the interval of each longer "
+        "context's AUROC gain (0 = none)",
+    )
+    sweep.add_argument("--seed", type=_count(0), default=0, help="seed of the resamples")
+    sweep.add_argument("--tsv", required=True, type=Path, help="table (.tsv)")
+    sweep.add_argument("--markdown", required=True, type=Path, help="table (.md)")
+    sweep.add_argument("--plot", required=True, type=Path, help="plot (.png)")
     return parser
 
 
@@ -551,6 +583,7 @@ def run(args: argparse.Namespace) -> None:
             _named_paths(args.peaks, "--peaks"),
             bin_size=config.bin_size,
             flank=config.flank,
+            margin=config.margin,
             valid_chroms=config.valid_chroms,
             test_chroms=config.test_chroms,
         )
@@ -749,6 +782,18 @@ def run(args: argparse.Namespace) -> None:
                 bed=args.bed,
                 **options,
             )
+    elif args.command == "sweep-table":
+        from genomix.sweep_report import write_sweep
+
+        write_sweep(
+            args.variants,
+            args.benchmarks,
+            tsv=args.tsv,
+            markdown=args.markdown,
+            plot=args.plot,
+            bootstrap=args.bootstrap,
+            seed=args.seed,
+        )
     elif args.command == "report":
         from genomix.report import write_report
 

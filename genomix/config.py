@@ -101,6 +101,7 @@ class ChromatinConfig:
 
     bin_size: int = 200
     flank: int = 400
+    margin: int = 0
     valid_chroms: tuple[str, ...] = ()
     test_chroms: tuple[str, ...] = ()
 

@@ -26,6 +26,7 @@ STAGES = [
     "predict",
     "predict-variants",
     "report",
+    "sweep-table",
 ]
 
 

@@ -93,6 +93,24 @@ def test_hand_computed_bins(toy: tuple[Path, Path]) -> None:
     assert "chr3" not in set(table["chrom"])  # all-N windows dropped
 
 
+def test_margin_keeps_the_bins_of_the_widest_flank(toy: tuple[Path, Path]) -> None:
+    """Flank 100 with margin 400 labels exactly the flank-400 bins, with 400-bp windows."""
+    fasta, folder = toy
+    peaks = {p: folder / f"{p}.bed" for p in ("exact100", "span")}
+    held_out = {"valid_chroms": ("chr2",), "test_chroms": ("chr3",)}
+    wide = build_chromatin_table(fasta, peaks, flank=400, **held_out)
+    narrow = build_chromatin_table(fasta, peaks, flank=100, margin=400, **held_out)
+    assert (narrow["start"] + 100).tolist() == (wide["start"] + 400).tolist()  # same bins
+    assert (narrow["end"] - narrow["start"] == 400).all()
+    chr1 = narrow[narrow["chrom"] == "chr1"]
+    assert chr1["start"].tolist() == [300, 500, 700, 900, 1100, 1300]  # bins 400..1400
+    assert narrow[list(peaks)].equals(wide[list(peaks)])  # labels are of the bin alone
+    unmargined = build_chromatin_table(fasta, peaks, flank=100, **held_out)
+    assert len(unmargined) > len(narrow)  # flank 100 alone reaches bins nearer the record ends
+    with pytest.raises(GenomixError, match="margin=50 is less than chromatin.flank=100"):
+        build_chromatin_table(fasta, peaks, flank=100, margin=50, **held_out)
+
+
 def test_interval_helpers() -> None:
     merged = merge_intervals(np.array([50, 0, 10, 100]), np.array([60, 20, 30, 100]))
     assert merged.tolist() == [[0, 30], [50, 60], [100, 100]]

@@ -63,6 +63,8 @@ def test_dry_run_plans_every_stage(tmp_path: Path) -> None:
         ({"tokenize": {"k": "six"}}, "'six' is not of type 'integer'"),
         ({"pretrain": {"stepz": 10}}, "'stepz' was unexpected"),
         ({"model": {"attention": "linformer"}}, "'linformer' is not one of"),
+        ({"sweep": {"attention": ["dense", "linformer"]}}, "'linformer' is not one of"),
+        ({"sweep": {"flanks": [100]}}, "'attention' is a required property"),
     ],
 )
 def test_bad_config_fails_naming_the_key(tmp_path: Path, change: dict, message: str) -> None:
@@ -165,6 +167,63 @@ def test_hg38_dry_run_plans_the_full_run(tmp_path: Path) -> None:
     for name, url in peaks.items():
         assert f"{name}=results/downloads/{url.rsplit('/', 1)[1]}" in out
         assert name.split("_", 1)[0] in {"TF", "DNase", "ATAC", "HM"}
+
+
+def test_sweep_dry_run_plans_every_variant(tmp_path: Path) -> None:
+    """config/sweep-attention.yaml: five kinds with both heads at the demo's flank, BigBird at two
+    more flanks with the chromatin head only, every variant's stages under its own run, and one
+    table; nothing of the plain demo run."""
+    result = _dry_run_commands(tmp_path, ROOT / "config" / "sweep-attention.yaml")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], flags=re.M))
+    kinds = ["dense", "bigbird", "strided", "fixed", "adaptive_span"]
+    both_heads = [f"{kind}_flank400" for kind in kinds]
+    chromatin_only = ["bigbird_flank100", "bigbird_flank800"]
+    expected = {"fetch": 2, "tokenize": 1, "sweep_table": 1, "sweep": 1}
+    for variant in both_heads + chromatin_only:
+        for rule in ("chromatin_labels", "pretrain", "finetune_chromatin", "evaluate_chromatin"):
+            expected[f"sweep_{variant}_{rule}"] = 1
+    for variant in both_heads:
+        expected[f"sweep_{variant}_finetune_promoter"] = 1
+        expected[f"sweep_{variant}_evaluate_promoter"] = 1
+    assert {rule: int(count) for rule, count in stats.items() if rule != "total"} == expected
+    # what each variant varies, and the equal budget of all of them
+    run = "results/sweep-attention"
+    assert f"-o {run}/dense_flank400/pretrain --attention dense" in out
+    assert f"-o {run}/bigbird_flank800/pretrain --attention bigbird" in out
+    for variant, tokens, flank in (("flank100", 396, 100), ("flank400", 996, 400)):
+        assert f"{run}/bigbird_{variant}/pretrain --attention bigbird" in out
+        assert re.search(rf"bigbird_{variant}/pretrain .*--max-tokens {tokens} ", out)
+        assert re.search(rf"bigbird_{variant}/labels/\S+ .*--flank {flank} .*--margin 800", out)
+    assert out.count("--steps 100 ") == 7
+    folders = " ".join(f"{run}/{variant}" for variant in both_heads + chromatin_only)
+    assert f"genomix sweep-table {folders} --benchmarks benchmarks/sweep-attention/" in out
+    lint = _snakemake("--lint", "--configfile", str(ROOT / "config" / "sweep-attention.yaml"))
+    assert "Congratulations, your workflow is in a good condition!" in lint.stdout + lint.stderr
+
+
+@pytest.mark.slow
+def test_smoke_sweep_end_to_end(tmp_path: Path) -> None:
+    """A tiny sweep (smoke.yaml's model and budget): dense and BigBird at the demo's flank, BigBird
+    at flank 100; one table whose longer context is compared with the shorter on the same bins."""
+    configs = [str(ROOT / "tests" / name) for name in ("smoke.yaml", "smoke-sweep.yaml")]
+    result = _snakemake("--configfile", *configs, "--directory", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-3000:]
+    run = tmp_path / "results" / "smoke-sweep"
+    table = pd.read_csv(run / "sweep.tsv", sep="\t").set_index("variant")
+    assert table.index.tolist() == ["dense_flank400", "bigbird_flank400", "bigbird_flank100"]
+    assert table["max_tokens"].tolist() == [996, 996, 396]
+    assert table["context_bp"].tolist() == [1000, 1000, 400]
+    assert table["promoter_auroc"].notna().tolist() == [True, True, False]
+    assert (table["mlm_unigram_loss"] > 0).all() and (table["pretrain_max_rss_mb"] > 0).all()
+    gain = table.loc["bigbird_flank400"]
+    assert gain["context_reference"] == "bigbird_flank100"
+    assert gain["context_rows"] == 48  # smoke.yaml's 48 test rows, the same bins at both flanks
+    assert "bigbird, 1000 bp against 400 bp" in (run / "sweep.md").read_text()
+    assert (run / "sweep.png").stat().st_size > 10_000
+    again = _snakemake("--configfile", *configs, "--directory", str(tmp_path), "-n")
+    assert "Nothing to be done" in again.stdout + again.stderr
 
 
 def test_hg38_panel_lists_encode_narrowpeak_files_by_accession() -> None:

@@ -309,6 +309,7 @@ def iter_chromatin_table(
     *,
     bin_size: int = 200,
     flank: int = 400,
+    margin: int = 0,
     valid_chroms: Sequence[str] = ("chr7",),
     test_chroms: Sequence[str] = ("chr8", "chr9"),
     chunk_bins: int = 1 << 20,
@@ -328,6 +329,14 @@ def iter_chromatin_table(
     genome = Path(genome)
     if not peaks:
         raise GenomixError("build_chromatin_table: no peak files given")
+    if 0 < margin < flank:
+        raise GenomixError(
+            f"chromatin.margin={margin} is less than chromatin.flank={flank}: a window would "
+            "leave its record; give 0 (= flank) or at least the flank"
+        )
+    # Bins are kept where `reach` bp either side lie inside the record: tables built at several
+    # flanks with the same margin label the same bins (a context sweep compares like with like).
+    reach = max(flank, margin)
     names = _fasta_names(genome)
     if not names:
         raise GenomixError(f"{genome}: no FASTA records")
@@ -346,8 +355,8 @@ def iter_chromatin_table(
     n_pending = n_rows = 0
     for name, seq in _read_sequences(genome):
         chrom, offset = _place_record(name, len(seq), genome)
-        first = -(-(offset + flank) // bin_size) * bin_size
-        bins = np.arange(first, offset + len(seq) - flank - bin_size + 1, bin_size, dtype=np.int64)
+        first = -(-(offset + reach) // bin_size) * bin_size
+        bins = np.arange(first, offset + len(seq) - reach - bin_size + 1, bin_size, dtype=np.int64)
         win = bins - flank - offset
         keep = covered_bases(_n_runs(seq), win, win + width) < width  # not all N
         del seq
@@ -371,13 +380,15 @@ def build_chromatin_table(
     *,
     bin_size: int = 200,
     flank: int = 400,
+    margin: int = 0,
     valid_chroms: Sequence[str] = ("chr7",),
     test_chroms: Sequence[str] = ("chr8", "chr9"),
 ) -> pd.DataFrame:
     """DeepSEA-style chromatin labels: one row per bin, one 0/1 column per profile.
 
     Bins start at multiples of ``bin_size`` in chromosome coordinates; a bin is kept when its
-    window ``[b - flank, b + bin_size + flank)`` lies inside the record and is not all N. A
+    window ``[b - flank, b + bin_size + flank)`` lies inside the record (and, with a ``margin``
+    above 0, so do ``margin`` bp either side of the bin) and is not all N. A
     profile is 1 when its merged peaks cover at least half the bin. The whole table is held in
     memory; ``iter_chromatin_table`` + ``write_tables`` stream it record by record instead.
 
@@ -385,6 +396,8 @@ def build_chromatin_table(
         genome: FASTA (gzip or plain).
         peaks: profile name -> BED file, in output column order.
         bin_size, flank: bin width and context on each side (bp).
+        margin: bp either side of a bin that must lie in its record (0 = flank; else at least
+            flank), so tables built at several flanks with one margin share their bins.
         valid_chroms, test_chroms: chromosomes held out whole.
 
     Returns:
@@ -396,6 +409,7 @@ def build_chromatin_table(
             peaks,
             bin_size=bin_size,
             flank=flank,
+            margin=margin,
             valid_chroms=valid_chroms,
             test_chroms=test_chroms,
         )
