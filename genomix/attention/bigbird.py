@@ -105,7 +105,8 @@ class BigBirdAttention(ProjectedAttention):
     take one ``scaled_dot_product_attention`` under the same pattern as an (L, L) mask instead:
     the same result (same layout, same random draw), from a fused kernel that beats gathering
     there (bench/attention.py; on 2 CPU cores 4.7x at 5 blocks and 1.8x at 16, while the
-    gathered kernel wins from 32 blocks). Hugging Face's BigBird switches to full attention
+    gathered kernel wins from 32 blocks). Not while training with dropout on the CPU, where
+    SDPA's dropout leaves the fused kernel. Hugging Face's BigBird switches to full attention
     below (5 + 2r) blocks instead, which changes what the model sees.
     """
 
@@ -203,7 +204,9 @@ class BigBirdAttention(ProjectedAttention):
         n_global = min(self.global_blocks, n_blocks)
         dropout = self.dropout if self.training else 0.0
         slots = self.global_blocks + self.window_blocks + self.random_blocks
-        if min(slots, n_blocks) >= self.DENSE_FRACTION * n_blocks:
+        # On the CPU, SDPA with dropout leaves its fused kernel (7x slower at 1k tokens).
+        fused = (self.dropout == 0.0 or not self.training) or q.is_cuda
+        if fused and min(slots, n_blocks) >= self.DENSE_FRACTION * n_blocks:
             return self._attend_masked(q, k, v, padding_mask, n_blocks)
         q, k, v = (pad_length(t, padded) for t in (q, k, v))
         valid = key_validity(padding_mask, batch, length, padded, q.device)
