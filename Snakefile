@@ -21,6 +21,11 @@ for path in workflow.config_settings.configfiles:
         given = yaml.safe_load(handle) or {}
     if "genomes" in given:
         config["genomes"] = given["genomes"]
+        # Nor the demo heads' own encoders (pretrained on demo genomes), unless given again.
+        for head in ("promoter", "chromatin"):
+            for key in ("model", "pretrain"):
+                if key not in given.get(head, {}):
+                    config[head].pop(key, None)
     if "peaks" in given.get("chromatin", {}):
         config["chromatin"]["peaks"] = given["chromatin"]["peaks"]
     if "preset" in given.get("model", {}):

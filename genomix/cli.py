@@ -429,7 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = _subparser(commands, "report", "Summarise a run: tables, plots, stage times.")
     report.add_argument("--chromatin", required=True, type=Path, help="chromatin metrics TSV")
     report.add_argument("--promoter", required=True, type=Path, help="promoter metrics TSV")
-    report.add_argument("--pretrain-metrics", required=True, type=Path, help="pretrain metrics.csv")
+    report.add_argument(
+        "--pretrain-metrics",
+        required=True,
+        nargs="+",
+        type=Path,
+        help="metrics.csv of each pretrained encoder (one shared, or one per head)",
+    )
     report.add_argument(
         "--benchmarks",
         nargs="*",

@@ -31,11 +31,15 @@ HEAD_OVERRIDES = frozenset(
     {"epochs", "max_steps", "eval_every", "checkpoint_every", "max_train_rows", "lr", "pooling"}
 )
 
+# A head's own encoder (workflow): `model` and `pretrain` keys over the shared sections.
+HEAD_ENCODER = frozenset({"model", "pretrain"})
+
 WORKFLOW_KEYS: Mapping[str, frozenset[str]] = {
     "pretrain": frozenset({"genomes", "gpus"}),
     "promoter": frozenset({"table", "tss", "genome", "bed_upstream", "valid_chroms", "test_chroms"})
-    | HEAD_OVERRIDES,
-    "chromatin": frozenset({"genome", "peaks"}) | HEAD_OVERRIDES,
+    | HEAD_OVERRIDES
+    | HEAD_ENCODER,
+    "chromatin": frozenset({"genome", "peaks"}) | HEAD_OVERRIDES | HEAD_ENCODER,
     "evaluate": frozenset({"pretraining_gain"}),
     "scan": frozenset({"head", "genome", "parts"}),
     "explain": frozenset({"records"}),

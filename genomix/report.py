@@ -236,18 +236,20 @@ def plot_curves(panels: Sequence[tuple[str, pd.DataFrame]], out: Path) -> Path:
     return _save(figure, out)
 
 
-def plot_pretrain_curve(metrics: pd.DataFrame, out: Path) -> Path:
-    """Training and validation MLM loss against step; saved as PNG, atomically."""
-    figure, axes = plt.subplots(figsize=(6, 3.5))
-    axes.plot(metrics["step"], metrics["train_loss"], label="train (masked tokens)")
-    axes.plot(metrics["step"], metrics["valid_loss"], label="held-out", marker="o")
-    for column, label in REFERENCES.items():
-        if column in metrics:
-            axes.axhline(metrics[column].iloc[-1], linestyle="--", color="grey", linewidth=1)
-            axes.annotate(label, (metrics["step"].iloc[0], metrics[column].iloc[-1]), fontsize=8)
-    axes.set_xlabel("step")
-    axes.set_ylabel("MLM cross-entropy (nats)")
-    axes.legend()
+def plot_pretrain_curve(curves: Mapping[str, pd.DataFrame], out: Path) -> Path:
+    """Per encoder (name -> its metrics.csv), training and held-out MLM loss against step, with
+    the held-out references as dashed lines; saved as PNG, atomically."""
+    figure, all_axes = plt.subplots(1, len(curves), figsize=(6 * len(curves), 3.5), squeeze=False)
+    for axes, (name, metrics) in zip(all_axes[0], curves.items(), strict=True):
+        axes.plot(metrics["step"], metrics["train_loss"], label="train (masked tokens)")
+        axes.plot(metrics["step"], metrics["valid_loss"], label="held-out", marker="o")
+        for column, label in REFERENCES.items():
+            if column in metrics:
+                value = metrics[column].iloc[-1]
+                axes.axhline(value, linestyle="--", color="grey", linewidth=1)
+                axes.annotate(label, (metrics["step"].iloc[0], value), fontsize=8)
+        axes.set(title=name, xlabel="step", ylabel="MLM cross-entropy (nats)")
+        axes.legend()
     return _save(figure, out)
 
 
@@ -358,7 +360,7 @@ def write_report(
     *,
     chromatin: str | Path,
     promoter: str | Path,
-    pretrain_metrics: str | Path,
+    pretrain_metrics: str | Path | Sequence[str | Path],
     chromatin_predictions: str | Path | None = None,
     promoter_predictions: str | Path | None = None,
     finetune_metrics: Mapping[str, str | Path] | None = None,
@@ -368,6 +370,8 @@ def write_report(
     """Write a markdown report `out` with its PNG plots beside it (`<stem>_*.png`).
 
     `explanations` (head -> `genomix explain` table) adds a section with their logos.
+    `pretrain_metrics`: the metrics.csv of each pretrained encoder (one shared, or one per head),
+    each named by its model directory.
 
     Always: `_chromatin_auroc.png`, `_pretrain_curve.png`; `_curves.png` (ROC and PR) with either
     predictions table; `_finetune_curve.png` with `finetune_metrics` (head -> its metrics.csv).
@@ -375,14 +379,15 @@ def write_report(
     out = Path(out)
     chromatin_table = _read_table(Path(chromatin))
     promoter_table_ = _read_table(Path(promoter))
-    curve = _read_table(Path(pretrain_metrics), sep=",")
+    if isinstance(pretrain_metrics, (str, Path)):
+        pretrain_metrics = [pretrain_metrics]
+    curves = {Path(path).parent.name: _read_table(Path(path), sep=",") for path in pretrain_metrics}
     auroc_png = plot_profile_auroc(
         chromatin_table, out.with_name(f"{out.stem}_chromatin_auroc.png")
     )
-    curve_png = plot_pretrain_curve(curve, out.with_name(f"{out.stem}_pretrain_curve.png"))
+    curve_png = plot_pretrain_curve(curves, out.with_name(f"{out.stem}_pretrain_curve.png"))
     mean = chromatin_table.set_index("profile").loc["mean"]
     promoter_auroc = promoter_table_["auroc"].iloc[0]
-    last = curve.iloc[-1]
     sections = ["# genomix run report"]
     verdicts = [
         comparison_verdict(chromatin_table, row="mean", what="chromatin (mean over profiles)"),
@@ -418,13 +423,15 @@ def write_report(
             "## ROC and precision-recall curves (test rows)",
             f"![ROC and PR curves]({curves_png.name})",
         ]
-    sections += [
-        "## Masked-LM pretraining",
-        f"After {int(last['step'])} steps: held-out loss {last['valid_loss']:.3f}, masked-token "
-        f"accuracy {last['valid_accuracy']:.3f}, perplexity {last['valid_perplexity']:.1f}. "
-        + mlm_references(last),
-        f"![MLM loss]({curve_png.name})",
-    ]
+    sections += ["## Masked-LM pretraining"]
+    for name, curve in curves.items():
+        last = curve.iloc[-1]
+        sections.append(
+            f"{name}: after {int(last['step'])} steps, held-out loss {last['valid_loss']:.3f}, "
+            f"masked-token accuracy {last['valid_accuracy']:.3f}, perplexity "
+            f"{last['valid_perplexity']:.1f}. " + mlm_references(last)
+        )
+    sections.append(f"![MLM loss]({curve_png.name})")
     if finetune_metrics:
         heads = {head: _read_table(Path(path), sep=",") for head, path in finetune_metrics.items()}
         finetune_png = plot_finetune_curves(heads, out.with_name(f"{out.stem}_finetune_curve.png"))
@@ -434,14 +441,15 @@ def write_report(
         ]
     if explanations:
         sections += explanation_sections(explanations, out)
-    spans = Path(pretrain_metrics).with_name("spans.tsv")
-    if spans.is_file():
-        table = _read_table(spans).pivot(index="layer", columns="head", values="span")
-        table.columns = [f"head {head}" for head in table.columns]
-        sections += [
-            "## Learned attention spans (adaptive_span, tokens)",
-            table.reset_index().to_markdown(index=False, floatfmt=".0f"),
-        ]
+    for path in pretrain_metrics:
+        spans = Path(path).with_name("spans.tsv")
+        if spans.is_file():
+            table = _read_table(spans).pivot(index="layer", columns="head", values="span")
+            table.columns = [f"head {head}" for head in table.columns]
+            sections += [
+                f"## Learned attention spans of {Path(path).parent.name} (adaptive_span, tokens)",
+                table.reset_index().to_markdown(index=False, floatfmt=".0f"),
+            ]
     if benchmarks:
         sections += [
             "## Stage run times (Snakemake benchmark files)",

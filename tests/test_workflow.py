@@ -172,7 +172,8 @@ def test_hg38_dry_run_plans_the_full_run(tmp_path: Path) -> None:
 def test_sweep_dry_run_plans_every_variant(tmp_path: Path) -> None:
     """config/sweep-attention.yaml: five kinds with both heads at the demo's flank, BigBird at two
     more flanks with the chromatin head only, every variant's stages under its own run, and one
-    table; nothing of the plain demo run."""
+    table; nothing of the plain demo run. The promoter head keeps its own encoder (config.yaml's
+    `promoter.model`/`pretrain`): a second pretraining for the variants with both heads."""
     result = _dry_run_commands(tmp_path, ROOT / "config" / "sweep-attention.yaml")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
@@ -180,11 +181,12 @@ def test_sweep_dry_run_plans_every_variant(tmp_path: Path) -> None:
     kinds = ["dense", "bigbird", "strided", "fixed", "adaptive_span"]
     both_heads = [f"{kind}_flank400" for kind in kinds]
     chromatin_only = ["bigbird_flank100", "bigbird_flank800"]
-    expected = {"fetch": 2, "tokenize": 1, "sweep_table": 1, "sweep": 1}
+    expected = {"fetch": 2, "tokenize": 2, "sweep_table": 1, "sweep": 1}
     for variant in both_heads + chromatin_only:
         for rule in ("chromatin_labels", "pretrain", "finetune_chromatin", "evaluate_chromatin"):
             expected[f"sweep_{variant}_{rule}"] = 1
     for variant in both_heads:
+        expected[f"sweep_{variant}_pretrain"] = 2
         expected[f"sweep_{variant}_finetune_promoter"] = 1
         expected[f"sweep_{variant}_evaluate_promoter"] = 1
     assert {rule: int(count) for rule, count in stats.items() if rule != "total"} == expected
@@ -196,7 +198,7 @@ def test_sweep_dry_run_plans_every_variant(tmp_path: Path) -> None:
         assert f"{run}/bigbird_{variant}/pretrain --attention bigbird" in out
         assert re.search(rf"bigbird_{variant}/pretrain .*--max-tokens {tokens} ", out)
         assert re.search(rf"bigbird_{variant}/labels/\S+ .*--flank {flank} .*--margin 800", out)
-    assert out.count("--steps 100 ") == 7
+    assert out.count("--steps 100 ") == 12
     folders = " ".join(f"{run}/{variant}" for variant in both_heads + chromatin_only)
     assert f"genomix sweep-table {folders} --benchmarks benchmarks/sweep-attention/" in out
     lint = _snakemake("--lint", "--configfile", str(ROOT / "config" / "sweep-attention.yaml"))

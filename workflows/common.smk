@@ -113,3 +113,39 @@ def compare_flags(head):
     return shlex.join(
         ["--compare", *(f"{name}={path}" for name, path in models.items())]
     )
+
+
+HEADS = ("promoter", "chromatin")
+
+
+def encoder_name(head):
+    """The pretrained encoder a head starts from: `pretrain` (shared), or `pretrain_<head>` when
+    the head's section has its own `model` or `pretrain` keys (its own encoder)."""
+    own = config[head].get("model") or config[head].get("pretrain")
+    return f"pretrain_{head}" if own else "pretrain"
+
+
+def encoder_settings(head):
+    """(model, pretrain) sections of the head's encoder: the shared ones, the head's keys over
+    them."""
+    return (
+        {**config["model"], **config[head].get("model", {})},
+        {**config["pretrain"], **config[head].get("pretrain", {})},
+    )
+
+
+# encoder name -> (model, pretrain) settings, for every encoder some head starts from.
+ENCODERS = {encoder_name(head): encoder_settings(head) for head in HEADS}
+
+
+def encoder_flags(name):
+    """genomix pretrain's flags of one encoder."""
+    model, pretrain = ENCODERS[name]
+    return f"{cli_flags(model)} {cli_flags(pretrain, exclude=WORKFLOW_KEYS['pretrain'])}"
+
+
+def encoder_shards(wildcards):
+    """The token shards one encoder pretrains on."""
+    genomes = ENCODERS[wildcards.encoder][1]["genomes"]
+    return [f"results/tokens/{genome}.npy" for genome in genomes]
+

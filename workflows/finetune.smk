@@ -17,7 +17,7 @@ rule chromatin_labels:
     params:
         peaks=peak_flags(),
         flags=cli_flags(
-            config["chromatin"], exclude={"genome", "peaks", *HEAD_OVERRIDES}
+            config["chromatin"], exclude=WORKFLOW_KEYS["chromatin"]
         ),
     shell:
         "genomix labels {input.fasta:q} {params.peaks} -o {output.table:q} {params.flags} "
@@ -58,7 +58,7 @@ rule finetune_promoter:
     """Promoter head (binary) on the pretrained encoder."""
     input:
         table=promoter_table(),
-        pretrained=f"results/{RUN}/pretrain",
+        pretrained=f"results/{RUN}/{encoder_name('promoter')}",
     output:
         model=directory(f"results/{RUN}/promoter"),
     log:
@@ -83,7 +83,7 @@ rule finetune_chromatin:
     input:
         table=f"results/{RUN}/labels/chromatin.tsv.gz",
         fasta=f"results/genomes/{config['chromatin']['genome']}.fa",
-        pretrained=f"results/{RUN}/pretrain",
+        pretrained=f"results/{RUN}/{encoder_name('chromatin')}",
     output:
         model=directory(f"results/{RUN}/chromatin"),
     log:
@@ -137,7 +137,7 @@ rule finetune_scratch:
         flags=lambda wc: " ".join(
             (
                 head_flags(wc.head),
-                cli_flags(config["model"]),
+                cli_flags(encoder_settings(wc.head)[0]),
                 cli_flags(config["tokenize"]),
             )
         ),

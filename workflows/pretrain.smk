@@ -1,15 +1,16 @@
 rule pretrain:
-    """Masked-LM pretraining of the sparse-attention encoder on the token shards."""
+    """Masked-LM pretraining of a sparse-attention encoder on the token shards: `pretrain`, shared
+    by the heads, or `pretrain_<head>` for a head with its own `model`/`pretrain` keys."""
     input:
-        shards=expand(
-            "results/tokens/{genome}.npy", genome=config["pretrain"]["genomes"]
-        ),
+        shards=encoder_shards,
     output:
-        model=directory(f"results/{RUN}/pretrain"),
+        model=directory(f"results/{RUN}/{{encoder}}"),
+    wildcard_constraints:
+        encoder="|".join(ENCODERS),
     log:
-        f"logs/{RUN}/pretrain.log",
+        f"logs/{RUN}/{{encoder}}.log",
     benchmark:
-        f"benchmarks/{RUN}/pretrain.tsv"
+        f"benchmarks/{RUN}/{{encoder}}.tsv"
     conda:
         ENV
     threads: 2
@@ -17,9 +18,7 @@ rule pretrain:
         gpu=1,
         mem_mb=8000,
     params:
-        flags=cli_flags(config["model"])
-        + " "
-        + cli_flags(config["pretrain"], exclude=WORKFLOW_KEYS["pretrain"]),
+        flags=lambda wc: encoder_flags(wc.encoder),
     shell:
         "OMP_NUM_THREADS={threads} genomix pretrain {input.shards:q} -o {output.model:q} "
         "{params.flags} > {log:q} 2>&1"
@@ -35,15 +34,15 @@ if config["pretrain"].get("gpus", 1) > 1:
     rule pretrain_ddp:
         """Masked-LM pretraining with torchrun, one DDP process per GPU of one node."""
         input:
-            shards=expand(
-                "results/tokens/{genome}.npy", genome=config["pretrain"]["genomes"]
-            ),
+            shards=encoder_shards,
         output:
-            model=directory(f"results/{RUN}/pretrain"),
+            model=directory(f"results/{RUN}/{{encoder}}"),
+        wildcard_constraints:
+            encoder="|".join(ENCODERS),
         log:
-            f"logs/{RUN}/pretrain.log",
+            f"logs/{RUN}/{{encoder}}.log",
         benchmark:
-            f"benchmarks/{RUN}/pretrain.tsv"
+            f"benchmarks/{RUN}/{{encoder}}.tsv"
         conda:
             ENV
         threads: 4 * config["pretrain"]["gpus"]
@@ -52,9 +51,7 @@ if config["pretrain"].get("gpus", 1) > 1:
             tasks_per_gpu=0,
             mem_mb=16000 * config["pretrain"]["gpus"],
         params:
-            flags=cli_flags(config["model"])
-            + " "
-            + cli_flags(config["pretrain"], exclude=WORKFLOW_KEYS["pretrain"]),
+            flags=lambda wc: encoder_flags(wc.encoder),
         shell:
             "OMP_NUM_THREADS=4 torchrun --standalone --nproc_per_node {resources.gpu} "
             "-m genomix.cli pretrain {input.shards:q} -o {output.model:q} {params.flags} "

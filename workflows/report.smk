@@ -1,7 +1,7 @@
 STAGE_BENCHMARKS = [
     f"benchmarks/{RUN}/{stage}.tsv"
     for stage in (
-        "pretrain",
+        *ENCODERS,
         "chromatin_labels",
         "finetune_promoter",
         "finetune_chromatin",
@@ -21,7 +21,7 @@ rule report:
         promoter=f"results/{RUN}/promoter_metrics.tsv",
         chromatin_predictions=f"results/{RUN}/chromatin_predictions.tsv.gz",
         promoter_predictions=f"results/{RUN}/promoter_predictions.tsv.gz",
-        pretrained=f"results/{RUN}/pretrain",
+        pretrained=[f"results/{RUN}/{name}" for name in ENCODERS],
         promoter_model=f"results/{RUN}/promoter",
         chromatin_model=f"results/{RUN}/chromatin",
         benchmarks=STAGE_BENCHMARKS,
@@ -48,11 +48,15 @@ rule report:
     threads: 1
     resources:
         mem_mb=2000,
+    params:
+        pretrain_metrics=lambda wc, input: shlex.join(
+            f"{directory}/metrics.csv" for directory in input.pretrained
+        ),
     shell:
         "genomix report --chromatin {input.chromatin:q} --promoter {input.promoter:q} "
         "--chromatin-predictions {input.chromatin_predictions:q} "
         "--promoter-predictions {input.promoter_predictions:q} "
-        "--pretrain-metrics {input.pretrained:q}/metrics.csv "
+        "--pretrain-metrics {params.pretrain_metrics} "
         "--finetune-metrics promoter={input.promoter_model:q}/metrics.csv "
         "chromatin={input.chromatin_model:q}/metrics.csv --benchmarks {input.benchmarks:q} "
         "--explain promoter={input.promoter_explain:q} chromatin={input.chromatin_explain:q} "
