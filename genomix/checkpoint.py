@@ -16,8 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,14 +26,26 @@ from torch import nn
 
 from genomix.errors import GenomixError
 from genomix.heads import SequenceClassifier
-from genomix.io import atomic_path, current_umask
+from genomix.io import atomic_path, current_umask, temporary_dir
 from genomix.kmers import KmerTokenizer
 from genomix.model import Encoder, EncoderConfig, MaskedLanguageModel
+from genomix.model_files import (
+    CHECKSUM_FILE,
+    check_model_out,
+    validate_model_config,
+    verify_checksum,
+    write_checksums,
+)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
 STATE_FILE = "state.pt"
+# Every file a model directory is written with (metrics.csv: training curves; spans.tsv:
+# learned adaptive spans): a run may replace a directory that holds nothing else.
+MODEL_DIR_FILES = frozenset(
+    {CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, CHECKSUM_FILE, "metrics.csv", "spans.tsv"}
+)
 STATE_VERSION = 1
 # Model options that change memory, not results (recomputing activations in backward): a
 # resumed run may change them.
@@ -53,14 +63,15 @@ def write_model_dir(
     """Write `model`, `tokenizer` and `metadata` (JSON-able) to `directory`, atomically.
 
     `extra_files` maps a file name to a function that writes that file (given its path) into the
-    directory before it is renamed into place.
+    directory before it is renamed into place. The weights' SHA-256 goes to `checksums.sha256`.
+    An existing `directory` is replaced only when `check_model_out` allows it.
     """
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    check_model_out(directory, metadata["kind"], {*MODEL_DIR_FILES, *(extra_files or {})})
+    with temporary_dir(directory) as staging:
         (staging / CONFIG_FILE).write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
         safetensors.torch.save_model(model, str(staging / WEIGHTS_FILE))
+        write_checksums(staging, [WEIGHTS_FILE])
         tokenizer.save(staging / TOKENIZER_FILE)
         for name, writer in (extra_files or {}).items():
             writer(staging / name)
@@ -70,33 +81,34 @@ def write_model_dir(
         for file in staging.iterdir():
             os.chmod(file, 0o666 & ~umask)
         _replace_directory(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return directory
 
 
 def _replace_directory(staging: Path, directory: Path) -> None:
     # A directory cannot be os.replace()d over a non-empty one: move the old one aside first.
     if directory.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
-        os.replace(directory, retired / directory.name)
-        os.replace(staging, directory)
-        shutil.rmtree(retired, ignore_errors=True)
+        with temporary_dir(directory) as retired:
+            os.replace(directory, retired / directory.name)
+            os.replace(staging, directory)
     else:
         os.replace(staging, directory)
 
 
 def read_metadata(directory: str | Path) -> dict[str, Any]:
-    """The `config.json` of a model directory; GenomixError if it is not one."""
+    """The `config.json` of a model directory, checked against the schema of its kind;
+    GenomixError (naming the file and the key) if it is not one."""
     directory = Path(directory)
     path = directory / CONFIG_FILE
     if not path.is_file():
         raise GenomixError(f"{directory}: not a genomix model directory (no {CONFIG_FILE})")
     try:
-        return json.loads(path.read_text())
+        metadata = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise GenomixError(f"{path}: not UTF-8 text (binary or damaged)") from None
     except json.JSONDecodeError as error:
         raise GenomixError(f"{path}: not valid JSON ({error})") from None
+    validate_model_config(metadata, path)
+    return metadata
 
 
 def _metadata_of_kind(directory: str | Path, kind: str, wanted: str) -> dict[str, Any]:
@@ -132,11 +144,24 @@ def encoder_config_from(metadata: Mapping[str, Any]) -> EncoderConfig:
 
 
 def load_weights(model: nn.Module, directory: str | Path, *, strict: bool = True) -> None:
-    """Load `model.safetensors` of `directory` into `model` (shapes and names must match)."""
-    path = Path(directory) / WEIGHTS_FILE
+    """Load `model.safetensors` of `directory` into `model` (shapes and names must match).
+
+    The file is first checked against the directory's `checksums.sha256` (when it has one).
+    """
+    directory = Path(directory)
+    path = directory / WEIGHTS_FILE
     if not path.is_file():
         raise GenomixError(f"{directory}: no {WEIGHTS_FILE}")
-    missing, unexpected = safetensors.torch.load_model(model, str(path), strict=False)
+    verify_checksum(directory, WEIGHTS_FILE)
+    try:
+        missing, unexpected = safetensors.torch.load_model(model, str(path), strict=False)
+    except safetensors.SafetensorError as error:
+        raise GenomixError(f"{path}: not a readable safetensors file ({error})") from None
+    except RuntimeError as error:  # load_state_dict: a tensor's shape differs from the model's
+        detail = next((line.strip() for line in str(error).splitlines() if "size" in line), "")
+        raise GenomixError(
+            f"{path}: weights do not fit the model that {CONFIG_FILE} describes ({detail})"
+        ) from None
     if strict and (missing or unexpected):
         raise GenomixError(
             f"{path}: weights do not match the model (missing {sorted(missing)[:3]}, "
@@ -163,7 +188,24 @@ def load_classifier(
     """
     metadata = read_classifier_metadata(directory)
     tokenizer = read_tokenizer(directory)
-    encoder = Encoder(encoder_config_from(metadata), tokenizer.vocab_size)
+    config_path = Path(directory) / CONFIG_FILE
+    recorded = metadata["tokenizer"]
+    if (recorded["k"], recorded["stride"]) != (tokenizer.k, tokenizer.stride):
+        raise GenomixError(
+            f"{config_path}: tokenizer: k={recorded['k']}, stride={recorded['stride']}, but "
+            f"{TOKENIZER_FILE} has k={tokenizer.k}, stride={tokenizer.stride}"
+        )
+    try:
+        encoder_config = encoder_config_from(metadata)
+    except GenomixError as error:
+        raise GenomixError(f"{config_path}: model: {error}") from None
+    window_tokens = tokenizer.tokens_for_length(metadata["window_bases"]) + 1
+    if window_tokens > encoder_config.max_tokens:
+        raise GenomixError(
+            f"{config_path}: window_bases: {metadata['window_bases']} bases are {window_tokens} "
+            f"tokens with [CLS], more than model.max_tokens={encoder_config.max_tokens}"
+        )
+    encoder = Encoder(encoder_config, tokenizer.vocab_size)
     model = SequenceClassifier(
         encoder,
         len(metadata["profiles"]),

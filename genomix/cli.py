@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
 from genomix.config import (
@@ -22,7 +25,7 @@ from genomix.config import (
     add_config_arguments,
     config_from_arguments,
 )
-from genomix.errors import GenomixError
+from genomix.errors import GenomixError, Terminated
 
 if TYPE_CHECKING:
     from genomix.data.tables import LabeledTable
@@ -299,6 +302,83 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Which arguments of each command are files it reads and files it writes: no output may be,
+# lie inside or hold an input (`genomix.io.refuse_overlaps`). Values are argparse dests; the
+# functions turn a value into the paths it names.
+def _local(source: str | None) -> list[Path]:
+    from genomix.download import local_path
+
+    path = local_path(source) if source else None
+    return [] if path is None else [path]
+
+
+def _after_equals(items: Sequence[str]) -> list[Path]:
+    return [Path(item.partition("=")[2]) for item in items if "=" in item]
+
+
+def _paths(value: object) -> list[Path]:
+    if value is None:
+        return []
+    return [Path(item) for item in value] if isinstance(value, (list, tuple)) else [Path(value)]
+
+
+_READS: dict[str, dict[str, Callable[[object], list[Path]]]] = {
+    "fetch": {"source": _local, "checksum_url": _local},
+    "tokenize": {"genome": _paths},
+    "labels": {"genome": _paths, "peaks": _after_equals},
+    "promoters": {"genome": _paths, "tss": _paths},
+    "pretrain": {"shards": _paths},
+    "finetune": {
+        "table": _paths,
+        "genome": _paths,
+        "deepsea_features": _paths,
+        "pretrained": _paths,
+    },
+    "evaluate": {"model": _paths, "table": _paths, "genome": _paths, "deepsea_features": _paths},
+    "predict": {"model": _paths, "fasta": _paths, "bed": _paths, "genome": _paths},
+    "predict-variants": {"vcf": _paths, "genome": _paths, "model": _paths},
+    "report": {
+        "chromatin": _paths,
+        "promoter": _paths,
+        "pretrain_metrics": _paths,
+        "benchmarks": _paths,
+        "chromatin_predictions": _paths,
+        "promoter_predictions": _paths,
+        "finetune_metrics": _after_equals,
+    },
+}
+_WRITES: dict[str, tuple[str, ...]] = {"evaluate": ("out", "predictions")}
+
+
+def _outputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """(flag, path) of every file the command writes, side files (.fai, .json, .state) included."""
+    outputs = [
+        (f"--{dest}", Path(getattr(args, dest)))
+        for dest in _WRITES.get(args.command, ("out",))
+        if getattr(args, dest) is not None
+    ]
+    out = args.out
+    side = {
+        "fetch": [] if args.command != "fetch" or args.as_is else [f"{out}.fai"],
+        "tokenize": [out.with_suffix(".json")],
+        "pretrain": [f"{out}.state"],
+        "finetune": [f"{out}.state"],
+    }.get(args.command, [])
+    return outputs + [("--out", Path(path)) for path in side]
+
+
+def check_paths(args: argparse.Namespace) -> None:
+    """Refuse, before any work, outputs that would replace an input or another output."""
+    from genomix.io import refuse_overlaps
+
+    inputs = [
+        (f"{dest.replace('_', '-')}", path)
+        for dest, paths_of in _READS[args.command].items()
+        for path in paths_of(getattr(args, dest))
+    ]
+    refuse_overlaps(_outputs(args), inputs)
+
+
 def _parse_peaks(items: Sequence[str]) -> dict[str, str]:
     peaks = {}
     for item in items:
@@ -404,7 +484,11 @@ def run(args: argparse.Namespace) -> None:
         )
         write_table(table, args.out)
     elif args.command == "pretrain":
+        from genomix.checkpoint import MODEL_DIR_FILES
+        from genomix.model_files import check_model_out
         from genomix.pretrain import pretrain
+
+        check_model_out(args.out, "mlm", MODEL_DIR_FILES)
 
         pretrain(
             args.shards,
@@ -413,7 +497,11 @@ def run(args: argparse.Namespace) -> None:
             config=config_from_arguments(PretrainConfig, args, "pretrain"),
         )
     elif args.command == "finetune":
+        from genomix.checkpoint import MODEL_DIR_FILES
         from genomix.finetune import finetune
+        from genomix.model_files import check_model_out
+
+        check_model_out(args.out, "classifier", MODEL_DIR_FILES)  # before hours of training
 
         config = config_from_arguments(FinetuneConfig, args, "finetune")
         architecture = _given(args, EncoderConfig) + _given(args, TokenizeConfig)
@@ -511,8 +599,16 @@ def run(args: argparse.Namespace) -> None:
         )
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signal.Signals(signum).name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse `argv` and run the stage; exit status 0 ok, 1 GenomixError, 130 interrupted."""
+    """Parse `argv` and run the stage; exit status 0 ok, 1 error, 130 interrupted, 143 SIGTERM.
+
+    SIGTERM unwinds the stage like Ctrl-C (training stages save their state first), so
+    temporaries are removed and no output is half-written.
+    """
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -520,7 +616,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
+        check_paths(args)
         run(args)
     except GenomixError as error:
         print(f"genomix: error: {error}", file=sys.stderr)
@@ -530,8 +629,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"genomix: error: {where}{error.strerror or error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("genomix: interrupted", file=sys.stderr)
+        print("genomix: error: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("genomix: error: stopped by SIGTERM", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return 0
 
 
