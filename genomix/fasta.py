@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 from Bio.SeqIO.FastaIO import SimpleFastaParser
@@ -101,11 +101,76 @@ def normalize_sequence(seq: str, *, where: str) -> str:
     return mapped.tobytes().decode("ascii")
 
 
+def check_alphabet(data: bytes | bytearray | str, *, where: str, offset: int = 0) -> None:
+    """Refuse sequence bytes that are not nucleotide codes (ACGT, IUPAC, any case).
+
+    Args:
+        data: raw sequence (no newlines).
+        where: context for the message, e.g. ``"hg38.fa: record 'chr1'"``.
+        offset: bases of the record before `data`, so the position is the record's (1-based).
+
+    Raises:
+        GenomixError: ``"{where} position {i}: invalid character ..."`` at the first bad byte.
+    """
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    bad = np.flatnonzero(NUCLEOTIDE_TABLE[np.frombuffer(raw, dtype=np.uint8)] == 0)
+    if bad.size:
+        i = int(bad[0])
+        char = bytes(raw[i : i + 1]).decode("ascii", "surrogateescape")
+        raise GenomixError(
+            f"{where} position {offset + i + 1}: invalid character {_describe(char)} {_EXPECTED}"
+        )
+
+
+def record_name(header: bytes, *, where: str) -> str:
+    """The first word of a FASTA header line's bytes (after ``>``); it must be UTF-8 text.
+
+    Raises:
+        GenomixError: no name, or bytes that are not UTF-8 (names end up in output tables).
+    """
+    words = header.split(None, 1)
+    if not words:
+        raise GenomixError(f"{where}: record header has no name")
+    try:
+        return words[0].decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise GenomixError(
+            f"{where}: record name {words[0]!r} has byte 0x{words[0][error.start]:02x} "
+            "(not UTF-8 text)"
+        ) from None
+
+
+class CheckedGzipFile(gzip.GzipFile):
+    """A gzip reader that raises GenomixError naming the file for corrupt or truncated data
+    (gzip raises EOFError, zlib.error or BadGzipFile, from whichever read hits it)."""
+
+    def _checked(self, read: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return read(self, *args)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise GenomixError(f"{self.name}: corrupt or truncated gzip data ({exc})") from None
+
+    def read(self, size: int = -1) -> bytes:
+        return self._checked(gzip.GzipFile.read, size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._checked(gzip.GzipFile.read1, size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._checked(gzip.GzipFile.readline, size)
+
+    def peek(self, n: int = 0) -> bytes:
+        return self._checked(gzip.GzipFile.peek, n)
+
+
 def open_bytes(path: Path) -> IO[bytes]:
-    """Open plain, gzip or bgzip ``path`` (sniffed by magic bytes, not name) for binary reading."""
+    """Open plain, gzip or bgzip ``path`` (sniffed by magic bytes, not name) for binary reading.
+
+    Corrupt or truncated gzip data raises GenomixError naming ``path`` while reading.
+    """
     with path.open("rb") as sniff:
         magic = sniff.read(2)
-    return gzip.open(path, "rb") if magic == GZIP_MAGIC else path.open("rb")  # noqa: SIM115
+    return CheckedGzipFile(path, "rb") if magic == GZIP_MAGIC else path.open("rb")  # noqa: SIM115
 
 
 def _open_text(path: Path) -> IO[str]:
@@ -206,6 +271,8 @@ def _validate(
     if not words:
         raise GenomixError(f"{label}: line {lineno}: record header has no name")
     name = words[0]
+    if not name.isascii():  # bytes that were not UTF-8 survive as lone surrogates
+        record_name(name.encode("utf-8", "surrogateescape"), where=f"{label}: line {lineno}")
     if name in first_line:
         raise GenomixError(
             f"{label}: duplicate record name {name!r} at lines {first_line[name]} and {lineno}"
@@ -235,28 +302,47 @@ def rewrite_fasta(
     """Stream ``src`` (plain/gzip/bgzip) into ``dest`` with even ``width``-column lines.
 
     Streams in constant memory, so whole chromosomes are fine. Case (soft-masking) is kept;
-    the sequence is not validated. A record is kept when ``chroms`` is empty or holds its name
-    before or after ``rename``; headers get the renamed first word and keep the description.
+    bases must be nucleotide codes (ACGT or IUPAC, any case). A record is kept when ``chroms``
+    is empty or holds its name before or after ``rename``; headers get the renamed first word
+    and keep the description.
 
     Raises:
         GenomixError (naming ``label``): no records, text before the first header, a header
-            without a name, duplicate output names, or a requested chromosome missing.
+            without a name or with a name that is not UTF-8, an empty record, a character
+            that is not a nucleotide code (protein, gaps, binary), duplicate output names, or a
+            requested chromosome missing.
     """
     wanted = set(chroms)
     found: set[str] = set()
     written: dict[str, int] = {}
     names: list[str] = []
     keep, buf = False, bytearray()
+    current = ""  # the kept record being written, and its bases written so far
+    done = 0
+
+    def flush(upto: int) -> None:
+        """Check and write ``buf[:upto]`` (whole lines but the record's last), keep the rest."""
+        nonlocal done
+        check_alphabet(buf[:upto], where=f"{label}: record {current!r}", offset=done)
+        dest.write(_wrap(buf[:upto], width))
+        done += upto
+        del buf[:upto]
+
+    def close_record() -> None:
+        if keep:
+            flush(len(buf))
+            if not done:
+                raise GenomixError(
+                    f"{label}: record {current!r} (line {written[current]}): empty sequence"
+                )
+
     with open_bytes(src) as fin:
         for lineno, line in enumerate(fin, 1):
             if line.startswith(b">"):
-                if keep:
-                    dest.write(_wrap(buf, width))
-                    buf.clear()
-                words = line[1:].decode("utf-8", "replace").split(None, 1)
-                if not words:
-                    raise GenomixError(f"{label}: line {lineno}: header without a name")
-                name, new = words[0], rename(words[0])
+                close_record()
+                name = record_name(line[1:], where=f"{label}: line {lineno}")
+                description = line[1:].split(None, 1)[1:]
+                new = rename(name)
                 names.append(name)
                 keep = not wanted or bool({name, new} & wanted)
                 if not keep:
@@ -268,7 +354,8 @@ def rewrite_fasta(
                     )
                 written[new] = lineno
                 found.update((name, new))
-                dest.write(b">" + " ".join([new, *words[1:]]).rstrip().encode() + b"\n")
+                current, done = new, 0
+                dest.write(b">" + b" ".join([new.encode(), *description]).rstrip() + b"\n")
             elif not names:
                 if line.strip():
                     raise GenomixError(
@@ -277,11 +364,8 @@ def rewrite_fasta(
             elif keep:
                 buf += line.rstrip()
                 if len(buf) >= _CHUNK:  # flush whole lines, keep the remainder for the next
-                    cut = len(buf) - len(buf) % width
-                    dest.write(_wrap(buf[:cut], width))
-                    del buf[:cut]
-        if keep:
-            dest.write(_wrap(buf, width))
+                    flush(len(buf) - len(buf) % width)
+        close_record()
     if not names:
         raise GenomixError(f"{label}: no FASTA records")
     missing = [c for c in chroms if c not in found]

@@ -217,28 +217,37 @@ def check_writable(path: str | Path) -> None:
         pass
 
 
-def _overlap(a: Path, b: Path) -> bool:
-    """True when `a` and `b` are the same file, or one lies inside the other (a folder)."""
-    if a.exists() and b.exists() and os.path.samefile(a, b):
-        return True
-    real_a, real_b = Path(os.path.realpath(a)), Path(os.path.realpath(b))
-    return real_a == real_b or real_a in real_b.parents or real_b in real_a.parents
+def _overlap(out: Path, path: Path) -> str | None:
+    """How output `out` collides with `path`: the same file, one inside the other; or None."""
+    if out.exists() and path.exists() and os.path.samefile(out, path):
+        return "is"
+    real_out, real_path = Path(os.path.realpath(out)), Path(os.path.realpath(path))
+    if real_out == real_path:
+        return "is"
+    if real_path in real_out.parents:
+        return "lies inside"
+    if real_out in real_path.parents:
+        return "would replace the folder of"
+    return None
 
 
 def refuse_overlaps(
     outputs: Sequence[tuple[str, Path]], inputs: Sequence[tuple[str, Path]]
 ) -> None:
     """Raise GenomixError when an output is an input, lies in one, or holds one; or two outputs
-    overlap. Items are (what, path), e.g. ``("-o", Path("x.tsv"))``; streams are not compared."""
+    overlap. Items are (what, path), e.g. ``("--out", Path("x.tsv"))``; streams are not compared.
+    """
     outputs = [(what, path) for what, path in outputs if not is_stream(path)]
     for index, (what, out) in enumerate(outputs):
         for other, path in inputs:
-            if not is_stream(path) and _overlap(out, path):
+            how = None if is_stream(path) else _overlap(out, path)
+            if how is not None:
                 raise GenomixError(
-                    f"{out}: {what} would replace the input {path} ({other}); give another path"
+                    f"{out}: {what} {how} the input {path} ({other}), which writing it would "
+                    "change; give another output path"
                 )
         for other, path in outputs[index + 1 :]:
-            if _overlap(out, path):
+            if _overlap(out, path) is not None:
                 raise GenomixError(f"{out}: {what} and {other} ({path}) are the same output")
 
 
