@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,9 @@ import torch.nn.functional as F
 from numpy.lib.format import write_array_header_2_0
 
 from genomix.errors import GenomixError
+from genomix.fasta import check_alphabet
 from genomix.genome import open_genome
+from genomix.io import atomic_path
 from genomix.kmers import KmerTokenizer
 
 logger = logging.getLogger(__name__)
@@ -44,14 +45,20 @@ def write_token_shard(genome: str | Path, out: str | Path, tokenizer: KmerTokeni
     total = sum(lengths.values())
     if total == 0:
         raise GenomixError(f"{genome}: no chromosome is at least k={tokenizer.k} bases long")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial_npy = out.with_name(f".{out.name}.partial.npy")
     chromosomes, offset = [], 0
-    with partial_npy.open("wb") as fh:
+    index_path = out.with_suffix(".json")
+    with (
+        atomic_path(out) as partial_npy,
+        atomic_path(index_path) as partial_json,
+        partial_npy.open("wb") as fh,
+    ):
         header = {"descr": np.dtype("<i4").str, "fortran_order": False, "shape": (total,)}
         write_array_header_2_0(fh, header)
         for name, n_tokens in lengths.items():
-            encoded = tokenizer.encode(str(fasta[name][:]))
+            sequence = str(fasta[name][:])
+            check_alphabet(sequence, where=f"{genome}: record {name!r}")  # not protein: no [UNK]s
+            encoded = tokenizer.encode(sequence)
+            del sequence
             if encoded.shape != (n_tokens,):
                 raise GenomixError(f"{genome}: {name}: {encoded.size} tokens, expected {n_tokens}")
             fh.write(np.ascontiguousarray(encoded, dtype="<i4").data)  # no copy
@@ -59,12 +66,8 @@ def write_token_shard(genome: str | Path, out: str | Path, tokenizer: KmerTokeni
             logger.info("tokenized %s: %d tokens", name, n_tokens)
             offset += n_tokens
             del encoded  # before the next chromosome's tokens exist: one chromosome at a time
-    index = {"k": tokenizer.k, "stride": tokenizer.stride, "chromosomes": chromosomes}
-    index_path = out.with_suffix(".json")
-    partial_json = index_path.with_name(f".{index_path.name}.partial")
-    partial_json.write_text(json.dumps(index, indent=2) + "\n")
-    os.replace(partial_npy, out)
-    os.replace(partial_json, index_path)
+        index = {"k": tokenizer.k, "stride": tokenizer.stride, "chromosomes": chromosomes}
+        partial_json.write_text(json.dumps(index, indent=2) + "\n")
     return out
 
 
