@@ -268,6 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip malformed records and unknown chromosomes (reported) instead of stopping",
     )
     variants.add_argument(
+        "--allow-ref-mismatch",
+        action="store_true",
+        help="score even when more than 10%% of REF alleles differ from the genome",
+    )
+    variants.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -580,6 +585,7 @@ def run(args: argparse.Namespace) -> None:
             progress=args.progress,
             on_skip=lambda message: logger.warning("skipped %s", message),
             output_format=args.format,
+            allow_ref_mismatch=args.allow_ref_mismatch,
         )
     elif args.command == "report":
         from genomix.report import write_report

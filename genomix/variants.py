@@ -41,6 +41,8 @@ from genomix.train import hide_progress, resolve_device
 
 logger = logging.getLogger(__name__)
 
+# Above this fraction of REF alleles that differ from the genome, refuse (wrong assembly?)
+MAX_REF_MISMATCH = 0.1
 _BASES = re.compile(r"[ACGTN]+")
 # symbolic, breakend (mate or single), spanning deletion, no ALT
 _NOT_SEQUENCE = re.compile(r"<.*>|.*[\[\]].*|\.?[ACGTNacgtn]+\.|\.[ACGTNacgtn]+|\*|\.")
@@ -87,13 +89,14 @@ def read_vcf(
             than five columns, a POS that is not a positive integer, a REF that is not ACGTN, or
             an ALT that is neither bases nor symbolic/breakend/``*``; with `skip_invalid` such
             lines are reported through `on_skip` (default: a logged warning) and skipped. A file
-            without a ``#CHROM`` line, and a BCF file, are always errors.
+            without a ``#CHROM`` line or without records, and a BCF file, are always errors.
     """
     path = Path(path)
     if not path.is_file():
         raise GenomixError(f"{path}: no such VCF file")
     report = on_skip or logger.warning
     header = False
+    records = 0
     with open_bytes(path) as handle:
         for number, raw in enumerate(handle, start=1):
             if number == 1 and raw.startswith(b"BCF"):
@@ -106,6 +109,7 @@ def read_vcf(
             if line.startswith("#CHROM"):
                 header = True
                 continue
+            records += 1
             try:
                 if not header:
                     raise GenomixError(
@@ -118,6 +122,8 @@ def read_vcf(
                 report(str(error))
     if not header:
         raise GenomixError(f"{path}: no #CHROM header line; not a VCF file")
+    if not records:
+        raise GenomixError(f"{path}: no variant records (only a header)")
 
 
 def _parse_record(fields: list[str], number: int, where: str) -> Iterator[Variant]:
@@ -265,6 +271,7 @@ def predict_variants(
     progress: bool | None = None,
     on_skip: Callable[[str], None] | None = None,
     output_format: str | None = None,
+    allow_ref_mismatch: bool = False,
 ) -> int:
     """Score every sequence ALT allele of `vcf` against `genome`; write one row per allele.
 
@@ -276,6 +283,10 @@ def predict_variants(
     ``logit_diff:<output>`` = logit(alt) - logit(ref), from the model's logits, for each model
     output. `output_format`: tsv or parquet (default: parquet for a .parquet `out`). Returns the
     number of rows written.
+
+    REF alleles that differ from the genome are counted and reported once; when more than
+    `MAX_REF_MISMATCH` of them differ (the VCF is likely on another assembly) nothing is
+    written and GenomixError is raised, unless `allow_ref_mismatch`.
     """
     if batch_size < 1:
         raise GenomixError(f"batch size must be at least 1, got {batch_size}")
@@ -296,7 +307,7 @@ def predict_variants(
     columns = ["chrom", "pos", "id", "ref", "alt", "ref_match"]
     columns += [f"{kind}:{p}" for kind in ("ref", "alt", "logit_diff") for p in profiles]
     kinds = [str, int, str, str, str, bool, *[float] * (3 * len(profiles))]
-    written = 0
+    written = mismatched = 0
     with open_table(out, columns, kinds, output_format=output_format) as table:
         bar = tqdm(unit="allele", desc="predict-variants", disable=hide_progress(progress))
         for batch in _batches(jobs, batch_size):
@@ -310,10 +321,24 @@ def predict_variants(
                 v = job.variant
                 table.write([v.chrom, v.pos, v.id, v.ref, v.alt, job.ref_match, *r, *a, *c])
             written += len(batch)
+            mismatched += sum(not job.ref_match for job in batch)
             bar.update(len(batch))
         bar.close()
+        _check_ref_mismatch(mismatched, written, vcf, allow=allow_ref_mismatch)
     logger.info("scored %d alleles -> %s", written, out)
     return written
+
+
+def _check_ref_mismatch(mismatched: int, total: int, vcf: Path, *, allow: bool) -> None:
+    """Warn when REF alleles differ from the genome; refuse above MAX_REF_MISMATCH."""
+    if not mismatched:
+        return
+    message = f"{vcf}: {mismatched} of {total} REF alleles differ from the genome (ref_match false)"
+    if mismatched > MAX_REF_MISMATCH * total and not allow:
+        raise GenomixError(
+            f"{message}; is the VCF on another assembly? --allow-ref-mismatch scores them anyway"
+        )
+    logger.warning("%s", message)
 
 
 def _batches(jobs: Iterator[AlleleWindows], size: int) -> Iterator[list[AlleleWindows]]:

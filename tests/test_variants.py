@@ -17,6 +17,7 @@ from genomix.checkpoint import load_classifier
 from genomix.cli import main
 from genomix.errors import GenomixError
 from genomix.genome import open_genome
+from genomix.model_files import write_checksums
 from genomix.scoring import encode_sequences, score_logits, score_sequences
 from genomix.variants import (
     allele_context,
@@ -131,7 +132,10 @@ def test_scores_ref_match_and_zero_change(
     ]
     out = tmp_path / "effects.tsv"
     vcf = _vcf(tmp_path, lines)
-    assert predict_variants(promoter_model, vcf, human_genome, out, device=device) == 5
+    written = predict_variants(
+        promoter_model, vcf, human_genome, out, device=device, allow_ref_mismatch=True
+    )
+    assert written == 5
     table = pd.read_csv(out, sep="\t").set_index("id")
     assert list(table.columns) == [
         "chrom",
@@ -207,6 +211,7 @@ def test_logit_diff_of_confident_scores_is_not_clipped(
     with torch.no_grad():
         model.head.linear.bias += 30.0
     safetensors.torch.save_model(model, str(confident / "model.safetensors"))
+    write_checksums(confident, ["model.safetensors"])  # an intended edit: record it
     human = _human(human_genome)
     alt = "ACGT".replace(human[1999], "")[0]
     out = tmp_path / "effects.tsv"
