@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,10 +22,45 @@ from genomix.train import hide_progress, resolve_device
 
 logger = logging.getLogger(__name__)
 
-AGGREGATES: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "max": lambda windows: windows.max(axis=0),
-    "mean": lambda windows: windows.mean(axis=0),
-}
+
+# How a record's window scores (W, P) become one row (P,): folded one batch at a time, so a
+# record's windows are never all held.
+class _Max:
+    def __init__(self) -> None:
+        self.value: np.ndarray | None = None
+
+    def add(self, rows: np.ndarray) -> None:
+        """Fold in window scores (n, P)."""
+        top = rows.max(axis=0)
+        self.value = top if self.value is None else np.maximum(self.value, top)
+
+    def result(self) -> np.ndarray:
+        """(P,) the maximum over every window added."""
+        assert self.value is not None
+        return self.value
+
+
+class _Mean:
+    def __init__(self) -> None:
+        self.total: np.ndarray | None = None
+        self.count = 0
+
+    def add(self, rows: np.ndarray) -> None:
+        """Fold in window scores (n, P)."""
+        part = rows.astype(np.float64).sum(axis=0)
+        self.total = part if self.total is None else self.total + part
+        self.count += len(rows)
+
+    def result(self) -> np.ndarray:
+        """(P,) the mean over every window added."""
+        assert self.total is not None
+        return (self.total / self.count).astype(np.float32)
+
+
+AGGREGATES: dict[str, type[_Max] | type[_Mean]] = {"max": _Max, "mean": _Mean}
+# A record (or window) with more than this fraction of N is reported once per run: its score
+# says little (an all-N record still gets one).
+MOSTLY_N = 0.5
 
 
 def window_starts(length: int, window: int, stride: int) -> list[int]:
@@ -34,20 +69,34 @@ def window_starts(length: int, window: int, stride: int) -> list[int]:
     One window when the record fits; otherwise every `stride` bases, plus a last window flush with
     the record's end. With stride <= window (predict_fasta checks it) no base is left out.
     """
+    return list(iter_window_starts(length, window, stride))
+
+
+def iter_window_starts(length: int, window: int, stride: int) -> Iterator[int]:
+    """`window_starts`, one at a time (a chromosome has millions)."""
     if length <= window:
-        return [0]
-    starts = list(range(0, length - window + 1, stride))
-    if starts[-1] != length - window:
-        starts.append(length - window)
-    return starts
+        yield 0
+        return
+    last = length - window
+    yield from range(0, last + 1, stride)
+    if last % stride:
+        yield last
+
+
+def n_fraction(sequence: str) -> float:
+    """Fraction of N in an upper-case ACGTN sequence (0 for an empty one)."""
+    return sequence.count("N") / len(sequence) if sequence else 0.0
 
 
 @dataclass
 class _Record:
+    """A record whose windows are being scored: `left` windows still to come back."""
+
     id: str
     length: int
-    windows: list[tuple[int, int]]
-    scores: list[np.ndarray] = field(default_factory=list)
+    n_fraction: float
+    left: int
+    aggregate: _Max | _Mean
 
 
 def predict_fasta(
@@ -73,10 +122,13 @@ def predict_fasta(
     N, and k-mers with N are [UNK] tokens), or, with `bed`, one per BED interval cut from `fasta`
     as an indexed genome (see `genomix.regions.read_bed_records`: strand-aware, id = BED name or
     chrom:start-end). Rows: one per record (`id, length, start, end` with start 0 and end =
-    length, then one probability per model output), or one per window with `per_window` (0-based
-    window start and end in the record). Windows are the model's training length
-    (`window_bases`), `stride` apart (default: half a window); `aggregate` (max or mean) combines
-    a record's windows. `output_format`: tsv or parquet (default: parquet for a .parquet `out`).
+    length, `n_fraction` = the fraction of N bases, then one probability per model output), or
+    one per window with `per_window` (0-based window start and end in the record, the window's
+    `n_fraction`). Records more than `MOSTLY_N` N are counted in one warning per run. Windows
+    are the model's training length (`window_bases`), `stride` apart (default: half a window),
+    cut and scored a batch at a time (progress counts windows); `aggregate` (max or mean)
+    combines a record's windows as they come back. `output_format`: tsv or parquet (default:
+    parquet for a .parquet `out`).
     `rc_average`: average each window's logits with its reverse complement's (default: as the
     model was fine-tuned, `finetune.rc_average`). Returns the number of records written.
     """
@@ -97,7 +149,6 @@ def predict_fasta(
     torch_device = resolve_device(device)
     model.to(torch_device)
     profiles = metadata["profiles"]
-    combine = AGGREGATES[aggregate]
 
     window_tokens = tokenizer.tokens_for_length(window) + 1
 
@@ -116,11 +167,11 @@ def predict_fasta(
     else:
         genome = open_genome(fasta)
         source = read_bed_records(bed, genome, skip_invalid=skip_invalid, on_skip=on_skip)
-    columns = ["id", "length", "start", "end", *profiles]
-    kinds = [str, int, int, int, *[float] * len(profiles)]
-    written = 0
+    columns = ["id", "length", "start", "end", "n_fraction", *profiles]
+    kinds = [str, int, int, int, float, *[float] * len(profiles)]
+    counts = {"records": 0, "mostly_n": 0}
     with open_table(out, columns, kinds, output_format=output_format) as table:
-        bar = tqdm(unit="bp", unit_scale=True, desc="predict", disable=hide_progress(progress))
+        bar = tqdm(unit="window", desc="predict", disable=hide_progress(progress))
         records = _long_enough(
             source,
             tokenizer.k,
@@ -128,17 +179,30 @@ def predict_fasta(
             skip_invalid=skip_invalid,
             on_skip=on_skip,
         )
-        for record, scores in _score_windows(records, window, stride, batch_size, score):
-            bar.update(record.length)
-            if per_window:
-                for (start, end), row in zip(record.windows, scores, strict=True):
-                    table.write([record.id, record.length, start, end, *row])
-            else:
-                table.write([record.id, record.length, 0, record.length, *combine(scores)])
-            written += 1
+        batches = _scored_batches(records, window, stride, batch_size, score, aggregate, counts)
+        for windows, scores in batches:
+            bar.update(len(windows))
+            for (record, start, end, sequence), row in zip(windows, scores, strict=True):
+                if per_window:
+                    table.write([record.id, record.length, start, end, n_fraction(sequence), *row])
+                record.aggregate.add(row[None])
+                record.left -= 1
+                if not record.left and not per_window:
+                    result = record.aggregate.result()
+                    table.write(
+                        [record.id, record.length, 0, record.length, record.n_fraction, *result]
+                    )
         bar.close()
-    logger.info("predicted %d records -> %s", written, out)
-    return written
+    if counts["mostly_n"]:
+        logger.warning(
+            "%s: %d of %d records are more than %d%% N; their scores say little (n_fraction)",
+            fasta if bed is None else bed,
+            counts["mostly_n"],
+            counts["records"],
+            round(100 * MOSTLY_N),
+        )
+    logger.info("predicted %d records -> %s", counts["records"], out)
+    return counts["records"]
 
 
 def _long_enough(
@@ -162,36 +226,36 @@ def _long_enough(
         (on_skip or logger.warning)(message)
 
 
-def _score_windows(
+Window = tuple[_Record, int, int, str]  # the record, start, end, bases
+
+
+def _scored_batches(
     records: Iterator[FastaRecord],
     window: int,
     stride: int,
     batch_size: int,
     score: Callable[[list[str]], np.ndarray],
-) -> Iterator[tuple[_Record, np.ndarray]]:
-    """Yield (record, window scores (W, P)) in file order; a batch may span several records."""
-    pending: list[_Record] = []
-    batch: list[str] = []
-    owners: list[_Record] = []
-
-    def flush() -> Iterator[tuple[_Record, np.ndarray]]:
-        for owner, row in zip(owners, score(batch), strict=True):
-            owner.scores.append(row)
-        batch.clear()
-        owners.clear()
-        while pending and len(pending[0].scores) == len(pending[0].windows):
-            done = pending.pop(0)
-            yield done, np.stack(done.scores)
-
+    aggregate: str,
+    counts: dict[str, int],
+) -> Iterator[tuple[list[Window], np.ndarray]]:
+    """Yield (windows, their scores (n, P)) in file order, `batch_size` windows at a time; a batch
+    may span records, and a record's windows are cut as they are scored, never all at once.
+    `counts` gets the records seen and those mostly N."""
+    batch: list[Window] = []
     for fasta_record in records:
-        length = len(fasta_record.sequence)
-        starts = window_starts(length, window, stride)
-        record = _Record(fasta_record.id, length, [(s, min(s + window, length)) for s in starts])
-        pending.append(record)
-        for start, end in record.windows:
-            batch.append(fasta_record.sequence[start:end])
-            owners.append(record)
+        sequence = fasta_record.sequence
+        length = len(sequence)
+        starts = iter_window_starts(length, window, stride)
+        fraction = n_fraction(sequence)
+        n_windows = 1 if length <= window else -(-(length - window) // stride) + 1
+        record = _Record(fasta_record.id, length, fraction, n_windows, AGGREGATES[aggregate]())
+        counts["records"] += 1
+        counts["mostly_n"] += fraction > MOSTLY_N
+        for start in starts:
+            end = min(start + window, length)
+            batch.append((record, start, end, sequence[start:end]))
             if len(batch) == batch_size:
-                yield from flush()
+                yield batch, score([w[3] for w in batch])
+                batch = []
     if batch:
-        yield from flush()
+        yield batch, score([w[3] for w in batch])
