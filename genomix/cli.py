@@ -363,25 +363,39 @@ def _outputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
         if getattr(args, dest) is not None
     ]
     out = args.out
-    side = {
-        "fetch": [] if args.command != "fetch" or args.as_is else [f"{out}.fai"],
-        "tokenize": [out.with_suffix(".json")],
-        "pretrain": [f"{out}.state"],
-        "finetune": [f"{out}.state"],
-    }.get(args.command, [])
-    return outputs + [("--out", Path(path)) for path in side]
+    if args.command == "fetch" and not args.as_is:
+        outputs.append(("--out", Path(f"{out}.fai")))
+    elif args.command == "tokenize" and out.name:
+        outputs.append(("--out", out.with_suffix(".json")))
+    elif args.command in ("pretrain", "finetune"):
+        outputs.append(("--out", Path(f"{out}.state")))
+    return outputs
+
+
+def _inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
+    """(argument, path) of every file the command reads."""
+    return [
+        (f"{dest.replace('_', '-')}", path)
+        for dest, paths_of in _READS[args.command].items()
+        for path in paths_of(getattr(args, dest))
+    ]
 
 
 def check_paths(args: argparse.Namespace) -> None:
     """Refuse, before any work, outputs that would replace an input or another output."""
     from genomix.io import refuse_overlaps
 
-    inputs = [
-        (f"{dest.replace('_', '-')}", path)
-        for dest, paths_of in _READS[args.command].items()
-        for path in paths_of(getattr(args, dest))
+    refuse_overlaps(_outputs(args), _inputs(args))
+
+
+def _missing_indexes(args: argparse.Namespace) -> list[Path]:
+    """The .fai/.gzi an input FASTA lacks now: a failed run removes those it built."""
+    return [
+        index
+        for _, path in _inputs(args)
+        for index in (Path(f"{path}.fai"), Path(f"{path}.gzi"))
+        if path.is_file() and not index.exists()
     ]
-    refuse_overlaps(_outputs(args), inputs)
 
 
 def _parse_peaks(items: Sequence[str]) -> dict[str, str]:
@@ -624,9 +638,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    built = _missing_indexes(args)  # a failed run leaves no index beside its inputs
     try:
         check_paths(args)
         run(args)
+        built = []
     except GenomixError as error:
         print(f"genomix: error: {error}", file=sys.stderr)
         return 1
@@ -639,10 +655,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Terminated:
         print("genomix: error: stopped by SIGTERM", file=sys.stderr)
+        # objects half-built when the signal came may fail in their finalizers: not news
+        sys.unraisablehook = lambda unraisable: None
         return 128 + signal.SIGTERM
+    except Exception as error:  # a bug: still one line, unless -v asks for the traceback
+        if args.verbose:
+            raise
+        print(
+            f"genomix: error: unexpected {type(error).__name__}: {error} (a bug in genomix; "
+            "rerun with -v for the traceback and please report it)".replace("\n", " "),
+            file=sys.stderr,
+        )
+        return 1
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        for index in built:
+            index.unlink(missing_ok=True)
     return 0
 
 

@@ -219,6 +219,13 @@ def test_5xx_retried_then_gives_up(server: Server, tmp_path: Path) -> None:
     with pytest.raises(GenomixError, match=re.escape(f"{url}: download failed after 2 attempts")):
         fetch_genome(url, tmp_path / "b.fa", retries=1, backoff=0)
     assert len(server.log) == 2
+    # issue 12: it said "resume from b.fa.part", a file that does not exist
+    server.script["/hs/z.fa.gz"] = ["503", "503"]
+    with pytest.raises(
+        GenomixError, match=r"\(HTTP 503 Service Unavailable\); run again to retry$"
+    ):
+        fetch_genome(url, tmp_path / "b.fa", retries=1, backoff=0)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.fa", "a.fa.fai"]
 
 
 def test_timeout_retried(

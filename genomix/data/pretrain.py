@@ -41,6 +41,9 @@ def write_token_shard(genome: str | Path, out: str | Path, tokenizer: KmerTokeni
     out = Path(out)
     fasta = open_genome(genome)
     names = list(fasta.keys())  # noqa: SIM118 -- iterating a pyfaidx.Fasta yields records
+    empty = [name for name in names if len(fasta[name]) == 0]
+    if empty:
+        raise GenomixError(f"{genome}: record {empty[0]!r}: empty sequence (a header-only record)")
     lengths = {name: tokenizer.tokens_for_length(len(fasta[name])) for name in names}
     total = sum(lengths.values())
     if total == 0:
