@@ -374,3 +374,124 @@ def rewrite_fasta(
         raise GenomixError(
             f"{label}: chromosome(s) {', '.join(missing)} not in the file (it has {shown})"
         )
+
+
+@dataclass
+class FastaStream:
+    """One FASTA record read a chunk at a time (``stream_fasta``).
+
+    Attributes:
+        id: first word of the header line.
+        line: 1-based line of the header.
+        chunks: the sequence as upper-case ACGTN strings of up to a megabase each (IUPAC codes
+            are N); raises GenomixError at an invalid character or, at its end, for an empty
+            record. Drained by ``stream_fasta`` if the caller moves on before its end.
+    """
+
+    id: str
+    line: int
+    chunks: Iterator[str]
+
+
+_CANONICAL = NUCLEOTIDE_TABLE.tobytes()  # for bytes.translate: 0 marks a refused byte
+
+
+def stream_fasta(path: str | Path, *, chunk: int = _CHUNK) -> Iterator[FastaStream]:
+    """Yield the records of a FASTA file (plain or gzip) without holding any record whole.
+
+    The same rules as ``read_fasta`` (names, duplicates, empty records, alphabet), checked as
+    the bytes go by, so memory does not grow with a record's length. Errors of a record (its
+    name, its bases) come from its ``chunks``, so a caller may skip it and go on; those of the
+    file (missing, empty, text before the first header, corrupt gzip) from the iteration.
+    """
+    path = Path(path)
+    label = str(path)
+    if not path.is_file():
+        raise GenomixError(f"{label}: no such FASTA file")
+    first_line: dict[str, int] = {}
+    with open_bytes(path) as handle:
+        lines = enumerate(handle, 1)
+        header: tuple[int, bytes] | None = None
+        for lineno, line in lines:
+            if lineno == 1:
+                line = line.removeprefix(b"\xef\xbb\xbf")
+            if line.startswith(b">"):
+                header = (lineno, line)
+                break
+            if line.strip():
+                shown = line.strip()[:40].decode("utf-8", "replace")
+                raise GenomixError(
+                    f"{label}: line {lineno}: expected a FASTA header starting with '>', "
+                    f"got {shown!r}"
+                )
+        if header is None:
+            raise GenomixError(
+                f"{label}: no FASTA records (empty file, or no line starts with '>')"
+            )
+        while header is not None:
+            lineno, line = header
+            refused: GenomixError | None = None
+            try:
+                name = record_name(line[1:], where=f"{label}: line {lineno}")
+            except GenomixError as error:  # raised from the chunks: a caller may skip it
+                name, refused = line[1:].decode("utf-8", "replace").strip(), error
+            if refused is None and name in first_line:
+                refused = GenomixError(
+                    f"{label}: duplicate record name {name!r} at lines {first_line[name]} "
+                    f"and {lineno}"
+                )
+            first_line.setdefault(name, lineno)
+            following: list[tuple[int, bytes]] = []
+            where = f"{label}: record {name!r}"
+            chunks = _record_chunks(lines, following, where, lineno, chunk, refused)
+            yield FastaStream(name, lineno, chunks)
+            for _ in chunks:  # the caller skipped the rest of the record
+                pass
+            header = following[0] if following else None
+
+
+def _record_chunks(
+    lines: Iterator[tuple[int, bytes]],
+    following: list[tuple[int, bytes]],
+    where: str,
+    lineno: int,
+    chunk: int,
+    refused: GenomixError | None = None,
+) -> Iterator[str]:
+    """The bases of one record, `chunk` at a time; the next header line goes to `following`.
+
+    `refused`: the error of a record refused by its header, raised at the first step.
+    """
+    buffer = bytearray()
+    done = 0
+
+    def normalized() -> str:
+        nonlocal done
+        mapped = bytes(buffer).translate(_CANONICAL)
+        bad = mapped.find(0)
+        if bad >= 0:
+            check_alphabet(buffer, where=where, offset=done)  # raises, naming the position
+        done += len(buffer)
+        buffer.clear()
+        return mapped.decode("ascii")
+
+    try:
+        if refused is not None:
+            raise refused
+        for number, line in lines:
+            if line.startswith(b">"):
+                following.append((number, line))
+                break
+            buffer += line.rstrip()
+            if len(buffer) >= chunk:
+                yield normalized()
+        if buffer:
+            yield normalized()
+    except GenomixError:  # find the next record, so that a caller skipping this one goes on
+        for number, line in [] if following else lines:
+            if line.startswith(b">"):
+                following.append((number, line))
+                break
+        raise
+    if not done:
+        raise GenomixError(f"{where} (line {lineno}): empty sequence")

@@ -4,8 +4,7 @@ windows and aggregated per record; rows go to TSV or Parquet."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -13,90 +12,21 @@ from tqdm import tqdm
 
 from genomix.checkpoint import load_classifier
 from genomix.errors import GenomixError
-from genomix.fasta import FastaRecord, read_fasta
+from genomix.fasta import FastaStream, stream_fasta
 from genomix.genome import open_genome
 from genomix.outputs import open_table
 from genomix.regions import read_bed_records
 from genomix.scoring import score_sequences
 from genomix.train import hide_progress, resolve_device
+from genomix.windows import AGGREGATES, scored_records, window_starts
 
 logger = logging.getLogger(__name__)
 
 
-# How a record's window scores (W, P) become one row (P,): folded one batch at a time, so a
-# record's windows are never all held.
-class _Max:
-    def __init__(self) -> None:
-        self.value: np.ndarray | None = None
-
-    def add(self, rows: np.ndarray) -> None:
-        """Fold in window scores (n, P)."""
-        top = rows.max(axis=0)
-        self.value = top if self.value is None else np.maximum(self.value, top)
-
-    def result(self) -> np.ndarray:
-        """(P,) the maximum over every window added."""
-        assert self.value is not None
-        return self.value
-
-
-class _Mean:
-    def __init__(self) -> None:
-        self.total: np.ndarray | None = None
-        self.count = 0
-
-    def add(self, rows: np.ndarray) -> None:
-        """Fold in window scores (n, P)."""
-        part = rows.astype(np.float64).sum(axis=0)
-        self.total = part if self.total is None else self.total + part
-        self.count += len(rows)
-
-    def result(self) -> np.ndarray:
-        """(P,) the mean over every window added."""
-        assert self.total is not None
-        return (self.total / self.count).astype(np.float32)
-
-
-AGGREGATES: dict[str, type[_Max] | type[_Mean]] = {"max": _Max, "mean": _Mean}
-# A record (or window) with more than this fraction of N is reported once per run: its score
-# says little (an all-N record still gets one).
+# A record (or window) with more than this fraction of N is counted in one warning per run: its
+# score says little (an all-N record still gets one).
 MOSTLY_N = 0.5
-
-
-def window_starts(length: int, window: int, stride: int) -> list[int]:
-    """0-based starts of the windows covering a record of `length` bases.
-
-    One window when the record fits; otherwise every `stride` bases, plus a last window flush with
-    the record's end. With stride <= window (predict_fasta checks it) no base is left out.
-    """
-    return list(iter_window_starts(length, window, stride))
-
-
-def iter_window_starts(length: int, window: int, stride: int) -> Iterator[int]:
-    """`window_starts`, one at a time (a chromosome has millions)."""
-    if length <= window:
-        yield 0
-        return
-    last = length - window
-    yield from range(0, last + 1, stride)
-    if last % stride:
-        yield last
-
-
-def n_fraction(sequence: str) -> float:
-    """Fraction of N in an upper-case ACGTN sequence (0 for an empty one)."""
-    return sequence.count("N") / len(sequence) if sequence else 0.0
-
-
-@dataclass
-class _Record:
-    """A record whose windows are being scored: `left` windows still to come back."""
-
-    id: str
-    length: int
-    n_fraction: float
-    left: int
-    aggregate: _Max | _Mean
+__all__ = ["MOSTLY_N", "predict_fasta", "window_starts"]
 
 
 def predict_fasta(
@@ -162,100 +92,55 @@ def predict_fasta(
             pad_to=window_tokens,
         )
 
+    where = fasta if bed is None else bed
     if bed is None:
-        source = read_fasta(fasta, skip_invalid=skip_invalid, on_skip=on_skip)
+        streams: Iterable[FastaStream] = stream_fasta(fasta)
     else:
         genome = open_genome(fasta)
-        source = read_bed_records(bed, genome, skip_invalid=skip_invalid, on_skip=on_skip)
+        records = read_bed_records(bed, genome, skip_invalid=skip_invalid, on_skip=on_skip)
+        streams = (FastaStream(r.id, 0, iter([r.sequence])) for r in records)
     columns = ["id", "length", "start", "end", "n_fraction", *profiles]
     kinds = [str, int, int, int, float, *[float] * len(profiles)]
-    counts = {"records": 0, "mostly_n": 0}
+    written = mostly_n = 0
     with open_table(out, columns, kinds, output_format=output_format) as table:
         bar = tqdm(unit="window", desc="predict", disable=hide_progress(progress))
-        records = _long_enough(
-            source,
-            tokenizer.k,
-            fasta if bed is None else bed,
+        for record in scored_records(
+            streams,
+            score,
+            window=window,
+            stride=stride,
+            minimum=tokenizer.k,
+            batch_size=batch_size,
+            aggregate=aggregate,
+            per_window=per_window,
             skip_invalid=skip_invalid,
-            on_skip=on_skip,
-        )
-        batches = _scored_batches(records, window, stride, batch_size, score, aggregate, counts)
-        for windows, scores in batches:
-            bar.update(len(windows))
-            for (record, start, end, sequence), row in zip(windows, scores, strict=True):
-                if per_window:
-                    table.write([record.id, record.length, start, end, n_fraction(sequence), *row])
-                record.aggregate.add(row[None])
-                record.left -= 1
-                if not record.left and not per_window:
-                    result = record.aggregate.result()
-                    table.write(
-                        [record.id, record.length, 0, record.length, record.n_fraction, *result]
-                    )
+            on_skip=_prefixed(on_skip or logger.warning, where),
+            on_batch=bar.update,
+        ):
+            if per_window:
+                for start, end, fraction, row in record.windows:
+                    table.write([record.id, record.length, start, end, fraction, *row])
+            else:
+                result = record.aggregate.result()
+                table.write(
+                    [record.id, record.length, 0, record.length, record.n_fraction, *result]
+                )
+            written += 1
+            mostly_n += record.n_fraction > MOSTLY_N
         bar.close()
-    if counts["mostly_n"]:
+    if mostly_n:
         logger.warning(
             "%s: %d of %d records are more than %d%% N; their scores say little (n_fraction)",
-            fasta if bed is None else bed,
-            counts["mostly_n"],
-            counts["records"],
+            where,
+            mostly_n,
+            written,
             round(100 * MOSTLY_N),
         )
-    logger.info("predicted %d records -> %s", counts["records"], out)
-    return counts["records"]
+    logger.info("predicted %d records -> %s", written, out)
+    return written
 
 
-def _long_enough(
-    records: Iterator[FastaRecord],
-    k: int,
-    fasta: str | Path,
-    *,
-    skip_invalid: bool,
-    on_skip: Callable[[str], None] | None,
-) -> Iterator[FastaRecord]:
-    """Records of at least one k-mer; shorter ones are skipped (with skip_invalid) or refused."""
-    for record in records:
-        if len(record.sequence) >= k:
-            yield record
-            continue
-        message = (
-            f"{fasta}: record '{record.id}' is {len(record.sequence)} bp, shorter than one {k}-mer"
-        )
-        if not skip_invalid:
-            raise GenomixError(message)
-        (on_skip or logger.warning)(message)
-
-
-Window = tuple[_Record, int, int, str]  # the record, start, end, bases
-
-
-def _scored_batches(
-    records: Iterator[FastaRecord],
-    window: int,
-    stride: int,
-    batch_size: int,
-    score: Callable[[list[str]], np.ndarray],
-    aggregate: str,
-    counts: dict[str, int],
-) -> Iterator[tuple[list[Window], np.ndarray]]:
-    """Yield (windows, their scores (n, P)) in file order, `batch_size` windows at a time; a batch
-    may span records, and a record's windows are cut as they are scored, never all at once.
-    `counts` gets the records seen and those mostly N."""
-    batch: list[Window] = []
-    for fasta_record in records:
-        sequence = fasta_record.sequence
-        length = len(sequence)
-        starts = iter_window_starts(length, window, stride)
-        fraction = n_fraction(sequence)
-        n_windows = 1 if length <= window else -(-(length - window) // stride) + 1
-        record = _Record(fasta_record.id, length, fraction, n_windows, AGGREGATES[aggregate]())
-        counts["records"] += 1
-        counts["mostly_n"] += fraction > MOSTLY_N
-        for start in starts:
-            end = min(start + window, length)
-            batch.append((record, start, end, sequence[start:end]))
-            if len(batch) == batch_size:
-                yield batch, score([w[3] for w in batch])
-                batch = []
-    if batch:
-        yield batch, score([w[3] for w in batch])
+def _prefixed(report: Callable[[str], None], where: str | Path) -> Callable[[str], None]:
+    """`report`, with `where` put before messages that do not name a file yet."""
+    prefix = f"{where}: "
+    return lambda message: report(message if message.startswith(prefix) else prefix + message)
