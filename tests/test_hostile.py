@@ -631,3 +631,48 @@ def test_sigterm_on_predict_is_one_line_and_leaves_nothing(work: Path, human_gen
     assert errors == ["genomix: error: stopped by SIGTERM"] and err.splitlines()[-1] == errors[0]
     assert "Traceback" not in err
     assert snapshot(work) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# Silent wrong results, made loud.
+
+
+def test_wrong_alphabet_is_refused_by_labels_tokenize_fetch(
+    work: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    """Issue 12: a protein FASTA passed fetch, tokenize (all [UNK]) and labels with exit 0."""
+    monkeypatch.chdir(work)
+    (work / "protein.fa").write_text(">z\n" + "MKVLAAGIVGLLLAHHHHHHWWYYQQ" * 100 + "\n")
+    (work / "zp.bed").write_text("z\t100\t400\n")
+    invalid = "protein.fa: record 'z' position 4: invalid character 'L'"  # M K V: IUPAC
+    argv = ["labels", "protein.fa", "--peaks", "A=zp.bed", "--test-chroms", "z", "-o", "out.tsv"]
+    assert_refused(argv, work, capsys, match=invalid)
+    assert_refused(["tokenize", "protein.fa", "-o", "out.tsv"], work, capsys, match=invalid)
+    assert_refused(["fetch", "protein.fa", "-o", "out.tsv"], work, capsys, match=invalid)
+
+
+def test_non_utf8_record_name_is_refused_or_skipped(
+    work: Path, capsys: pytest.CaptureFixture[str], monkeypatch
+) -> None:
+    """Issue 12: `>seq\\x93` crashed predict with UnicodeEncodeError, even with --skip-invalid."""
+    monkeypatch.chdir(work)
+    good = (work / "x.fa").read_bytes()
+    (work / "names.fa").write_bytes(b">seq\x93\n" + b"ACGT" * 100 + b"\n" + good)
+    for out in ("out.tsv", "out.parquet"):
+        argv = ["predict", "M", "names.fa", "-o", out]
+        assert_refused(argv, work, capsys, match="record name b'seq\\x93' has byte 0x93")
+        assert main([*argv, "--skip-invalid"]) == 0
+    import pandas as pd
+
+    assert pd.read_parquet(work / "out.parquet")["id"].tolist() == ["a", "b"]
+
+
+def test_model_directories_carry_weight_checksums_and_old_ones_still_load(
+    work: Path, monkeypatch
+) -> None:
+    monkeypatch.chdir(work)
+    listing = (work / "M" / "checksums.sha256").read_text()
+    digest = hashlib.sha256((work / "M" / "model.safetensors").read_bytes()).hexdigest()
+    assert listing == f"{digest}  model.safetensors\n"
+    (work / "M" / "checksums.sha256").unlink()  # a directory from before checksums
+    assert main(["predict", "M", "x.fa", "-o", "old.tsv"]) == 0
