@@ -11,11 +11,12 @@ import logging
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING
 
+from genomix.command_paths import check_paths, missing_indexes
 from genomix.config import (
     ChromatinConfig,
     EvaluateConfig,
@@ -307,97 +308,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Which arguments of each command are files it reads and files it writes: no output may be,
-# lie inside or hold an input (`genomix.io.refuse_overlaps`). Values are argparse dests; the
-# functions turn a value into the paths it names.
-def _local(source: str | None) -> list[Path]:
-    from genomix.download import local_path
-
-    path = local_path(source) if source else None
-    return [] if path is None else [path]
-
-
-def _after_equals(items: Sequence[str]) -> list[Path]:
-    return [Path(item.partition("=")[2]) for item in items if "=" in item]
-
-
-def _paths(value: object) -> list[Path]:
-    if value is None:
-        return []
-    return [Path(item) for item in value] if isinstance(value, (list, tuple)) else [Path(value)]
-
-
-_READS: dict[str, dict[str, Callable[[object], list[Path]]]] = {
-    "fetch": {"source": _local, "checksum_url": _local},
-    "tokenize": {"genome": _paths},
-    "labels": {"genome": _paths, "peaks": _after_equals},
-    "promoters": {"genome": _paths, "tss": _paths},
-    "pretrain": {"shards": _paths},
-    "finetune": {
-        "table": _paths,
-        "genome": _paths,
-        "deepsea_features": _paths,
-        "pretrained": _paths,
-    },
-    "evaluate": {"model": _paths, "table": _paths, "genome": _paths, "deepsea_features": _paths},
-    "predict": {"model": _paths, "fasta": _paths, "bed": _paths, "genome": _paths},
-    "predict-variants": {"vcf": _paths, "genome": _paths, "model": _paths},
-    "report": {
-        "chromatin": _paths,
-        "promoter": _paths,
-        "pretrain_metrics": _paths,
-        "benchmarks": _paths,
-        "chromatin_predictions": _paths,
-        "promoter_predictions": _paths,
-        "finetune_metrics": _after_equals,
-    },
-}
-_WRITES: dict[str, tuple[str, ...]] = {"evaluate": ("out", "predictions")}
-
-
-def _outputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
-    """(flag, path) of every file the command writes, side files (.fai, .json, .state) included."""
-    outputs = [
-        (f"--{dest}", Path(getattr(args, dest)))
-        for dest in _WRITES.get(args.command, ("out",))
-        if getattr(args, dest) is not None
-    ]
-    out = args.out
-    if args.command == "fetch" and not args.as_is:
-        outputs.append(("--out", Path(f"{out}.fai")))
-    elif args.command == "tokenize" and out.name:
-        outputs.append(("--out", out.with_suffix(".json")))
-    elif args.command in ("pretrain", "finetune"):
-        outputs.append(("--out", Path(f"{out}.state")))
-    return outputs
-
-
-def _inputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
-    """(argument, path) of every file the command reads."""
-    return [
-        (f"{dest.replace('_', '-')}", path)
-        for dest, paths_of in _READS[args.command].items()
-        for path in paths_of(getattr(args, dest))
-    ]
-
-
-def check_paths(args: argparse.Namespace) -> None:
-    """Refuse, before any work, outputs that would replace an input or another output."""
-    from genomix.io import refuse_overlaps
-
-    refuse_overlaps(_outputs(args), _inputs(args))
-
-
-def _missing_indexes(args: argparse.Namespace) -> list[Path]:
-    """The .fai/.gzi an input FASTA lacks now: a failed run removes those it built."""
-    return [
-        index
-        for _, path in _inputs(args)
-        for index in (Path(f"{path}.fai"), Path(f"{path}.gzi"))
-        if path.is_file() and not index.exists()
-    ]
-
-
 def _parse_peaks(items: Sequence[str]) -> dict[str, str]:
     peaks = {}
     for item in items:
@@ -638,8 +548,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
-    built = _missing_indexes(args)  # a failed run leaves no index beside its inputs
+    built: list[Path] = []
     try:
+        built = missing_indexes(args)  # a failed run leaves no index beside its inputs
         check_paths(args)
         run(args)
         built = []
