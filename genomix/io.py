@@ -207,14 +207,22 @@ def temporary_dir(path: str | Path) -> Iterator[Path]:
 def check_writable(path: str | Path) -> None:
     """Refuse early when `path` could not be written: its folder cannot be created or written.
 
-    Probes by creating (and removing) a temporary beside `path`, so it also holds for root and
-    read-only file systems, where permission bits say nothing.
+    Probes the nearest folder that exists by creating (and removing) a hidden temporary there,
+    so it also holds for root and read-only file systems, where permission bits say nothing;
+    it creates no folder.
     """
     path = Path(path)
     if is_stream(path):
         return
-    with temporary_dir(path):
-        pass
+    existing = path.parent
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise GenomixError(f"{path}: cannot create its folder ({existing} is not a folder)")
+    try:
+        tempfile.TemporaryDirectory(prefix=_temporary_prefix(path), dir=existing).cleanup()
+    except OSError as error:
+        raise _cannot_write(path, error) from None
 
 
 def _overlap(out: Path, path: Path) -> str | None:

@@ -502,7 +502,7 @@ def test_finetune_checks_its_output_folder_before_training(
     monkeypatch.chdir(work)
     argv = ["finetune", "--task", "promoter", "--table", "t.tsv", "--out", "x.fa/model"]
     started = time.perf_counter()
-    assert_refused(argv, work, capsys, match="x.fa/model: cannot create its folder")
+    assert_refused(argv, work, capsys, match="x.fa/model: cannot create its folder (x.fa is not")
     assert time.perf_counter() - started < 10
 
 
@@ -676,3 +676,15 @@ def test_model_directories_carry_weight_checksums_and_old_ones_still_load(
     assert listing == f"{digest}  model.safetensors\n"
     (work / "M" / "checksums.sha256").unlink()  # a directory from before checksums
     assert main(["predict", "M", "x.fa", "-o", "old.tsv"]) == 0
+
+
+def test_model_out_may_be_new_empty_or_a_model_of_the_same_kind(work: Path) -> None:
+    from genomix.checkpoint import MODEL_DIR_FILES
+    from genomix.model_files import check_model_out
+
+    (work / "empty").mkdir()
+    for allowed in ("new/model", "empty", "M"):
+        check_model_out(work / allowed, "classifier", MODEL_DIR_FILES)
+    assert not (work / "new").exists()  # the probe made no folder
+    with pytest.raises(GenomixError, match="M: not empty and not a genomix 'mlm' model"):
+        check_model_out(work / "M", "mlm", MODEL_DIR_FILES)
