@@ -5,6 +5,9 @@ A model directory is complete or absent: it is written under a temporary name be
 place and renamed into place, so a crash never leaves a half-written checkpoint that is later
 loaded. Weights are loaded with safetensors only (no pickle from a model directory);
 `safetensors.torch.save_model` / `load_model` handle the MLM head's weight tied to the embedding.
+`config.json` is checked against a schema, and the weights against the SHA-256 in
+`checksums.sha256`, when a directory is loaded (`genomix.model_files`); an existing directory is
+replaced only when it holds nothing but a model of the same kind.
 
 The training state (`<out>.state/state.pt`: weights, optimizer, schedule, step, random streams,
 metrics) is a separate file beside the model directory, written atomically and read with
