@@ -177,6 +177,11 @@ SLOTS: dict[str, tuple[list[str], list[dict[str, Callable[[Path], None]]]]] = {
         ["finetune", "--task", "promoter", "--table", "{}", "--out", "new_model"],
         [BAD_FILES, BAD_TABLES],
     ),
+    "report --chromatin": (
+        ["report", "--chromatin", "{}", "--promoter", "t.tsv", "--pretrain-metrics", "t.tsv"]
+        + ["-o", "out.tsv"],
+        [BAD_FILES],
+    ),
 }
 CASES = [
     pytest.param(slot, kind, id=f"{slot}-{kind}")
@@ -202,7 +207,7 @@ def test_bad_file_in_every_command(
     suffix = {"predict-variants VCF": ".vcf", "evaluate --table": ".tsv"}.get(slot, ".fa")
     if "bed" in slot or "peaks" in slot or "tss" in slot:
         suffix = ".bed"
-    if slot == "finetune --table":
+    if slot in ("finetune --table", "report --chromatin"):
         suffix = ".tsv"
     bad = work / f"bad{suffix}"
     _all_bad()[kind](bad)
