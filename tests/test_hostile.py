@@ -693,3 +693,28 @@ def test_model_out_may_be_new_empty_or_a_model_of_the_same_kind(work: Path) -> N
     assert not (work / "new").exists()  # the probe made no folder
     with pytest.raises(GenomixError, match="M: not empty and not a genomix 'mlm' model"):
         check_model_out(work / "M", "mlm", MODEL_DIR_FILES)
+
+
+@pytest.mark.parametrize(
+    ("npy", "index", "message"),
+    [
+        (bytes(range(256)), bytes(range(256)), "shard.json: not a token shard index"),
+        (pickle.dumps([1, 2]), b'{"k": 3, "stride": 1, "chromosomes": []}', "shard.npy: not a"),
+        (bytes(range(256)), b'{"k": 3, "stride": 1}', "shard.json: not a token shard index"),
+        (b"", None, "shard.npy: token shard not found"),
+    ],
+)
+def test_pretrain_refuses_broken_token_shards(
+    npy: bytes,
+    index: bytes | None,
+    message: str,
+    work: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch,
+) -> None:
+    monkeypatch.chdir(work)
+    (work / "shard.npy").write_bytes(npy)
+    if index is not None:
+        (work / "shard.json").write_bytes(index)
+    argv = ["pretrain", "shard.npy", "-o", "new_model", "--steps", "1"]
+    assert_refused(argv, work, capsys, match=message)

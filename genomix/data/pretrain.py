@@ -90,11 +90,23 @@ class TokenShard:
         index_path = self.path.with_suffix(".json")
         if not self.path.is_file() or not index_path.is_file():
             raise GenomixError(f"{self.path}: token shard not found (run `genomix tokenize`)")
-        index = json.loads(index_path.read_text())
-        self.tokenizer = KmerTokenizer(index["k"], index["stride"])
-        self.chromosomes = index["chromosomes"]
-        self.tokens = np.load(self.path, mmap_mode="r")
-        indexed = sum(chrom["length"] for chrom in self.chromosomes)
+        try:
+            index = json.loads(index_path.read_bytes().decode("utf-8"))
+            self.tokenizer = KmerTokenizer(index["k"], index["stride"])
+            self.chromosomes = index["chromosomes"]
+            indexed = sum(chrom["length"] for chrom in self.chromosomes)
+        except (ValueError, KeyError, TypeError) as error:  # JSON and UTF-8 errors: ValueError
+            reason = " ".join(str(error).split())
+            raise GenomixError(
+                f"{index_path}: not a token shard index ({reason}); rerun `genomix tokenize`"
+            ) from None
+        try:
+            self.tokens = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as error:
+            reason = " ".join(str(error).split())[:200]
+            raise GenomixError(
+                f"{self.path}: not a token shard ({reason}); rerun `genomix tokenize`"
+            ) from None
         if self.tokens.shape != (indexed,) or self.tokens.dtype != np.int32:
             raise GenomixError(
                 f"{self.path}: {self.tokens.shape[0]} tokens but its index {index_path.name} "
