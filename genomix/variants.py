@@ -132,6 +132,8 @@ def _parse_record(fields: list[str], number: int, where: str) -> Iterator[Varian
     if len(fields) < 5:
         raise GenomixError(f"{where}: {len(fields)} columns, expected CHROM POS ID REF ALT ...")
     chrom, pos_text, name, ref, alts = fields[:5]
+    if any("\ufffd" in field for field in fields[:5]):  # decoded with errors="replace"
+        raise GenomixError(f"{where}: bytes that are not UTF-8 text in CHROM, POS, ID, REF or ALT")
     if not pos_text.isdigit() or int(pos_text) < 1:
         raise GenomixError(f"{where}: POS {pos_text!r} is not a 1-based position")
     ref = ref.upper()

@@ -132,6 +132,7 @@ BAD_VCF: dict[str, Callable[[Path], None]] = {
     "no_chrom_line": _write(b"z\t100\t.\tA\tC\n"),
     "bad_pos": _write(b"#CHROM\tPOS\tID\tREF\tALT\nz\t-3\t.\tA\tC\n"),
     "bcf": _write(b"BCF\x02\x02" + bytes(64)),
+    "non_utf8_id": _write(b"#CHROM\tPOS\tID\tREF\tALT\nz\t100\trs\x93\tA\tC\n"),
 }
 BAD_TABLES: dict[str, Callable[[Path], None]] = {
     "duplicate_columns": _write(b"sequence\tlabel\tlabel\nACGTACGT\t1\t0\n"),
