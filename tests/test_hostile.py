@@ -719,3 +719,19 @@ def test_pretrain_refuses_broken_token_shards(
         (work / "shard.json").write_bytes(index)
     argv = ["pretrain", "shard.npy", "-o", "new_model", "--steps", "1"]
     assert_refused(argv, work, capsys, match=message)
+
+
+def test_the_next_run_removes_what_a_killed_run_left(work: Path, monkeypatch) -> None:
+    """Issue 12: kill -9 left a 0-byte `.partial` (predict) and a visible `g.tmp.fa` (fetch)."""
+    monkeypatch.chdir(work)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True
+    )
+    pid = int(dead.stdout)
+    left = [work / f".out.tsv.{pid}.k9k9k9.partial", work / f".new.fa.{pid}.k9k9k9.partial.fa"]
+    for path in left:
+        path.write_bytes(b"")
+    assert main(["predict", "M", "x.fa", "-o", "out.tsv"]) == 0
+    assert main(["fetch", "x.fa", "-o", "new.fa"]) == 0
+    assert not any(path.exists() for path in left)
+    assert sorted(p.name for p in work.iterdir() if p.name.startswith(".")) == []
