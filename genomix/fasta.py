@@ -1,16 +1,17 @@
-"""FASTA text: read user files strictly (``read_fasta``), rewrite genomes with even lines.
+"""FASTA text: read user files strictly (``stream_fasta``, a record a megabase at a time, and
+``read_fasta``, whole records), rewrite genomes with even lines.
 
-Biopython's ``SimpleFastaParser`` does the parsing; this module adds what it lets through
-silently: an empty file, a UTF-8 byte-order mark, text that does not start with ``>``, empty
-records, duplicate names, and non-DNA characters (protein letters, digits, gaps, binary junk).
-Gzip input is recognised by its magic bytes, not by the file name. ``rewrite_fasta`` gives a
+Refused, naming the file and line or record: an empty file, text that does not start with
+``>``, a header without a name or with a name that is not UTF-8, empty records, duplicate names,
+and non-DNA characters (protein letters, digits, gaps, binary junk); a UTF-8 byte-order mark
+and CRLF line ends are accepted. Gzip input is recognised by its magic bytes, not by the file
+name, and a corrupt or truncated one is an error naming the file. ``rewrite_fasta`` gives a
 genome the even line widths pyfaidx needs, for ``genomix.genome.fetch_genome``.
 """
 
 from __future__ import annotations
 
 import gzip
-import io
 import logging
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from genomix.errors import GenomixError
 
@@ -173,45 +173,6 @@ def open_bytes(path: Path) -> IO[bytes]:
     return CheckedGzipFile(path, "rb") if magic == GZIP_MAGIC else path.open("rb")  # noqa: SIM115
 
 
-def _open_text(path: Path) -> IO[str]:
-    """Open ``path`` as text: gzip sniffed by magic bytes, BOM dropped, CRLF folded to LF.
-
-    Bytes that are not UTF-8 survive as lone surrogates so that validation can point at them.
-    """
-    return io.TextIOWrapper(
-        open_bytes(path), encoding="utf-8-sig", errors="surrogateescape", newline=None
-    )
-
-
-def _tracked_lines(handle: IO[str], label: str, header_lines: list[int]) -> Iterator[str]:
-    """Yield the lines of ``handle``, recording the 1-based line number of every header.
-
-    Raises:
-        GenomixError: the first non-blank line does not start with ``>`` (Biopython would skip
-            such text and may return zero records without a word).
-    """
-    started = False
-    for lineno, line in enumerate(handle, 1):
-        if line.startswith(">"):
-            started = True
-            header_lines.append(lineno)
-        elif not started and line.strip():
-            raise GenomixError(
-                f"{label}: line {lineno}: expected a FASTA header starting with '>', "
-                f"got {line.strip()[:40]!r}"
-            )
-        yield line
-
-
-def _parse(handle: IO[str], label: str) -> Iterator[tuple[str, str, int]]:
-    """Yield (title, raw sequence, header line number) for each record in ``handle``."""
-    header_lines: list[int] = []
-    for index, (title, seq) in enumerate(
-        SimpleFastaParser(_tracked_lines(handle, label, header_lines))
-    ):
-        yield title, seq, header_lines[index]
-
-
 def read_fasta(
     path: str | Path,
     *,
@@ -238,50 +199,16 @@ def read_fasta(
             ``skip_invalid``) any invalid record, e.g.
             ``reads.fa: record 'chr1' position 17: invalid character 'Z' (...)``.
     """
-    path = Path(path)
-    label = str(path)
-    if not path.is_file():
-        raise GenomixError(f"{label}: no such FASTA file")
     report = on_skip if on_skip is not None else log.warning
-    first_line: dict[str, int] = {}
-    n_records = 0
-    try:
-        with _open_text(path) as handle:
-            for title, raw, lineno in _parse(handle, label):
-                n_records += 1
-                try:
-                    record = _validate(title, raw, lineno, label, first_line)
-                except GenomixError as exc:
-                    if not skip_invalid:
-                        raise
-                    report(str(exc))
-                    continue
-                yield record
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise GenomixError(f"{label}: corrupt or truncated gzip data ({exc})") from exc
-    if n_records == 0:
-        raise GenomixError(f"{label}: no FASTA records (empty file, or no line starts with '>')")
-
-
-def _validate(
-    title: str, raw: str, lineno: int, label: str, first_line: dict[str, int]
-) -> FastaRecord:
-    """Check one parsed record; ``first_line`` maps names seen so far to their header line."""
-    words = title.split(None, 1)
-    if not words:
-        raise GenomixError(f"{label}: line {lineno}: record header has no name")
-    name = words[0]
-    if not name.isascii():  # bytes that were not UTF-8 survive as lone surrogates
-        record_name(name.encode("utf-8", "surrogateescape"), where=f"{label}: line {lineno}")
-    if name in first_line:
-        raise GenomixError(
-            f"{label}: duplicate record name {name!r} at lines {first_line[name]} and {lineno}"
-        )
-    first_line[name] = lineno
-    where = f"{label}: record {name!r}"
-    if not raw:
-        raise GenomixError(f"{where} (line {lineno}): empty sequence")
-    return FastaRecord(id=name, sequence=normalize_sequence(raw, where=where))
+    for stream in stream_fasta(path):
+        try:
+            sequence = "".join(stream.chunks)
+        except GenomixError as exc:
+            if not skip_invalid:
+                raise
+            report(str(exc))
+            continue
+        yield FastaRecord(id=stream.id, sequence=sequence)
 
 
 def _wrap(data: bytes | bytearray, width: int) -> bytes:
