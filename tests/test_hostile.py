@@ -735,3 +735,33 @@ def test_the_next_run_removes_what_a_killed_run_left(work: Path, monkeypatch) ->
     assert main(["fetch", "x.fa", "-o", "new.fa"]) == 0
     assert not any(path.exists() for path in left)
     assert sorted(p.name for p in work.iterdir() if p.name.startswith(".")) == []
+
+
+def test_two_concurrent_fetches_never_mix(work: Path, human_genome: Path) -> None:
+    """Two `fetch` runs of different genomes to one -o at once: g.fa is one of them, whole,
+    with its own index; a run that did not write it says so (exit 1), none claims it falsely."""
+    sequence = open_genome(human_genome)["z"][:].seq
+    for name in ("A", "B"):
+        (work / f"{name}.fa").write_text(f">{name}\n{sequence}\n")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    runs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "genomix.cli", "fetch", f"{name}.fa", "-o", "g.fa"],
+            cwd=work,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for name in ("A", "B")
+    }
+    results = {name: (run.wait(timeout=300), run.stderr.read()) for name, run in runs.items()}
+    fasta = open_genome(work / "g.fa")
+    written = list(fasta.keys())
+    assert len(written) == 1 and fasta[written[0]][:].seq == sequence
+    assert results[written[0]][0] == 0
+    for code, err in results.values():
+        assert code == 0 or err.splitlines()[-1].endswith(
+            "another genomix run is writing it now; wait for it to finish"
+        )
+    assert sorted(p.name for p in work.glob("*g.fa*")) == ["g.fa", "g.fa.fai"]
+    assert not list(work.glob(".g.fa*"))  # no temporaries, no lock file
