@@ -265,13 +265,14 @@ def refuse_overlaps(
             if _overlap(out, path) is not None:
                 raise GenomixError(f"{out}: {what} and {other} ({path}) are the same output")
     for what, folder in folders:
-        for other, path in [*inputs, *outputs]:
-            how = None if is_stream(path) else _overlap(folder, path)
-            if how in ("is", "lies inside"):
-                raise GenomixError(
-                    f"{folder}: {what} {how} {path} ({other}), which writing into it would "
-                    "change; give another folder"
-                )
+        for role, paths in (("input", inputs), ("output", outputs)):
+            for other, path in paths:
+                how = None if is_stream(path) else _overlap(folder, path)
+                if how in ("is", "lies inside"):
+                    raise GenomixError(
+                        f"{folder}: {what} {how} the {role} {path} ({other}), which writing "
+                        "into it would change; give another folder"
+                    )
 
 
 def write_tsv(frame: pd.DataFrame, path: str | Path) -> Path:

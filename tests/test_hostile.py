@@ -315,8 +315,8 @@ TAMPERED: dict[str, tuple[Callable[[Path], None], str]] = {
     ),
     "config_a_list": (lambda m: (m / "config.json").write_text("[1, 2]"), "expected a JSON object"),
     "tokenizer_binary": (
-        lambda m: (m / "tokenizer.json").write_bytes(b"\x93\x00\xff"),
-        "tokenizer.json: not a k-mer vocabulary",
+        lambda m: (m / "kmer_vocab.json").write_bytes(b"\x93\x00\xff"),
+        "kmer_vocab.json: not a k-mer vocabulary",
     ),
     "tokenizer_other_k": (
         _edit_config(lambda c: c.update(tokenizer={"k": 4, "stride": 1})),
@@ -337,6 +337,8 @@ MODEL_COMMANDS = {
         "out.tsv",
     ],
     "evaluate": ["evaluate", "--model", "M", "--table", "t.tsv", "--out", "out.tsv"],
+    "explain": ["explain", "M", "x.fa", "-o", "out.tsv"],
+    "scan": ["scan", "M", "g.fa", "-o", "out.tsv"],
 }
 
 
@@ -466,6 +468,29 @@ OVERLAPS = {
         "-o",
         "t.tsv",
     ],
+    "predict --bigwig its genome": (
+        ["predict", "M", "--bed", "p.bed", "--genome", "g.fa", "--bigwig", "g.fa"]
+    ),
+    "predict --bedgraph inside the model": (
+        ["predict", "M", "--bed", "p.bed", "--genome", "g.fa", "--bedgraph", "M/tracks"]
+    ),
+    "predict --bigwig = -o": (
+        ["predict", "M", "--bed", "p.bed", "--genome", "g.fa", "-o", "out.tsv"]
+        + ["--bigwig", "out.tsv"]
+    ),
+    "explain -o its FASTA": ["explain", "M", "x.fa", "-o", "x.fa"],
+    "explain --tracks its BED": (
+        ["explain", "M", "--bed", "p.bed", "--genome", "g.fa", "-o", "out.tsv", "--tracks", "p.bed"]
+    ),
+    "explain --logo-dir inside the model": (
+        ["explain", "M", "x.fa", "-o", "out.tsv", "--logo", "1", "--logo-dir", "M/logos"]
+    ),
+    "scan -o its genome": ["scan", "M", "g.fa", "-o", "g.fa"],
+    "gather -o a part": ["gather", "t.tsv", "-o", "t.tsv"],
+    "sweep-table --tsv its benchmarks": (
+        ["sweep-table", "M", "--benchmarks", "t.tsv", "--tsv", "t.tsv", "--markdown", "s.md"]
+        + ["--plot", "s.png"]
+    ),
 }
 
 
@@ -479,7 +504,7 @@ def test_output_that_is_an_input_is_refused(
     (work / "sym.fa").symlink_to("x.fa")
     (work / "sub").mkdir()
     line = assert_refused(OVERLAPS[case], work, capsys)
-    assert "same output" in line or "the input" in line
+    assert "same output" in line or "the input" in line or "the output" in line
 
 
 def test_finetune_out_must_be_new_empty_or_its_own_kind(
@@ -678,8 +703,10 @@ def test_model_directories_carry_weight_checksums_and_old_ones_still_load(
 ) -> None:
     monkeypatch.chdir(work)
     listing = (work / "M" / "checksums.sha256").read_text()
-    digest = hashlib.sha256((work / "M" / "model.safetensors").read_bytes()).hexdigest()
-    assert listing == f"{digest}  model.safetensors\n"
+    files = sorted(p.name for p in (work / "M").iterdir() if p.name != "checksums.sha256")
+    assert {"model.safetensors", "kmer_vocab.json", "README.md", "config.json"} <= set(files)
+    digests = [hashlib.sha256((work / "M" / name).read_bytes()).hexdigest() for name in files]
+    assert listing == "".join(f"{d}  {name}\n" for d, name in zip(digests, files, strict=True))
     (work / "M" / "checksums.sha256").unlink()  # a directory from before checksums
     assert main(["predict", "M", "x.fa", "-o", "old.tsv"]) == 0
 
