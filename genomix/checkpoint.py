@@ -161,10 +161,14 @@ def read_pretrained_metadata(directory: str | Path) -> dict[str, Any]:
 
 
 def read_tokenizer(directory: str | Path) -> KmerTokenizer:
-    """The k-mer tokenizer saved with a model (`kmer_vocab.json`, or the old `tokenizer.json`)."""
+    """The k-mer tokenizer saved with a model (`kmer_vocab.json`, or the old `tokenizer.json`),
+    checked against `checksums.sha256` when that lists it."""
     path = Path(directory) / TOKENIZER_FILE
     legacy = path.with_name(LEGACY_TOKENIZER_FILE)
-    return KmerTokenizer.load(legacy if not path.is_file() and legacy.is_file() else path)
+    path = legacy if not path.is_file() and legacy.is_file() else path
+    if path.is_file():
+        verify_checksum(path.parent, path.name, required=False)
+    return KmerTokenizer.load(path)
 
 
 def encoder_config_from(metadata: Mapping[str, Any]) -> EncoderConfig:

@@ -107,15 +107,19 @@ def write_checksums(directory: Path, names: Iterable[str]) -> None:
     (directory / CHECKSUM_FILE).write_text("".join(lines))
 
 
-def verify_checksum(directory: Path, name: str) -> None:
+def verify_checksum(directory: Path, name: str, *, required: bool = True) -> None:
     """Check file `name` against the directory's `checksums.sha256`.
 
-    Directories written before checksums existed have no such file and are not checked.
+    Directories written before checksums existed have no such file and are not checked; a file
+    the listing lacks is an error when `required` (the weights), else not checked (the
+    vocabulary, which listings before the hub files did not name).
     """
     listing = directory / CHECKSUM_FILE
     if not listing.is_file():
         return
     expected = _read_listing(listing).get(name)
+    if expected is None and not required:
+        return
     if expected is None:
         raise GenomixError(f"{listing}: no checksum listed for {name}")
     actual = sha256_of(directory / name)

@@ -316,6 +316,10 @@ TAMPERED: dict[str, tuple[Callable[[Path], None], str]] = {
     "config_a_list": (lambda m: (m / "config.json").write_text("[1, 2]"), "expected a JSON object"),
     "tokenizer_binary": (
         lambda m: (m / "kmer_vocab.json").write_bytes(b"\x93\x00\xff"),
+        "kmer_vocab.json: sha256 mismatch",
+    ),
+    "tokenizer_binary_unchecked": (
+        _without_checksums(lambda m: (m / "kmer_vocab.json").write_bytes(b"\x93\x00\xff")),
         "kmer_vocab.json: not a k-mer vocabulary",
     ),
     "tokenizer_other_k": (
