@@ -68,7 +68,8 @@ class Model:
             per_window: one row per window instead of per sequence.
 
         Returns:
-            `id, length, start, end`, then one column per profile.
+            `id, length, start, end`, `n_fraction` (the fraction of N bases), then one column
+            per profile.
         """
         if isinstance(sequences, pd.Series):
             items: Iterable[tuple[Any, str]] = sequences.items()
@@ -102,7 +103,7 @@ class Model:
 
         Returns:
             `id, chrom, start, end, strand, length` in genome coordinates (forward strand),
-            then one column per profile; ready for bioframe or pyranges.
+            `n_fraction`, then one column per profile; ready for bioframe or pyranges.
         """
         missing = {"chrom", "start", "end"} - set(regions.columns)
         if missing:

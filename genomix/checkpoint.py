@@ -8,7 +8,10 @@ Directories written before the vocabulary was renamed keep it as `tokenizer.json
 A model directory is complete or absent: it is written under a temporary name beside its final
 place and renamed into place, so a crash never leaves a half-written checkpoint that is later
 loaded. Weights are loaded with safetensors only (no pickle from a model directory); names of
-older versions are mapped once, in `LEGACY_WEIGHT_NAMES`.
+older versions are mapped once, in `LEGACY_WEIGHT_NAMES`. `config.json` is checked against a
+schema, and the weights and vocabulary against the SHA-256 in `checksums.sha256`, when a directory
+is loaded (`genomix.model_files`); an existing directory is replaced only when it holds nothing
+but a model of the same kind.
 
 The training state (`<out>.state/state.pt`: weights, optimizer, schedule, step, random streams,
 metrics) is a separate file beside the model directory, written atomically and read with
@@ -20,8 +23,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,16 +33,42 @@ from torch import nn
 
 from genomix.errors import GenomixError
 from genomix.heads import SequenceClassifier
-from genomix.hub import hub_config, write_hub_files
-from genomix.io import atomic_path, current_umask
+from genomix.hub import CARD_FILE, CODE_FILES, TOKENIZER_CONFIG_FILE, hub_config, write_hub_files
+from genomix.io import atomic_path, current_umask, temporary_dir
 from genomix.kmers import KmerTokenizer
 from genomix.model import Encoder, EncoderConfig, MaskedLanguageModel
+from genomix.model_files import (
+    CHECKSUM_FILE,
+    check_model_out,
+    validate_model_config,
+    verify_checksum,
+    write_checksums,
+)
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "kmer_vocab.json"
 LEGACY_TOKENIZER_FILE = "tokenizer.json"
 STATE_FILE = "state.pt"
+# Every file a model directory is written with (metrics.csv: training curves; spans.tsv:
+# learned adaptive spans): a run may replace a directory that holds nothing else.
+# Every file a model directory is written with (the hub files of `genomix.hub`; metrics.csv:
+# training curves; spans.tsv: learned adaptive spans; tokenizer.json: the vocabulary's old name):
+# a run may replace a directory that holds nothing else.
+MODEL_DIR_FILES = frozenset(
+    {
+        CONFIG_FILE,
+        WEIGHTS_FILE,
+        TOKENIZER_FILE,
+        LEGACY_TOKENIZER_FILE,
+        CHECKSUM_FILE,
+        TOKENIZER_CONFIG_FILE,
+        CARD_FILE,
+        *CODE_FILES,
+        "metrics.csv",
+        "spans.tsv",
+    }
+)
 STATE_VERSION = 1
 # Model options that change memory, not results (recomputing activations in backward): a
 # resumed run may change them.
@@ -62,12 +89,12 @@ def write_model_dir(
     the directory also gets the tokenizer config, the custom-code modules and a model card.
 
     `extra_files` maps a file name to a function that writes that file (given its path) into the
-    directory before it is renamed into place.
+    directory before it is renamed into place. The weights' SHA-256 goes to `checksums.sha256`.
+    An existing `directory` is replaced only when `check_model_out` allows it.
     """
     directory = Path(directory)
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
-    try:
+    check_model_out(directory, metadata["kind"], {*MODEL_DIR_FILES, *(extra_files or {})})
+    with temporary_dir(directory) as staging:
         config = {**metadata, **hub_config(metadata, tokenizer)}
         (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         safetensors.torch.save_model(model, str(staging / WEIGHTS_FILE))
@@ -75,39 +102,41 @@ def write_model_dir(
         write_hub_files(staging, metadata, tokenizer)
         for name, writer in (extra_files or {}).items():
             writer(staging / name)
+        write_checksums(staging, [file.name for file in staging.iterdir() if file.is_file()])
         # mkdtemp makes the folder private (0700), safetensors its file (0600): share as usual.
         umask = current_umask()
         os.chmod(staging, 0o777 & ~umask)
         for file in staging.iterdir():
             os.chmod(file, 0o666 & ~umask)
         _replace_directory(staging, directory)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return directory
 
 
 def _replace_directory(staging: Path, directory: Path) -> None:
     # A directory cannot be os.replace()d over a non-empty one: move the old one aside first.
     if directory.exists():
-        retired = Path(tempfile.mkdtemp(prefix=f".{directory.name}.old.", dir=directory.parent))
-        os.replace(directory, retired / directory.name)
-        os.replace(staging, directory)
-        shutil.rmtree(retired, ignore_errors=True)
+        with temporary_dir(directory) as retired:
+            os.replace(directory, retired / directory.name)
+            os.replace(staging, directory)
     else:
         os.replace(staging, directory)
 
 
 def read_metadata(directory: str | Path) -> dict[str, Any]:
-    """The `config.json` of a model directory; GenomixError if it is not one."""
+    """The `config.json` of a model directory, checked against the schema of its kind;
+    GenomixError (naming the file and the key) if it is not one."""
     directory = Path(directory)
     path = directory / CONFIG_FILE
     if not path.is_file():
         raise GenomixError(f"{directory}: not a genomix model directory (no {CONFIG_FILE})")
     try:
-        return json.loads(path.read_text())
+        metadata = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise GenomixError(f"{path}: not UTF-8 text (binary or damaged)") from None
     except json.JSONDecodeError as error:
         raise GenomixError(f"{path}: not valid JSON ({error})") from None
+    validate_model_config(metadata, path)
+    return metadata
 
 
 def _metadata_of_kind(directory: str | Path, kind: str, wanted: str) -> dict[str, Any]:
@@ -132,10 +161,14 @@ def read_pretrained_metadata(directory: str | Path) -> dict[str, Any]:
 
 
 def read_tokenizer(directory: str | Path) -> KmerTokenizer:
-    """The k-mer tokenizer saved with a model (`kmer_vocab.json`, or the old `tokenizer.json`)."""
+    """The k-mer tokenizer saved with a model (`kmer_vocab.json`, or the old `tokenizer.json`),
+    checked against `checksums.sha256` when that lists it."""
     path = Path(directory) / TOKENIZER_FILE
     legacy = path.with_name(LEGACY_TOKENIZER_FILE)
-    return KmerTokenizer.load(legacy if not path.is_file() and legacy.is_file() else path)
+    path = legacy if not path.is_file() and legacy.is_file() else path
+    if path.is_file():
+        verify_checksum(path.parent, path.name, required=False)
+    return KmerTokenizer.load(path)
 
 
 def encoder_config_from(metadata: Mapping[str, Any]) -> EncoderConfig:
@@ -154,19 +187,31 @@ LEGACY_WEIGHT_NAMES: Mapping[str, str | None] = {
 
 
 def load_weights(model: nn.Module, directory: str | Path, *, strict: bool = True) -> None:
-    """Load `model.safetensors` of `directory` into `model` (shapes and names must match)."""
-    path = Path(directory) / WEIGHTS_FILE
+    """Load `model.safetensors` of `directory` into `model` (shapes and names must match).
+
+    The file is first checked against the directory's `checksums.sha256` (when it has one).
+    """
+    directory = Path(directory)
+    path = directory / WEIGHTS_FILE
     if not path.is_file():
         raise GenomixError(f"{directory}: no {WEIGHTS_FILE}")
+    verify_checksum(directory, WEIGHTS_FILE)
+    try:
+        stored = safetensors.torch.load_file(str(path))
+    except safetensors.SafetensorError as error:
+        raise GenomixError(f"{path}: not a readable safetensors file ({error})") from None
     tensors = {}
-    for name, tensor in safetensors.torch.load_file(str(path)).items():
+    for name, tensor in stored.items():
         name = LEGACY_WEIGHT_NAMES.get(name, name)
         if name is not None:
             tensors[name] = tensor
     try:
         missing, unexpected = model.load_state_dict(tensors, strict=False)
-    except RuntimeError as err:  # a shape mismatch
-        raise GenomixError(f"{path}: weights do not match the model ({err})") from None
+    except RuntimeError as error:  # load_state_dict: a tensor's shape differs from the model's
+        detail = next((line.strip() for line in str(error).splitlines() if "size" in line), "")
+        raise GenomixError(
+            f"{path}: weights do not fit the model that {CONFIG_FILE} describes ({detail})"
+        ) from None
     if strict and (missing or unexpected):
         raise GenomixError(
             f"{path}: weights do not match the model (missing {sorted(missing)[:3]}, "
@@ -202,12 +247,35 @@ def build_masked_lm(metadata: Mapping[str, Any], tokenizer: KmerTokenizer) -> Ma
     return MaskedLanguageModel(encoder_config_from(metadata), tokenizer.vocab_size)
 
 
+def _check_classifier_config(
+    config_path: Path, metadata: Mapping[str, Any], tokenizer: KmerTokenizer
+) -> None:
+    """Refuse a `config.json` that disagrees with its vocabulary or cannot build its model."""
+    recorded = metadata["tokenizer"]
+    if (recorded["k"], recorded["stride"]) != (tokenizer.k, tokenizer.stride):
+        raise GenomixError(
+            f"{config_path}: tokenizer: k={recorded['k']}, stride={recorded['stride']}, but "
+            f"{TOKENIZER_FILE} has k={tokenizer.k}, stride={tokenizer.stride}"
+        )
+    try:
+        encoder_config = encoder_config_from(metadata)
+    except GenomixError as error:
+        raise GenomixError(f"{config_path}: model: {error}") from None
+    window_tokens = tokenizer.tokens_for_length(metadata["window_bases"]) + 1
+    if window_tokens > encoder_config.max_tokens:
+        raise GenomixError(
+            f"{config_path}: window_bases: {metadata['window_bases']} bases are {window_tokens} "
+            f"tokens with [CLS], more than model.max_tokens={encoder_config.max_tokens}"
+        )
+
+
 def load_classifier(
     directory: str | Path,
 ) -> tuple[SequenceClassifier, KmerTokenizer, dict[str, Any]]:
     """A fine-tuned model directory -> (SequenceClassifier in eval mode, tokenizer, metadata)."""
     metadata = read_classifier_metadata(directory)
     tokenizer = read_tokenizer(directory)
+    _check_classifier_config(Path(directory) / CONFIG_FILE, metadata, tokenizer)
     model = build_classifier(metadata, tokenizer)
     load_weights(model, directory)
     return model.eval(), tokenizer, metadata

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING
 
+from genomix.command_paths import check_paths, missing_indexes
 from genomix.config import (
     ChromatinConfig,
     EvaluateConfig,
@@ -25,7 +29,7 @@ from genomix.config import (
     add_config_arguments,
     config_from_arguments,
 )
-from genomix.errors import GenomixError
+from genomix.errors import GenomixError, Terminated
 
 if TYPE_CHECKING:
     from genomix.data.tables import LabeledTable
@@ -327,6 +331,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip malformed records and unknown chromosomes (reported) instead of stopping",
     )
     variants.add_argument(
+        "--allow-ref-mismatch",
+        action="store_true",
+        help="score even when more than 10%% of REF alleles differ from the genome",
+    )
+    variants.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -612,7 +621,11 @@ def run(args: argparse.Namespace) -> None:
         )
         write_table(table, args.out)
     elif args.command == "pretrain":
+        from genomix.checkpoint import MODEL_DIR_FILES
+        from genomix.model_files import check_model_out
         from genomix.pretrain import pretrain
+
+        check_model_out(args.out, "mlm", MODEL_DIR_FILES)
 
         pretrain(
             args.shards,
@@ -621,7 +634,11 @@ def run(args: argparse.Namespace) -> None:
             config=config_from_arguments(PretrainConfig, args, "pretrain"),
         )
     elif args.command == "finetune":
+        from genomix.checkpoint import MODEL_DIR_FILES
         from genomix.finetune import finetune
+        from genomix.model_files import check_model_out
+
+        check_model_out(args.out, "classifier", MODEL_DIR_FILES)  # before hours of training
 
         config = config_from_arguments(FinetuneConfig, args, "finetune")
         architecture = _given(args, EncoderConfig) + _given(args, TokenizeConfig)
@@ -707,6 +724,7 @@ def run(args: argparse.Namespace) -> None:
             on_skip=lambda message: logger.warning("skipped %s", message),
             output_format=args.format,
             region=args.region,
+            allow_ref_mismatch=args.allow_ref_mismatch,
         )
     elif args.command == "scan":
         from genomix.scan import scan_genome
@@ -831,8 +849,16 @@ def _complete(parser: argparse.ArgumentParser) -> None:
     argcomplete.autocomplete(parser, exit_method=sys.exit)
 
 
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signal.Signals(signum).name)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse `argv` and run the stage; exit status 0 ok, 1 GenomixError, 130 interrupted."""
+    """Parse `argv` and run the stage; exit status 0 ok, 1 error, 130 interrupted, 143 SIGTERM.
+
+    SIGTERM unwinds the stage like Ctrl-C (training stages save their state first), so
+    temporaries are removed and no output is half-written.
+    """
     parser = build_parser()
     _complete(parser)
     args = parser.parse_args(argv)
@@ -845,8 +871,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         datefmt="%H:%M:%S",
         stream=sys.stderr,
     )
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    built: list[Path] = []
     try:
+        built = missing_indexes(args)  # a failed run leaves no index beside its inputs
+        check_paths(args)
         run(args)
+        built = []
     except GenomixError as error:
         print(f"genomix: error: {error}", file=sys.stderr)
         return 1
@@ -855,8 +887,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"genomix: error: {where}{error.strerror or error}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("genomix: interrupted", file=sys.stderr)
+        print("genomix: error: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("genomix: error: stopped by SIGTERM", file=sys.stderr)
+        # objects half-built when the signal came may fail in their finalizers: not news
+        sys.unraisablehook = lambda unraisable: None
+        return 128 + signal.SIGTERM
+    except Exception as error:  # a bug: still one line, unless -v asks for the traceback
+        if args.verbose:
+            raise
+        print(
+            f"genomix: error: unexpected {type(error).__name__}: {error} (a bug in genomix; "
+            "rerun with -v for the traceback and please report it)".replace("\n", " "),
+            file=sys.stderr,
+        )
+        return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        for index in built:
+            index.unlink(missing_ok=True)
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ftplib
 import hashlib
 import http.client
+import json
 import logging
 import re
 import shutil
@@ -17,14 +18,16 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from email.message import Message
 from pathlib import Path, PurePosixPath
-from typing import IO
+from typing import IO, Any
 
 import numba
 import numpy as np
 from tqdm import tqdm
 
 from genomix.errors import GenomixError
+from genomix.io import atomic_path, is_stream, output_lock
 
 log = logging.getLogger(__name__)
 
@@ -152,11 +155,50 @@ def _ftp_reply(exc: BaseException | None) -> ftplib.Error | None:
     return exc
 
 
-def _open_url(url: str, part: Path, have: int) -> IO[bytes] | None:
-    """Send the request, asking for bytes ``have``- of ``part`` when resuming; None if complete."""
+def resume_record(part: Path) -> Path:
+    """The sidecar that proves what ``part`` holds: JSON with url, validator and size."""
+    return part.with_name(f"{part.name}.source")
+
+
+def _validator(headers: Message) -> str | None:
+    """A validator If-Range accepts: a strong ETag, else Last-Modified; None if neither."""
+    etag = headers.get("ETag")
+    if etag and not etag.startswith("W/"):
+        return etag
+    return headers.get("Last-Modified")
+
+
+def _proven_resume(url: str, part: Path) -> tuple[int, dict[str, Any] | None]:
+    """(bytes to resume from, the sidecar) for ``part``; (0, None) after removing a ``part``
+    that nothing shows to be the start of ``url`` (no sidecar, another URL, no validator)."""
+    have = part.stat().st_size if part.exists() else 0
+    record = resume_record(part)
+    try:
+        saved = json.loads(record.read_text()) if have else None
+    except (OSError, ValueError):
+        saved = None
+    if (
+        isinstance(saved, dict)
+        and saved.get("url") == url
+        and saved.get("validator")
+        and isinstance(saved.get("size"), int)
+        and have <= saved["size"]
+    ):
+        return have, saved
+    if have:
+        log.info("%s: %s is not shown to be part of this file; starting over", url, part)
+    part.unlink(missing_ok=True)
+    record.unlink(missing_ok=True)
+    return 0, None
+
+
+def _open_url(url: str, part: Path, have: int, validator: str | None) -> IO[bytes] | None:
+    """Send the request, asking for bytes ``have``- of ``part`` when resuming (only while the
+    file still has ``validator``, If-Range); None if ``part`` is already complete."""
     headers = {"User-Agent": "genomix"}
     if have and url.lower().startswith("http"):
         headers["Range"] = f"bytes={have}-"
+        headers["If-Range"] = str(validator)
     try:
         return urllib.request.urlopen(
             urllib.request.Request(url, headers=headers), timeout=_TIMEOUT_S
@@ -186,20 +228,25 @@ def _open_url(url: str, part: Path, have: int) -> IO[bytes] | None:
 
 
 def _download_once(url: str, part: Path, *, progress: bool) -> None:
-    """One attempt: append to ``part`` from where it stops (HTTP Range), or restart it."""
-    have = part.stat().st_size if part.exists() else 0
-    resp = _open_url(url, part, have)
+    """One attempt: append to ``part`` from where it stops (HTTP Range + If-Range), or restart.
+
+    A fresh download records the URL, the server's validator (strong ETag or Last-Modified)
+    and the size beside ``part``; only a ``part`` with a matching record is resumed.
+    """
+    have, saved = _proven_resume(url, part)
+    resp = _open_url(url, part, have, saved["validator"] if saved else None)
     if resp is None:
         return
     with resp:
         status = getattr(resp, "status", None)
-        if have and not (
-            status == 206 and _content_range(resp.headers.get("Content-Range"))[0] == have
-        ):
+        start, total = _content_range(resp.headers.get("Content-Range"))
+        if have and not (status == 206 and start == have and saved and total == saved["size"]):
             log.info("%s: server did not resume at byte %d; restarting the download", url, have)
             have = 0
         length = resp.headers.get("Content-Length")
         expected = have + int(length) if length and length.isdigit() else None
+        if not have:
+            _record_source(url, part, resp.headers, expected)
         got = have
         bar = tqdm(total=expected, initial=have, unit="B", unit_scale=True, disable=not progress)
         try:
@@ -215,11 +262,21 @@ def _download_once(url: str, part: Path, *, progress: bool) -> None:
         raise _TransientError(f"connection closed after {got} of {expected} bytes")
 
 
+def _record_source(url: str, part: Path, headers: Message, size: int | None) -> None:
+    """Write (or, without a validator or size, remove) the sidecar of a fresh ``part``."""
+    record = resume_record(part)
+    validator = _validator(headers)
+    if validator is None or size is None or not url.lower().startswith("http"):
+        record.unlink(missing_ok=True)  # nothing could prove a resume right: never resume
+        return
+    record.write_text(json.dumps({"url": url, "validator": validator, "size": size}) + "\n")
+
+
 def download(url: str, part: Path, *, retries: int, backoff: float, progress: bool) -> None:
     """Download ``url`` into ``part``, resuming and retrying transient failures.
 
     Waits ``backoff * 2**attempt`` seconds between attempts. A failed download leaves
-    ``part`` in place so that the next call resumes it.
+    ``part`` and its record in place so that the next call resumes it.
     """
     for attempt in range(retries + 1):
         try:
@@ -227,9 +284,10 @@ def download(url: str, part: Path, *, retries: int, backoff: float, progress: bo
             return
         except _TransientError as exc:
             if attempt == retries:
+                resumable = part.exists() and resume_record(part).exists()
+                then = f"run again to resume from {part}" if resumable else "run again to retry"
                 raise GenomixError(
-                    f"{url}: download failed after {retries + 1} attempts ({exc}); "
-                    f"run again to resume from {part}"
+                    f"{url}: download failed after {retries + 1} attempts ({exc}); {then}"
                 ) from exc
             delay = backoff * 2**attempt
             log.warning("%s: %s; retry %d of %d in %.1f s", url, exc, attempt + 1, retries, delay)
@@ -249,7 +307,7 @@ def _provider_checksum(
     try:
         text = local.read_text(encoding="utf-8", errors="replace")
     finally:
-        scratch.unlink(missing_ok=True)
+        discard_download(scratch)
     return _parse_checksum_file(text, filename, checksum_url)
 
 
@@ -333,9 +391,15 @@ def fetch_verified(
     try:
         verify_checksums(part, expected, source)
     except GenomixError:
-        part.unlink(missing_ok=True)
+        discard_download(part)
         raise
     return part, part
+
+
+def discard_download(part: Path) -> None:
+    """Remove a finished (or refused) download and its resume record."""
+    part.unlink(missing_ok=True)
+    resume_record(part).unlink(missing_ok=True)
 
 
 def fetch_file(
@@ -355,18 +419,29 @@ def fetch_file(
     (``fetch_verified``); the verified bytes are renamed (or, from a local source, copied) to
     ``out``.
     """
-    verified, part = fetch_verified(
-        source,
-        out,
-        md5=md5,
-        sha256=sha256,
-        checksum_url=checksum_url,
-        retries=retries,
-        backoff=backoff,
-        progress=progress,
-    )
-    if verified != part:
-        shutil.copyfile(verified, part)
-    part.replace(out)
+    with output_lock(out):
+        verified, part = fetch_verified(
+            source,
+            out,
+            md5=md5,
+            sha256=sha256,
+            checksum_url=checksum_url,
+            retries=retries,
+            backoff=backoff,
+            progress=progress,
+        )
+        try:
+            if verified == part and not is_stream(out):
+                part.replace(out)
+            else:  # a local source is copied; a device or pipe is written through
+                with (
+                    atomic_path(out) as temporary,
+                    verified.open("rb") as src,
+                    temporary.open("wb") as dest,
+                ):
+                    shutil.copyfileobj(src, dest, _CHUNK)
+        finally:
+            if verified == part:
+                discard_download(part)
     log.info("%s: wrote %s", source, out)
     return out

@@ -6,3 +6,8 @@ class GenomixError(Exception):
 
     The CLI prints it as ``genomix: error: <message>`` and exits with status 1, without a traceback.
     """
+
+
+class Terminated(BaseException):  # noqa: N818 -- like KeyboardInterrupt, not an Error
+    """SIGTERM arrived (raised by the CLI's handler): unwinds like KeyboardInterrupt, past every
+    `except Exception` and `except GenomixError`, so that temporaries are removed on the way out."""

@@ -1,26 +1,26 @@
-"""FASTA text: read user files strictly (``read_fasta``), rewrite genomes with even lines.
+"""FASTA text: read user files strictly (``stream_fasta``, a record a megabase at a time, and
+``read_fasta``, whole records), rewrite genomes with even lines.
 
-Biopython's ``SimpleFastaParser`` does the parsing; this module adds what it lets through
-silently: an empty file, a UTF-8 byte-order mark, text that does not start with ``>``, empty
-records, duplicate names, and non-DNA characters (protein letters, digits, gaps, binary junk).
-Gzip input is recognised by its magic bytes, not by the file name. ``rewrite_fasta`` gives a
+Refused, naming the file and line or record: an empty file, text that does not start with
+``>``, a header without a name or with a name that is not UTF-8, empty records, duplicate names,
+and non-DNA characters (protein letters, digits, gaps, binary junk); a UTF-8 byte-order mark
+and CRLF line ends are accepted. Gzip input is recognised by its magic bytes, not by the file
+name, and a corrupt or truncated one is an error naming the file. ``rewrite_fasta`` gives a
 genome the even line widths pyfaidx needs, for ``genomix.genome.fetch_genome``.
 """
 
 from __future__ import annotations
 
 import gzip
-import io
 import logging
 import sys
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
-from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from genomix.errors import GenomixError
 
@@ -102,6 +102,68 @@ def normalize_sequence(seq: str, *, where: str) -> str:
     return mapped.tobytes().decode("ascii")
 
 
+def check_alphabet(data: bytes | bytearray | str, *, where: str, offset: int = 0) -> None:
+    """Refuse sequence bytes that are not nucleotide codes (ACGT, IUPAC, any case).
+
+    Args:
+        data: raw sequence (no newlines).
+        where: context for the message, e.g. ``"hg38.fa: record 'chr1'"``.
+        offset: bases of the record before `data`, so the position is the record's (1-based).
+
+    Raises:
+        GenomixError: ``"{where} position {i}: invalid character ..."`` at the first bad byte.
+    """
+    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
+    bad = np.flatnonzero(NUCLEOTIDE_TABLE[np.frombuffer(raw, dtype=np.uint8)] == 0)
+    if bad.size:
+        i = int(bad[0])
+        char = bytes(raw[i : i + 1]).decode("ascii", "surrogateescape")
+        raise GenomixError(
+            f"{where} position {offset + i + 1}: invalid character {_describe(char)} {_EXPECTED}"
+        )
+
+
+def record_name(header: bytes, *, where: str) -> str:
+    """The first word of a FASTA header line's bytes (after ``>``); it must be UTF-8 text.
+
+    Raises:
+        GenomixError: no name, or bytes that are not UTF-8 (names end up in output tables).
+    """
+    words = header.split(None, 1)
+    if not words:
+        raise GenomixError(f"{where}: record header has no name")
+    try:
+        return words[0].decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise GenomixError(
+            f"{where}: record name {words[0]!r} has byte 0x{words[0][error.start]:02x} "
+            "(not UTF-8 text)"
+        ) from None
+
+
+class CheckedGzipFile(gzip.GzipFile):
+    """A gzip reader that raises GenomixError naming the file for corrupt or truncated data
+    (gzip raises EOFError, zlib.error or BadGzipFile, from whichever read hits it)."""
+
+    def _checked(self, read: Callable[..., Any], *args: Any) -> Any:
+        try:
+            return read(self, *args)
+        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+            raise GenomixError(f"{self.name}: corrupt or truncated gzip data ({exc})") from None
+
+    def read(self, size: int = -1) -> bytes:
+        return self._checked(gzip.GzipFile.read, size)
+
+    def read1(self, size: int = -1) -> bytes:
+        return self._checked(gzip.GzipFile.read1, size)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        return self._checked(gzip.GzipFile.readline, size)
+
+    def peek(self, n: int = 0) -> bytes:
+        return self._checked(gzip.GzipFile.peek, n)
+
+
 STDIN = Path("-")
 
 
@@ -114,54 +176,16 @@ def open_bytes(path: Path) -> IO[bytes]:
     """Open plain, gzip or bgzip ``path`` for binary reading; ``-`` is standard input.
 
     Gzip is recognised by the first bytes of the one open stream (peeked, not consumed), not by
-    the name and not by opening twice, so pipes and standard input work.
+    the name and not by opening twice, so pipes and standard input work. Corrupt or truncated
+    gzip data raises GenomixError naming ``path`` while reading.
     """
     handle = sys.stdin.buffer if path == STDIN else path.open("rb")
     if handle.peek(2)[:2] != GZIP_MAGIC:
         return handle
-    stream = gzip.GzipFile(fileobj=handle, mode="rb")
+    stream = CheckedGzipFile(filename=str(path), fileobj=handle, mode="rb")
     if handle is not sys.stdin.buffer:
         stream.myfileobj = handle  # closed with the GzipFile, as gzip.open(name) arranges
     return stream
-
-
-def _open_text(path: Path) -> IO[str]:
-    """Open ``path`` as text: gzip sniffed by magic bytes, BOM dropped, CRLF folded to LF.
-
-    Bytes that are not UTF-8 survive as lone surrogates so that validation can point at them.
-    """
-    return io.TextIOWrapper(
-        open_bytes(path), encoding="utf-8-sig", errors="surrogateescape", newline=None
-    )
-
-
-def _tracked_lines(handle: IO[str], label: str, header_lines: list[int]) -> Iterator[str]:
-    """Yield the lines of ``handle``, recording the 1-based line number of every header.
-
-    Raises:
-        GenomixError: the first non-blank line does not start with ``>`` (Biopython would skip
-            such text and may return zero records without a word).
-    """
-    started = False
-    for lineno, line in enumerate(handle, 1):
-        if line.startswith(">"):
-            started = True
-            header_lines.append(lineno)
-        elif not started and line.strip():
-            raise GenomixError(
-                f"{label}: line {lineno}: expected a FASTA header starting with '>', "
-                f"got {line.strip()[:40]!r}"
-            )
-        yield line
-
-
-def _parse(handle: IO[str], label: str) -> Iterator[tuple[str, str, int]]:
-    """Yield (title, raw sequence, header line number) for each record in ``handle``."""
-    header_lines: list[int] = []
-    for index, (title, seq) in enumerate(
-        SimpleFastaParser(_tracked_lines(handle, label, header_lines))
-    ):
-        yield title, seq, header_lines[index]
 
 
 def read_fasta(
@@ -190,48 +214,16 @@ def read_fasta(
             ``skip_invalid``) any invalid record, e.g.
             ``reads.fa: record 'chr1' position 17: invalid character 'Z' (...)``.
     """
-    path = Path(path)
-    label = str(path)
-    if not is_readable_input(path):
-        raise GenomixError(f"{label}: no such FASTA file")
     report = on_skip if on_skip is not None else log.warning
-    first_line: dict[str, int] = {}
-    n_records = 0
-    try:
-        with _open_text(path) as handle:
-            for title, raw, lineno in _parse(handle, label):
-                n_records += 1
-                try:
-                    record = _validate(title, raw, lineno, label, first_line)
-                except GenomixError as exc:
-                    if not skip_invalid:
-                        raise
-                    report(str(exc))
-                    continue
-                yield record
-    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-        raise GenomixError(f"{label}: corrupt or truncated gzip data ({exc})") from exc
-    if n_records == 0:
-        raise GenomixError(f"{label}: no FASTA records (empty file, or no line starts with '>')")
-
-
-def _validate(
-    title: str, raw: str, lineno: int, label: str, first_line: dict[str, int]
-) -> FastaRecord:
-    """Check one parsed record; ``first_line`` maps names seen so far to their header line."""
-    words = title.split(None, 1)
-    if not words:
-        raise GenomixError(f"{label}: line {lineno}: record header has no name")
-    name = words[0]
-    if name in first_line:
-        raise GenomixError(
-            f"{label}: duplicate record name {name!r} at lines {first_line[name]} and {lineno}"
-        )
-    first_line[name] = lineno
-    where = f"{label}: record {name!r}"
-    if not raw:
-        raise GenomixError(f"{where} (line {lineno}): empty sequence")
-    return FastaRecord(id=name, sequence=normalize_sequence(raw, where=where))
+    for stream in stream_fasta(path):
+        try:
+            sequence = "".join(stream.chunks)
+        except GenomixError as exc:
+            if not skip_invalid:
+                raise
+            report(str(exc))
+            continue
+        yield FastaRecord(id=stream.id, sequence=sequence)
 
 
 def _wrap(data: bytes | bytearray, width: int) -> bytes:
@@ -252,28 +244,47 @@ def rewrite_fasta(
     """Stream ``src`` (plain/gzip/bgzip) into ``dest`` with even ``width``-column lines.
 
     Streams in constant memory, so whole chromosomes are fine. Case (soft-masking) is kept;
-    the sequence is not validated. A record is kept when ``chroms`` is empty or holds its name
-    before or after ``rename``; headers get the renamed first word and keep the description.
+    bases must be nucleotide codes (ACGT or IUPAC, any case). A record is kept when ``chroms``
+    is empty or holds its name before or after ``rename``; headers get the renamed first word
+    and keep the description.
 
     Raises:
         GenomixError (naming ``label``): no records, text before the first header, a header
-            without a name, duplicate output names, or a requested chromosome missing.
+            without a name or with a name that is not UTF-8, an empty record, a character
+            that is not a nucleotide code (protein, gaps, binary), duplicate output names, or a
+            requested chromosome missing.
     """
     wanted = set(chroms)
     found: set[str] = set()
     written: dict[str, int] = {}
     names: list[str] = []
     keep, buf = False, bytearray()
+    current = ""  # the kept record being written, and its bases written so far
+    done = 0
+
+    def flush(upto: int) -> None:
+        """Check and write ``buf[:upto]`` (whole lines but the record's last), keep the rest."""
+        nonlocal done
+        check_alphabet(buf[:upto], where=f"{label}: record {current!r}", offset=done)
+        dest.write(_wrap(buf[:upto], width))
+        done += upto
+        del buf[:upto]
+
+    def close_record() -> None:
+        if keep:
+            flush(len(buf))
+            if not done:
+                raise GenomixError(
+                    f"{label}: record {current!r} (line {written[current]}): empty sequence"
+                )
+
     with open_bytes(src) as fin:
         for lineno, line in enumerate(fin, 1):
             if line.startswith(b">"):
-                if keep:
-                    dest.write(_wrap(buf, width))
-                    buf.clear()
-                words = line[1:].decode("utf-8", "replace").split(None, 1)
-                if not words:
-                    raise GenomixError(f"{label}: line {lineno}: header without a name")
-                name, new = words[0], rename(words[0])
+                close_record()
+                name = record_name(line[1:], where=f"{label}: line {lineno}")
+                description = line[1:].split(None, 1)[1:]
+                new = rename(name)
                 names.append(name)
                 keep = not wanted or bool({name, new} & wanted)
                 if not keep:
@@ -285,7 +296,8 @@ def rewrite_fasta(
                     )
                 written[new] = lineno
                 found.update((name, new))
-                dest.write(b">" + " ".join([new, *words[1:]]).rstrip().encode() + b"\n")
+                current, done = new, 0
+                dest.write(b">" + b" ".join([new.encode(), *description]).rstrip() + b"\n")
             elif not names:
                 if line.strip():
                     raise GenomixError(
@@ -294,11 +306,8 @@ def rewrite_fasta(
             elif keep:
                 buf += line.rstrip()
                 if len(buf) >= _CHUNK:  # flush whole lines, keep the remainder for the next
-                    cut = len(buf) - len(buf) % width
-                    dest.write(_wrap(buf[:cut], width))
-                    del buf[:cut]
-        if keep:
-            dest.write(_wrap(buf, width))
+                    flush(len(buf) - len(buf) % width)
+        close_record()
     if not names:
         raise GenomixError(f"{label}: no FASTA records")
     missing = [c for c in chroms if c not in found]
@@ -307,3 +316,124 @@ def rewrite_fasta(
         raise GenomixError(
             f"{label}: chromosome(s) {', '.join(missing)} not in the file (it has {shown})"
         )
+
+
+@dataclass
+class FastaStream:
+    """One FASTA record read a chunk at a time (``stream_fasta``).
+
+    Attributes:
+        id: first word of the header line.
+        line: 1-based line of the header.
+        chunks: the sequence as upper-case ACGTN strings of up to a megabase each (IUPAC codes
+            are N); raises GenomixError at an invalid character or, at its end, for an empty
+            record. Drained by ``stream_fasta`` if the caller moves on before its end.
+    """
+
+    id: str
+    line: int
+    chunks: Iterator[str]
+
+
+_CANONICAL = NUCLEOTIDE_TABLE.tobytes()  # for bytes.translate: 0 marks a refused byte
+
+
+def stream_fasta(path: str | Path, *, chunk: int = _CHUNK) -> Iterator[FastaStream]:
+    """Yield the records of a FASTA file (plain or gzip) without holding any record whole.
+
+    The same rules as ``read_fasta`` (names, duplicates, empty records, alphabet), checked as
+    the bytes go by, so memory does not grow with a record's length. Errors of a record (its
+    name, its bases) come from its ``chunks``, so a caller may skip it and go on; those of the
+    file (missing, empty, text before the first header, corrupt gzip) from the iteration.
+    """
+    path = Path(path)
+    label = str(path)
+    if not is_readable_input(path):
+        raise GenomixError(f"{label}: no such FASTA file")
+    first_line: dict[str, int] = {}
+    with open_bytes(path) as handle:
+        lines = enumerate(handle, 1)
+        header: tuple[int, bytes] | None = None
+        for lineno, line in lines:
+            if lineno == 1:
+                line = line.removeprefix(b"\xef\xbb\xbf")
+            if line.startswith(b">"):
+                header = (lineno, line)
+                break
+            if line.strip():
+                shown = line.strip()[:40].decode("utf-8", "replace")
+                raise GenomixError(
+                    f"{label}: line {lineno}: expected a FASTA header starting with '>', "
+                    f"got {shown!r}"
+                )
+        if header is None:
+            raise GenomixError(
+                f"{label}: no FASTA records (empty file, or no line starts with '>')"
+            )
+        while header is not None:
+            lineno, line = header
+            refused: GenomixError | None = None
+            try:
+                name = record_name(line[1:], where=f"{label}: line {lineno}")
+            except GenomixError as error:  # raised from the chunks: a caller may skip it
+                name, refused = line[1:].decode("utf-8", "replace").strip(), error
+            if refused is None and name in first_line:
+                refused = GenomixError(
+                    f"{label}: duplicate record name {name!r} at lines {first_line[name]} "
+                    f"and {lineno}"
+                )
+            first_line.setdefault(name, lineno)
+            following: list[tuple[int, bytes]] = []
+            where = f"{label}: record {name!r}"
+            chunks = _record_chunks(lines, following, where, lineno, chunk, refused)
+            yield FastaStream(name, lineno, chunks)
+            for _ in chunks:  # the caller skipped the rest of the record
+                pass
+            header = following[0] if following else None
+
+
+def _record_chunks(
+    lines: Iterator[tuple[int, bytes]],
+    following: list[tuple[int, bytes]],
+    where: str,
+    lineno: int,
+    chunk: int,
+    refused: GenomixError | None = None,
+) -> Iterator[str]:
+    """The bases of one record, `chunk` at a time; the next header line goes to `following`.
+
+    `refused`: the error of a record refused by its header, raised at the first step.
+    """
+    buffer = bytearray()
+    done = 0
+
+    def normalized() -> str:
+        nonlocal done
+        mapped = bytes(buffer).translate(_CANONICAL)
+        bad = mapped.find(0)
+        if bad >= 0:
+            check_alphabet(buffer, where=where, offset=done)  # raises, naming the position
+        done += len(buffer)
+        buffer.clear()
+        return mapped.decode("ascii")
+
+    try:
+        if refused is not None:
+            raise refused
+        for number, line in lines:
+            if line.startswith(b">"):
+                following.append((number, line))
+                break
+            buffer += line.rstrip()
+            if len(buffer) >= chunk:
+                yield normalized()
+        if buffer:
+            yield normalized()
+    except GenomixError:  # find the next record, so that a caller skipping this one goes on
+        for number, line in [] if following else lines:
+            if line.startswith(b">"):
+                following.append((number, line))
+                break
+        raise
+    if not done:
+        raise GenomixError(f"{where} (line {lineno}): empty sequence")

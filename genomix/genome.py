@@ -21,9 +21,10 @@ from pathlib import Path
 import pyfaidx
 from Bio import bgzf
 
-from genomix.download import bsd_sum, fetch_verified
+from genomix.download import bsd_sum, discard_download, fetch_verified
 from genomix.errors import GenomixError
 from genomix.fasta import GZIP_MAGIC, rewrite_fasta
+from genomix.io import current_umask, is_stream, output_lock, temporary_file
 
 # bsd_sum is re-exported: it lived here before genomix.download existed
 __all__ = ["LINE_WIDTH", "bsd_sum", "fetch_genome", "fetch_sequence", "open_genome"]
@@ -58,24 +59,27 @@ _RENAMERS: dict[str, Callable[[str], str]] = {
 
 def _write_indexed(src: Path, out: Path, *, label: str, chroms: Sequence[str], rename: str) -> None:
     """Rewrite ``src`` to ``out`` atomically (BGZF when ``out`` ends in .gz/.bgz), then index it."""
-    tmp = out.with_name(f"{out.stem}.tmp{out.suffix}")
-    made = [tmp, Path(f"{tmp}.fai"), Path(f"{tmp}.gzi")]
     compressed = out.suffix.lower() in (".gz", ".bgz")
     try:
-        with bgzf.BgzfWriter(str(tmp), "wb") if compressed else tmp.open("wb") as dest:
-            rewrite_fasta(
-                src, dest, label=label, chroms=chroms, rename=_RENAMERS[rename], width=LINE_WIDTH
-            )
-        pyfaidx.Faidx(str(tmp)).close()
-        # FASTA first: a crash in between leaves an .fai older than the FASTA, which is rebuilt
-        for path, suffix in zip(made, ("", ".fai", ".gzi"), strict=True):
-            if path.exists():
-                os.replace(path, f"{out}{suffix}")
+        # the temporary keeps out's suffix: pyfaidx tells BGZF by the name
+        with temporary_file(out, suffix=out.suffix) as tmp:
+            with bgzf.BgzfWriter(str(tmp), "wb") if compressed else tmp.open("wb") as dest:
+                rewrite_fasta(
+                    src,
+                    dest,
+                    label=label,
+                    chroms=chroms,
+                    rename=_RENAMERS[rename],
+                    width=LINE_WIDTH,
+                )
+            pyfaidx.Faidx(str(tmp)).close()
+            os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes it private (0600)
+            # FASTA first: a crash in between leaves an .fai older than the FASTA, which is rebuilt
+            for suffix in ("", ".fai", ".gzi"):
+                if Path(f"{tmp}{suffix}").exists():
+                    os.replace(f"{tmp}{suffix}", f"{out}{suffix}")
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise GenomixError(f"{label}: corrupt or truncated gzip data ({exc})") from exc
-    finally:
-        for path in made:
-            path.unlink(missing_ok=True)
 
 
 def fetch_genome(
@@ -115,21 +119,27 @@ def fetch_genome(
         raise GenomixError(f"rename={rename!r}: expected one of {', '.join(_RENAMERS)}")
     if retries < 0 or backoff < 0:
         raise GenomixError(f"retries={retries}, backoff={backoff}: must not be negative")
+    if is_stream(out) or out.is_dir():
+        raise GenomixError(
+            f"{out}: fetch writes a FASTA file with its .fai index, not to a device, pipe or "
+            "folder (--as-is copies the file as it is)"
+        )
     progress = sys.stderr.isatty() if progress is None else progress
-    verified, part = fetch_verified(
-        source,
-        out,
-        md5=md5,
-        sha256=sha256,
-        checksum_url=checksum_url,
-        retries=retries,
-        backoff=backoff,
-        progress=progress,
-    )
-    try:
-        _write_indexed(verified, out, label=source, chroms=chroms, rename=rename)
-    finally:
-        part.unlink(missing_ok=True)
+    with output_lock(out):
+        verified, part = fetch_verified(
+            source,
+            out,
+            md5=md5,
+            sha256=sha256,
+            checksum_url=checksum_url,
+            retries=retries,
+            backoff=backoff,
+            progress=progress,
+        )
+        try:
+            _write_indexed(verified, out, label=source, chroms=chroms, rename=rename)
+        finally:
+            discard_download(part)
     log.info("%s: wrote %s", source, out)
     return out
 

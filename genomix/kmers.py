@@ -284,7 +284,7 @@ class KmerTokenizer:
             tokens = payload["tokens"]
         except FileNotFoundError:
             raise GenomixError(f"{path}: vocabulary file not found") from None
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        except (KeyError, TypeError, ValueError) as err:  # JSON and UTF-8 errors are ValueErrors
             raise GenomixError(f"{path}: not a k-mer vocabulary ({err})") from None
         if tokens != tok.tokens:
             raise GenomixError(f"{path}: token list does not match k={tok.k} (edited or corrupt)")

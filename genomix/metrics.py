@@ -7,7 +7,6 @@ from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
     f1_score,
-    matthews_corrcoef,
     precision_recall_curve,
     roc_auc_score,
 )
@@ -75,7 +74,7 @@ def binary_metrics(
     return {
         "threshold": float(threshold),
         "f1": float(f1_score(labels, calls, zero_division=0)),
-        "mcc": float(matthews_corrcoef(labels, calls)),
+        "mcc": matthews_correlation(labels, calls),
         "accuracy": float(accuracy_score(labels, calls)),
     }
 
@@ -155,3 +154,16 @@ def percentile_interval(draws: np.ndarray, *, level: float = 0.95) -> tuple[floa
     tail = 100 * (1 - level) / 2
     low, high = np.percentile(kept, [tail, 100 - tail])
     return float(low), float(high)
+
+
+def matthews_correlation(labels: np.ndarray, calls: np.ndarray) -> float:
+    """MCC of 0/1 `calls` against 0/1 `labels`, both (N,); 0 when a margin is empty.
+
+    Computed from the 2 x 2 counts, as scikit-learn does, but without its UserWarning when the
+    labels and calls hold one class (a one-class test split).
+    """
+    labels, calls = np.asarray(labels).astype(bool), np.asarray(calls).astype(bool)
+    tp, tn = float(np.sum(labels & calls)), float(np.sum(~labels & ~calls))
+    fp, fn = float(np.sum(~labels & calls)), float(np.sum(labels & ~calls))
+    denominator = np.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
+    return float((tp * tn - fp * fn) / denominator) if denominator else 0.0

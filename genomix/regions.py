@@ -105,25 +105,41 @@ def read_bed_records(
     reverse-complemented. ``track``/``browser``/``#`` lines and blank lines are skipped.
 
     Raises:
-        GenomixError: ``"{bed}: line {n}: ..."`` for a malformed line, an empty or out-of-range
-            interval, or a chromosome the genome lacks (unless `skip_invalid`, which reports the
+        GenomixError: a BED without intervals; ``"{bed}: line {n}: ..."`` for a malformed line,
+            an empty or out-of-range interval, a name given twice, or a chromosome the genome
+            lacks (unless `skip_invalid`, which reports the
             line through `on_skip`, default a logged warning, and goes on).
     """
     bed = Path(bed)
     if not bed.is_file():
         raise GenomixError(f"{bed}: no such BED file")
     report = on_skip or logger.warning
+    first_line: dict[str, int] = {}
+    intervals = 0
     with open_bytes(bed) as handle:
         for number, raw in enumerate(handle, start=1):
             line = raw.decode("utf-8", "replace").rstrip("\r\n")
             if not line.strip() or line.startswith(("track", "browser", "#")):
                 continue
+            where = f"{bed}: line {number}"
+            intervals += 1
             try:
-                yield bed_record(line.split("\t"), genome, f"{bed}: line {number}")
+                if "\ufffd" in line:
+                    raise GenomixError(f"{where}: bytes that are not UTF-8 text")
+                record = bed_record(line.split("\t"), genome, where)
+                if record.id in first_line:
+                    raise GenomixError(
+                        f"{where}: duplicate name {record.id!r} (first at line "
+                        f"{first_line[record.id]}); rows would be ambiguous"
+                    )
+                first_line[record.id] = number
+                yield record
             except GenomixError as error:
                 if not skip_invalid:
                     raise
                 report(str(error))
+    if not intervals:
+        raise GenomixError(f"{bed}: no intervals (an empty BED file)")
 
 
 def bed_record(fields: Sequence[str], genome: pyfaidx.Fasta, where: str) -> GenomicRecord:

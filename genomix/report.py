@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip
 import os
+import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -37,13 +39,26 @@ REFERENCES = {
 }
 
 
+# what pandas raises for a file that is not a table: binary, truncated gzip, a folder
+_UNREADABLE = (
+    pd.errors.ParserError,
+    pd.errors.EmptyDataError,
+    UnicodeDecodeError,
+    EOFError,
+    zlib.error,
+    gzip.BadGzipFile,
+    IsADirectoryError,
+)
+
+
 def _read_table(path: Path, sep: str = "\t") -> pd.DataFrame:
     try:
         return pd.read_csv(path, sep=sep, keep_default_na=False, na_values=[""])
     except FileNotFoundError:
         raise GenomixError(f"{path}: file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise GenomixError(f"{path}: not a readable table ({error})") from None
+    except _UNREADABLE as error:
+        reason = " ".join(str(error).split())  # one line
+        raise GenomixError(f"{path}: not a readable table ({reason})") from None
 
 
 def _read_predictions(path: Path) -> pd.DataFrame:
@@ -54,8 +69,9 @@ def _read_predictions(path: Path) -> pd.DataFrame:
         )
     except FileNotFoundError:
         raise GenomixError(f"{path}: file not found") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
-        raise GenomixError(f"{path}: not a readable table ({error})") from None
+    except _UNREADABLE as error:
+        reason = " ".join(str(error).split())  # one line
+        raise GenomixError(f"{path}: not a readable table ({reason})") from None
     missing = {"profile", "label", MODEL} - set(frame.columns)
     if missing:
         raise GenomixError(f"{path}: not a predictions table (no {', '.join(sorted(missing))})")

@@ -124,7 +124,7 @@ def write_tracks(
     paths = []
     for output, profile in enumerate(profiles):
         path = directory / track_file_name(profile, suffix)
-        with atomic_path(path, keep_suffix=True) as temporary:
+        with atomic_path(path, suffix=path.suffix) as temporary:
             write(temporary, rows, output, sizes)
         paths.append(path)
     return paths

@@ -44,6 +44,8 @@ from genomix.train import hide_progress
 
 logger = logging.getLogger(__name__)
 
+# Above this fraction of REF alleles that differ from the genome, refuse (wrong assembly?)
+MAX_REF_MISMATCH = 0.1
 _BASES = re.compile(r"[ACGTN]+")
 # symbolic, breakend (mate or single), spanning deletion, no ALT
 _NOT_SEQUENCE = re.compile(r"<.*>|.*[\[\]].*|\.?[ACGTNacgtn]+\.|\.[ACGTNacgtn]+|\*|\.")
@@ -90,13 +92,14 @@ def read_vcf(
             than five columns, a POS that is not a positive integer, a REF that is not ACGTN, or
             an ALT that is neither bases nor symbolic/breakend/``*``; with `skip_invalid` such
             lines are reported through `on_skip` (default: a logged warning) and skipped. A file
-            without a ``#CHROM`` line, and a BCF file, are always errors.
+            without a ``#CHROM`` line or without records, and a BCF file, are always errors.
     """
     path = Path(path)
     if not is_readable_input(path):
         raise GenomixError(f"{path}: no such VCF file")
     report = on_skip or logger.warning
     header = False
+    records = 0
     with open_bytes(path) as handle:
         for number, raw in enumerate(handle, start=1):
             if number == 1 and raw.startswith(b"BCF"):
@@ -109,6 +112,7 @@ def read_vcf(
             if line.startswith("#CHROM"):
                 header = True
                 continue
+            records += 1
             try:
                 if not header:
                     raise GenomixError(
@@ -121,6 +125,8 @@ def read_vcf(
                 report(str(error))
     if not header:
         raise GenomixError(f"{path}: no #CHROM header line; not a VCF file")
+    if not records:
+        raise GenomixError(f"{path}: no variant records (only a header)")
 
 
 def _parse_record(fields: list[str], number: int, where: str) -> Iterator[Variant]:
@@ -129,6 +135,8 @@ def _parse_record(fields: list[str], number: int, where: str) -> Iterator[Varian
     if len(fields) < 5:
         raise GenomixError(f"{where}: {len(fields)} columns, expected CHROM POS ID REF ALT ...")
     chrom, pos_text, name, ref, alts = fields[:5]
+    if any("\ufffd" in field for field in fields[:5]):  # decoded with errors="replace"
+        raise GenomixError(f"{where}: bytes that are not UTF-8 text in CHROM, POS, ID, REF or ALT")
     if not pos_text.isdigit() or int(pos_text) < 1:
         raise GenomixError(f"{where}: POS {pos_text!r} is not a 1-based position")
     ref = ref.upper()
@@ -326,6 +334,7 @@ def predict_variants(
     on_skip: Callable[[str], None] | None = None,
     output_format: str | None = None,
     region: str | None = None,
+    allow_ref_mismatch: bool = False,
 ) -> int:
     """Score every sequence ALT allele of `vcf` against `genome`; write one row per allele.
 
@@ -339,6 +348,10 @@ def predict_variants(
     output. `output_format`: tsv, parquet (default: parquet for a .parquet `out`) or vcf (one
     record per allele, the scores in INFO: `genomix.vcf`). `region` (``chr:start-end``) reads
     only that region of a bgzipped, indexed VCF (pysam). Returns the number of rows written.
+
+    REF alleles that differ from the genome are counted and reported once; when more than
+    `MAX_REF_MISMATCH` of them differ (the VCF is likely on another assembly) GenomixError is
+    raised before the output is renamed into place, unless `allow_ref_mismatch`.
     """
     vcf = Path(vcf)
     report = on_skip or logger.warning
@@ -358,6 +371,7 @@ def predict_variants(
         report=report,
         progress=bar.update,
     )
+    rows = _checked_rows(rows, vcf, allow_ref_mismatch=allow_ref_mismatch)
     written = 0
     if output_format == "vcf":
         from genomix.vcf import write_effects_vcf
@@ -378,6 +392,31 @@ def predict_variants(
     bar.close()
     logger.info("scored %d alleles -> %s", written, out)
     return written
+
+
+def _checked_rows(
+    rows: Iterable[list[Any]], vcf: Path, *, allow_ref_mismatch: bool
+) -> Iterator[list[Any]]:
+    """`rows` (in `effect_columns` order) passed on; once they are all out, REF mismatches
+    (`ref_match` false) are checked by `_check_ref_mismatch`, so a refused run writes nothing."""
+    total = mismatched = 0
+    for row in rows:
+        total += 1
+        mismatched += not row[5]
+        yield row
+    _check_ref_mismatch(mismatched, total, vcf, allow=allow_ref_mismatch)
+
+
+def _check_ref_mismatch(mismatched: int, total: int, vcf: Path, *, allow: bool) -> None:
+    """Warn when REF alleles differ from the genome; refuse above MAX_REF_MISMATCH."""
+    if not mismatched:
+        return
+    message = f"{vcf}: {mismatched} of {total} REF alleles differ from the genome (ref_match false)"
+    if mismatched > MAX_REF_MISMATCH * total and not allow:
+        raise GenomixError(
+            f"{message}; is the VCF on another assembly? --allow-ref-mismatch scores them anyway"
+        )
+    logger.warning("%s", message)
 
 
 def _region_variants(

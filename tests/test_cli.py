@@ -84,7 +84,7 @@ def test_architecture_flags_conflict_with_pretrained(tmp_path: Path) -> None:
         "--table",
         str(PROMOTERS),
         "--pretrained",
-        str(tmp_path),
+        str(tmp_path / "pretrained"),
         "--out",
         str(tmp_path / "m"),
         "--d-model",

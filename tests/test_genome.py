@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 import os
 import re
 import socket
@@ -24,6 +25,7 @@ from pathlib import Path
 import pyfaidx
 import pytest
 
+from genomix.download import resume_record
 from genomix.errors import GenomixError
 from genomix.fasta import read_fasta
 from genomix.genome import fetch_genome, fetch_sequence, open_genome
@@ -49,6 +51,7 @@ class Server:
     files: dict[str, bytes] = field(default_factory=dict)
     script: dict[str, list[str]] = field(default_factory=dict)
     log: list[tuple[str, str | None]] = field(default_factory=list)
+    etag: str = '"v1"'
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -69,16 +72,19 @@ class _Handler(BaseHTTPRequestHandler):
             return
         start, status = 0, 200
         match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
-        if match and step != "ignore_range":
+        if_range = self.headers.get("If-Range")
+        if match and step != "ignore_range" and if_range in (None, state.etag):
             start, status = int(match[1]), 206
             if start >= len(body):
                 self.send_response(416)
+                self.send_header("ETag", state.etag)
                 self.send_header("Content-Range", f"bytes */{len(body)}")
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
         data = body[start:]
         self.send_response(status)
+        self.send_header("ETag", state.etag)
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         self.send_header("Content-Length", str(len(data)))
@@ -130,18 +136,53 @@ def test_resume_after_dropped_connection(server: Server, tmp_path: Path, human_s
     _check_human(out, human_seq)
 
 
+def _leftover_part(server: Server, tmp_path: Path, data: bytes, *, url: str | None = None) -> None:
+    """A ``hs.fa.part`` holding `data`, with the record a download of `url` writes beside it."""
+    url = url or f"{server.url}/hs/z.fa.gz"
+    (tmp_path / "hs.fa.part").write_bytes(data)
+    size = len(server.files["/hs/z.fa.gz"])
+    record = {"url": url, "validator": server.etag, "size": size}
+    resume_record(tmp_path / "hs.fa.part").write_text(json.dumps(record))
+
+
 def test_resume_from_part_left_by_earlier_run(
     server: Server, tmp_path: Path, human_seq: str
 ) -> None:
     out = tmp_path / "hs.fa"
-    (tmp_path / "hs.fa.part").write_bytes(server.files["/hs/z.fa.gz"][:1000])
+    _leftover_part(server, tmp_path, server.files["/hs/z.fa.gz"][:1000])
     fetch_genome(f"{server.url}/hs/z.fa.gz", out, md5=HUMAN_MD5)
     assert server.log == [("/hs/z.fa.gz", "bytes=1000-")]
     _check_human(out, human_seq)
 
 
+def test_part_of_another_file_is_not_resumed(
+    server: Server, tmp_path: Path, human_seq: str
+) -> None:
+    """Issue 12: a leftover .part with no record, or one of another URL, is started over."""
+    out = tmp_path / "hs.fa"
+    (tmp_path / "hs.fa.part").write_bytes(b">other\n" + b"ACGT" * 150)
+    fetch_genome(f"{server.url}/hs/z.fa.gz", out)  # no checksum to catch a stitched file
+    assert server.log == [("/hs/z.fa.gz", None)]
+    _check_human(out, human_seq)
+    server.log.clear()
+    _leftover_part(server, tmp_path, b">other\n" + b"ACGT" * 150, url=f"{server.url}/x.fa.gz")
+    fetch_genome(f"{server.url}/hs/z.fa.gz", out)
+    assert server.log == [("/hs/z.fa.gz", None)]
+    _check_human(out, human_seq)
+
+
+def test_part_of_a_changed_file_restarts(server: Server, tmp_path: Path, human_seq: str) -> None:
+    """If-Range: when the file changed since (new ETag), the server sends it whole."""
+    out = tmp_path / "hs.fa"
+    _leftover_part(server, tmp_path, b">old version\n" + b"ACGT" * 150)
+    server.etag = '"v2"'
+    fetch_genome(f"{server.url}/hs/z.fa.gz", out)
+    assert server.log == [("/hs/z.fa.gz", "bytes=613-")]  # asked; got 200 with the whole file
+    _check_human(out, human_seq)
+
+
 def test_complete_part_is_not_downloaded_again(server: Server, tmp_path: Path) -> None:
-    (tmp_path / "hs.fa.part").write_bytes(server.files["/hs/z.fa.gz"])
+    _leftover_part(server, tmp_path, server.files["/hs/z.fa.gz"])
     fetch_genome(f"{server.url}/hs/z.fa.gz", tmp_path / "hs.fa", md5=HUMAN_MD5)
     assert len(server.log) == 1  # answered 416 with the full size: nothing to fetch
 
@@ -150,10 +191,11 @@ def test_part_longer_than_file_restarts(server: Server, tmp_path: Path, human_se
     out = tmp_path / "hs.fa"
     (tmp_path / "hs.fa.part").write_bytes(server.files["/hs/z.fa.gz"] + b"junk")
     fetch_genome(f"{server.url}/hs/z.fa.gz", out, md5=HUMAN_MD5, backoff=0)
-    assert [rng for _, rng in server.log] == [
-        f"bytes={len(server.files['/hs/z.fa.gz']) + 4}-",
-        None,
-    ]
+    assert [rng for _, rng in server.log] == [None]  # longer than the recorded size: not resumed
+    _leftover_part(server, tmp_path, server.files["/hs/z.fa.gz"] + b"junk")
+    server.log.clear()
+    fetch_genome(f"{server.url}/hs/z.fa.gz", out, md5=HUMAN_MD5, backoff=0)
+    assert [rng for _, rng in server.log] == [None]
     _check_human(out, human_seq)
 
 
@@ -177,6 +219,13 @@ def test_5xx_retried_then_gives_up(server: Server, tmp_path: Path) -> None:
     with pytest.raises(GenomixError, match=re.escape(f"{url}: download failed after 2 attempts")):
         fetch_genome(url, tmp_path / "b.fa", retries=1, backoff=0)
     assert len(server.log) == 2
+    # issue 12: it said "resume from b.fa.part", a file that does not exist
+    server.script["/hs/z.fa.gz"] = ["503", "503"]
+    with pytest.raises(
+        GenomixError, match=r"\(HTTP 503 Service Unavailable\); run again to retry$"
+    ):
+        fetch_genome(url, tmp_path / "b.fa", retries=1, backoff=0)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["a.fa", "a.fa.fai"]
 
 
 def test_timeout_retried(

@@ -330,7 +330,7 @@ def test_n_runs_match_a_per_base_count() -> None:
 
 def test_read_sequences_matches_biopython(tmp_path: Path) -> None:
     fasta = tmp_path / "r.fa.gz"
-    fasta.write_bytes(gzip.compress(b">a desc\r\nACGT\r\nac\n>b\n\n>c\nNNNN\nG\n"))
+    fasta.write_bytes(gzip.compress(b">a desc\r\nACGT\r\nac\n>b\n\nTT\n>c\nNNNN\nG\n"))
     assert [(name, bytes(seq)) for name, seq in _read_sequences(fasta)] == [
         (name, seq.encode()) for name, seq in read_fasta_records(fasta)
     ]

@@ -203,3 +203,25 @@ def test_profile_without_positives_keeps_its_row_without_interval() -> None:
     table = metrics_table(_scores(labels, {"transformer": np.random.rand(30, 1)}), bootstrap=10)
     assert table["note"].iloc[0] == "no positives in test split"
     assert math.isnan(table["auroc_lo"].iloc[0])
+
+
+def test_mcc_matches_sklearn_and_one_class_split_stays_quiet(
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    """Issue 12: a one-class test split leaked scikit-learn's UserWarning to stderr."""
+    from sklearn.metrics import matthews_corrcoef
+
+    from genomix.metrics import binary_metrics, matthews_correlation
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        labels, calls = rng.integers(0, 2, 20), rng.integers(0, 2, 20)
+        assert matthews_correlation(labels, calls) == pytest.approx(
+            matthews_corrcoef(labels, calls), abs=1e-12
+        )
+    assert matthews_correlation(np.array([1, 1, 0, 0]), np.array([1, 0, 0, 0])) == pytest.approx(
+        1 / np.sqrt(3)  # tp 1, fn 1, tn 2, fp 0: (2 - 0) / sqrt(1 * 2 * 2 * 3)
+    )
+    recwarn.clear()
+    assert binary_metrics(np.zeros(5), np.zeros(5), 0.5)["mcc"] == 0.0
+    assert not recwarn.list

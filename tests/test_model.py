@@ -79,8 +79,13 @@ def test_mlm_save_load_round_trip_gives_identical_logits(tmp_path: Path) -> None
 
 def test_rewriting_a_model_dir_replaces_it_whole(tmp_path: Path) -> None:
     model = MaskedLanguageModel(CONFIG, TOKENIZER.vocab_size)
-    write_model_dir(tmp_path / "m", model, TOKENIZER, {"kind": "mlm", "round": 1})
-    write_model_dir(tmp_path / "m", model, TOKENIZER, {"kind": "mlm", "round": 2})
+    metadata = {
+        "kind": "mlm",
+        "model": dataclasses.asdict(CONFIG),
+        "tokenizer": {"k": TOKENIZER.k, "stride": TOKENIZER.stride},
+    }
+    write_model_dir(tmp_path / "m", model, TOKENIZER, {**metadata, "round": 1})
+    write_model_dir(tmp_path / "m", model, TOKENIZER, {**metadata, "round": 2})
     assert read_metadata(tmp_path / "m")["round"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 

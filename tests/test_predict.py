@@ -37,8 +37,14 @@ def test_short_record_is_one_window(promoter_model: Path, promoter_table, tmp_pa
     out = tmp_path / "out.tsv"
     predict_fasta(promoter_model, _fasta(tmp_path, {"p0": sequence[:200]}), out, device="cpu")
     table = pd.read_csv(out, sep="\t")
-    assert list(table.columns) == ["id", "length", "start", "end", "promoter"]
-    assert table.iloc[0][["id", "length", "start", "end"]].tolist() == ["p0", 200, 0, 200]
+    assert list(table.columns) == ["id", "length", "start", "end", "n_fraction", "promoter"]
+    assert table.iloc[0][["id", "length", "start", "end", "n_fraction"]].tolist() == [
+        "p0",
+        200,
+        0,
+        200,
+        0.0,
+    ]
     model, tokenizer, _ = load_classifier(promoter_model)
     expected = score_sequences(model, tokenizer, [sequence[:200]], batch_size=1, device="cpu")
     assert table["promoter"].iloc[0] == pytest.approx(expected[0, 0], abs=1e-6)
@@ -288,3 +294,54 @@ def test_tsv_named_gz_is_gzipped(tmp_path: Path) -> None:
     with open_table(tmp_path / "t.tsv.gz", ["id", "x"], [str, float]) as table:
         table.write(["r0", 0.25])
     assert gzip.decompress((tmp_path / "t.tsv.gz").read_bytes()) == b"id\tx\nr0\t0.25\n"
+
+
+def test_mostly_n_records_are_flagged_once(
+    promoter_model: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12: all-N records scored without a word; now n_fraction says so, and one warning."""
+    fasta = _fasta(
+        tmp_path,
+        {
+            "n300": "N" * 300,
+            "n5000": "N" * 5000,
+            "half": "ACGT" * 50 + "N" * 100,
+            "dna": "ACGT" * 90,
+        },
+    )
+    with caplog.at_level("WARNING", logger="genomix.predict"):
+        predict_fasta(promoter_model, fasta, tmp_path / "o.tsv", device="cpu")
+    table = pd.read_csv(tmp_path / "o.tsv", sep="\t").set_index("id")
+    assert table["n_fraction"].to_dict() == {"n300": 1.0, "n5000": 1.0, "half": 0.333333, "dna": 0}
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings == [
+        f"{fasta}: 2 of 4 records are more than 50% N; their scores say little (n_fraction)"
+    ]
+    predict_fasta(promoter_model, fasta, tmp_path / "w.tsv", device="cpu", per_window=True)
+    windows = pd.read_csv(tmp_path / "w.tsv", sep="\t")
+    assert windows.loc[windows["id"] == "half", "n_fraction"].tolist() == [0.333333]
+
+
+def test_long_record_streams_windows_with_the_same_scores(
+    promoter_model: Path, tmp_path: Path
+) -> None:
+    """Windows scored a batch at a time and folded: max and mean equal those of all windows."""
+    human = next(read_fasta(HUMAN)).sequence[200_000:230_000]
+    fasta = _fasta(tmp_path, {"long": human})
+    predict_fasta(
+        promoter_model, fasta, tmp_path / "w.tsv", per_window=True, batch_size=7, device="cpu"
+    )
+    windows = pd.read_csv(tmp_path / "w.tsv", sep="\t")
+    assert len(windows) == (30_000 - 300) // 150 + 1
+    for aggregate in ("max", "mean"):
+        predict_fasta(
+            promoter_model,
+            fasta,
+            tmp_path / "r.tsv",
+            aggregate=aggregate,
+            batch_size=5,
+            device="cpu",
+        )
+        record = pd.read_csv(tmp_path / "r.tsv", sep="\t")
+        expected = getattr(windows["promoter"], aggregate)()
+        assert record["promoter"].iloc[0] == pytest.approx(expected, abs=2e-6)

@@ -25,6 +25,7 @@ from genomix.model import EncoderConfig, MaskedLanguageModel
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 TOKENIZER = KmerTokenizer(3, 1)
+VOCAB = {"k": 3, "stride": 1}  # config.json's tokenizer section (model directories need it)
 ROTARY = EncoderConfig(
     d_model=32, n_layers=2, n_heads=2, d_ff=64, max_tokens=128, block_size=16, positions="rotary"
 )
@@ -149,7 +150,7 @@ def test_rotary_model_has_no_position_table_and_learns() -> None:
 
 def test_rotary_config_and_weights_round_trip(tmp_path: Path) -> None:
     model = MaskedLanguageModel(ROTARY, TOKENIZER.vocab_size).eval()
-    metadata = {"kind": "mlm", "model": dataclasses.asdict(ROTARY)}
+    metadata = {"kind": "mlm", "model": dataclasses.asdict(ROTARY), "tokenizer": VOCAB}
     write_model_dir(tmp_path / "m", model, TOKENIZER, metadata)
     config = encoder_config_from(read_metadata(tmp_path / "m"))
     assert config == ROTARY
@@ -165,7 +166,9 @@ def test_checkpoint_without_positions_field_loads_as_learned(tmp_path: Path) -> 
     old = dataclasses.asdict(learned)
     for new_key in ("positions", "preset", "activation_checkpointing"):
         del old[new_key]  # as written before these options existed
-    write_model_dir(tmp_path / "old", model, TOKENIZER, {"kind": "mlm", "model": old})
+    write_model_dir(
+        tmp_path / "old", model, TOKENIZER, {"kind": "mlm", "model": old, "tokenizer": VOCAB}
+    )
     config = encoder_config_from(read_metadata(tmp_path / "old"))
     assert config.positions == "learned" and config == learned
     loaded = MaskedLanguageModel(config, TOKENIZER.vocab_size).eval()

@@ -103,6 +103,12 @@ def test_row_split_fractions(tmp_path: Path) -> None:
         ("sequence\tlabel\nACGT\t1\n\t0\n", {}, "t.tsv: line 3: empty sequence"),
         ("sequence\tlabel\tsplit\nACGT\t1\tdev\n", {}, "t.tsv: line 2: split 'dev'"),
         ("sequence\tsplit\nACGT\ttrain\n", {"task": "chromatin"}, "needs at least one 0/1 profile"),
+        # issue 12: pandas renamed the second 'CTCF' to 'CTCF.1', a profile of its own
+        (
+            "sequence\tCTCF\tCTCF\nACGT\t1\t0\n",
+            {"task": "chromatin"},
+            r"t.tsv: line 1: column 'CTCF' is given twice \(columns 2 and 3\)",
+        ),
     ],
 )
 def test_errors(tmp_path: Path, text: str, kwargs: dict[str, str], message: str) -> None:

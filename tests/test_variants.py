@@ -17,6 +17,7 @@ from genomix.checkpoint import load_classifier
 from genomix.cli import main
 from genomix.errors import GenomixError
 from genomix.genome import open_genome
+from genomix.model_files import write_checksums
 from genomix.scoring import encode_sequences, score_logits, score_sequences
 from genomix.variants import (
     allele_context,
@@ -131,7 +132,10 @@ def test_scores_ref_match_and_zero_change(
     ]
     out = tmp_path / "effects.tsv"
     vcf = _vcf(tmp_path, lines)
-    assert predict_variants(promoter_model, vcf, human_genome, out, device=device) == 5
+    written = predict_variants(
+        promoter_model, vcf, human_genome, out, device=device, allow_ref_mismatch=True
+    )
+    assert written == 5
     table = pd.read_csv(out, sep="\t").set_index("id")
     assert list(table.columns) == [
         "chrom",
@@ -209,6 +213,7 @@ def test_logit_diff_of_confident_scores_is_not_clipped(
     with torch.no_grad():
         model.head.linear.bias += 30.0
     safetensors.torch.save_model(model, str(confident / "model.safetensors"))
+    write_checksums(confident, ["model.safetensors"])  # an intended edit: record it
     human = _human(human_genome)
     alt = "ACGT".replace(human[1999], "")[0]
     out = tmp_path / "effects.tsv"
@@ -222,3 +227,32 @@ def test_logit_diff_of_confident_scores_is_not_clipped(
     assert ref_logit > 20 and alt_logit > 20 and alt_logit != ref_logit
     assert row["ref:promoter"] == row["alt:promoter"] == 1.0
     assert row["logit_diff:promoter"] == pytest.approx(alt_logit - ref_logit, abs=1e-5)
+
+
+def test_ref_mismatches_warn_then_stop_above_a_tenth(
+    promoter_model: Path, human_genome: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12: with every REF wrong (another assembly) only the ref_match column said so."""
+    human = _human(human_genome)
+    right = [
+        ["z", str(p), f"ok{p}", human[p - 1], "ACGT".replace(human[p - 1], "")[0]]
+        for p in range(2000, 2020)
+    ]
+    wrong = [["z", "3000", "bad", "ACGT".replace(human[2999], "")[0], human[2999]]]
+    out = tmp_path / "effects.tsv"
+    with caplog.at_level("WARNING", logger="genomix.variants"):
+        assert (
+            predict_variants(promoter_model, _vcf(tmp_path, right + wrong), human_genome, out) == 21
+        )
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"{tmp_path / 'calls.vcf'}: 1 of 21 REF alleles differ from the genome (ref_match false)"
+    ]
+    out.write_text("previous\n")
+    vcf = _vcf(tmp_path, right[:5] + wrong)  # 1 of 6: above a tenth
+    with pytest.raises(GenomixError, match="1 of 6 REF alleles differ .*--allow-ref-mismatch"):
+        predict_variants(promoter_model, vcf, human_genome, out)
+    assert out.read_text() == "previous\n"
+    argv = ["predict-variants", str(vcf), "--genome", str(human_genome), "--model"]
+    argv += [str(promoter_model), "-o", str(out), "--allow-ref-mismatch"]
+    assert main(argv) == 0
+    assert pd.read_csv(out, sep="\t")["ref_match"].tolist() == [True] * 5 + [False]

@@ -29,8 +29,22 @@ def _calls(tmp_path: Path, human_genome: Path) -> Path:
 
 
 def _run(model: Path, vcf: Path, genome: Path, out: Path, *flags: str) -> int:
+    """predict-variants; the wrong REF of `_calls` (1 of 5, over the 10% stop) is allowed."""
     return main(["predict-variants", str(vcf), "--genome", str(genome), "--model", str(model),
-                 "-o", str(out), *flags])  # fmt: skip
+                 "-o", str(out), "--allow-ref-mismatch", *flags])  # fmt: skip
+
+
+def test_ref_mismatch_stop_writes_no_vcf(
+    promoter_model: Path, human_genome: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    vcf = _calls(tmp_path, human_genome)
+    out = tmp_path / "a.vcf"
+    argv = ["predict-variants", str(vcf), "--genome", str(human_genome), "--model",
+            str(promoter_model), "-o", str(out), "--format", "vcf"]  # fmt: skip
+    capsys.readouterr()
+    assert main(argv) == 1
+    assert "1 of 5 REF alleles differ from the genome" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["calls.vcf"]
 
 
 def test_annotated_vcf_reads_back_with_the_table_values(

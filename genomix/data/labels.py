@@ -29,7 +29,7 @@ import pandas as pd
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from genomix.errors import GenomixError
-from genomix.fasta import open_bytes
+from genomix.fasta import check_alphabet, open_bytes, record_name
 from genomix.io import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -39,12 +39,11 @@ _N_RUN = re.compile(rb"[Nn]+")
 
 
 def _open_text(path: Path) -> Iterable[str]:
-    """Open a text file, gzip or plain (sniffed by the magic bytes)."""
+    """Open a text file, gzip or plain (sniffed by the magic bytes, corrupt gzip refused)."""
     if not path.is_file():
         raise GenomixError(f"{path}: file not found")
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
-    return gzip.open(path, "rt") if magic == b"\x1f\x8b" else open(path)  # noqa: SIM115
+    # gzip errors name the file; bytes that are not UTF-8 become U+FFFD (names are checked)
+    return io.TextIOWrapper(open_bytes(path), encoding="utf-8", errors="replace")
 
 
 def read_fasta_records(path: str | Path) -> Iterator[tuple[str, str]]:
@@ -66,16 +65,23 @@ def _read_sequences(path: Path) -> Iterator[tuple[str, bytearray]]:
     name: str | None = None
     seq = bytearray()
     with open_bytes(path) as fh:
-        for line in fh:
+        for lineno, line in enumerate(fh, 1):
             if line.startswith(b">"):
                 if name is not None:
-                    yield name, seq
-                words = line[1:].split(None, 1)
-                name, seq = (words[0].decode() if words else ""), bytearray()
+                    yield _checked(name, seq, path)
+                name, seq = record_name(line[1:], where=f"{path}: line {lineno}"), bytearray()
             elif name is not None:
                 seq += line.rstrip()
     if name is not None:
-        yield name, seq
+        yield _checked(name, seq, path)
+
+
+def _checked(name: str, seq: bytearray, path: Path) -> tuple[str, bytearray]:
+    """(name, seq) once `seq` is known to be non-empty nucleotide codes (not protein)."""
+    if not seq:
+        raise GenomixError(f"{path}: record {name!r}: empty sequence")
+    check_alphabet(seq, where=f"{path}: record {name!r}")
+    return name, seq
 
 
 def _fasta_names(path: Path) -> list[str]:
@@ -141,6 +147,8 @@ def read_bed(path: str | Path) -> pd.DataFrame:
                 raise GenomixError(f"{path}: line {n}: bad interval {start}-{end}")
             strand = fields[5] if len(fields) > 5 and fields[5] in ("+", "-") else "."
             rows.append((fields[0], start, end, strand))
+    if not rows:
+        raise GenomixError(f"{path}: no intervals (an empty BED file)")
     return pd.DataFrame(rows, columns=["chrom", "start", "end", "strand"]).astype(
         {"start": np.int64, "end": np.int64}
     )

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,9 @@ from numpy.lib.format import write_array_header_2_0
 
 from genomix.data.labels import chromosome_of_record
 from genomix.errors import GenomixError
+from genomix.fasta import check_alphabet
 from genomix.genome import open_genome
+from genomix.io import atomic_path
 from genomix.kmers import KmerTokenizer
 
 logger = logging.getLogger(__name__)
@@ -41,18 +42,27 @@ def write_token_shard(genome: str | Path, out: str | Path, tokenizer: KmerTokeni
     out = Path(out)
     fasta = open_genome(genome)
     names = list(fasta.keys())  # noqa: SIM118 -- iterating a pyfaidx.Fasta yields records
+    empty = [name for name in names if len(fasta[name]) == 0]
+    if empty:
+        raise GenomixError(f"{genome}: record {empty[0]!r}: empty sequence (a header-only record)")
     lengths = {name: tokenizer.tokens_for_length(len(fasta[name])) for name in names}
     total = sum(lengths.values())
     if total == 0:
         raise GenomixError(f"{genome}: no chromosome is at least k={tokenizer.k} bases long")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    partial_npy = out.with_name(f".{out.name}.partial.npy")
     chromosomes, offset = [], 0
-    with partial_npy.open("wb") as fh:
+    index_path = out.with_suffix(".json")
+    with (
+        atomic_path(out) as partial_npy,
+        atomic_path(index_path) as partial_json,
+        partial_npy.open("wb") as fh,
+    ):
         header = {"descr": np.dtype("<i4").str, "fortran_order": False, "shape": (total,)}
         write_array_header_2_0(fh, header)
         for name, n_tokens in lengths.items():
-            encoded = tokenizer.encode(str(fasta[name][:]))
+            sequence = str(fasta[name][:])
+            check_alphabet(sequence, where=f"{genome}: record {name!r}")  # not protein: no [UNK]s
+            encoded = tokenizer.encode(sequence)
+            del sequence
             if encoded.shape != (n_tokens,):
                 raise GenomixError(f"{genome}: {name}: {encoded.size} tokens, expected {n_tokens}")
             fh.write(np.ascontiguousarray(encoded, dtype="<i4").data)  # no copy
@@ -60,12 +70,8 @@ def write_token_shard(genome: str | Path, out: str | Path, tokenizer: KmerTokeni
             logger.info("tokenized %s: %d tokens", name, n_tokens)
             offset += n_tokens
             del encoded  # before the next chromosome's tokens exist: one chromosome at a time
-    index = {"k": tokenizer.k, "stride": tokenizer.stride, "chromosomes": chromosomes}
-    index_path = out.with_suffix(".json")
-    partial_json = index_path.with_name(f".{index_path.name}.partial")
-    partial_json.write_text(json.dumps(index, indent=2) + "\n")
-    os.replace(partial_npy, out)
-    os.replace(partial_json, index_path)
+        index = {"k": tokenizer.k, "stride": tokenizer.stride, "chromosomes": chromosomes}
+        partial_json.write_text(json.dumps(index, indent=2) + "\n")
     return out
 
 
@@ -85,11 +91,23 @@ class TokenShard:
         index_path = self.path.with_suffix(".json")
         if not self.path.is_file() or not index_path.is_file():
             raise GenomixError(f"{self.path}: token shard not found (run `genomix tokenize`)")
-        index = json.loads(index_path.read_text())
-        self.tokenizer = KmerTokenizer(index["k"], index["stride"])
-        self.chromosomes = index["chromosomes"]
-        self.tokens = np.load(self.path, mmap_mode="r")
-        indexed = sum(chrom["length"] for chrom in self.chromosomes)
+        try:
+            index = json.loads(index_path.read_bytes().decode("utf-8"))
+            self.tokenizer = KmerTokenizer(index["k"], index["stride"])
+            self.chromosomes = index["chromosomes"]
+            indexed = sum(chrom["length"] for chrom in self.chromosomes)
+        except (ValueError, KeyError, TypeError) as error:  # JSON and UTF-8 errors: ValueError
+            reason = " ".join(str(error).split())
+            raise GenomixError(
+                f"{index_path}: not a token shard index ({reason}); rerun `genomix tokenize`"
+            ) from None
+        try:
+            self.tokens = np.load(self.path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as error:
+            reason = " ".join(str(error).split())[:200]
+            raise GenomixError(
+                f"{self.path}: not a token shard ({reason}); rerun `genomix tokenize`"
+            ) from None
         if self.tokens.shape != (indexed,) or self.tokens.dtype != np.int32:
             raise GenomixError(
                 f"{self.path}: {self.tokens.shape[0]} tokens but its index {index_path.name} "

@@ -9,7 +9,7 @@ otherwise a seeded 0.8/0.1/0.1 split by ``pair_id`` (so pairs stay together), el
 
 from __future__ import annotations
 
-import gzip
+import io
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +22,7 @@ import pyfaidx
 
 from genomix.data.labels import read_fasta_records
 from genomix.errors import GenomixError
-from genomix.fasta import NUCLEOTIDE_TABLE
+from genomix.fasta import NUCLEOTIDE_TABLE, open_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -87,31 +87,39 @@ class LabeledTable:
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
-    """Read the table as strings; gzip by magic bytes, TSV/CSV by extension or sniffing."""
+    """Read the table as strings; gzip by magic bytes, TSV/CSV by extension or sniffing.
+
+    Refused: corrupt gzip, text that is not UTF-8, no header or no rows, and a column name
+    given twice (pandas would rename the second one ``name.1``).
+    """
     if not path.is_file():
         raise GenomixError(f"{path}: file not found")
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gz else open
     suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
     ext = suffixes[-1] if suffixes else ""
-    if ext in (".tsv", ".tab", ".txt"):
-        sep = "\t"
-    elif ext == ".csv":
-        sep = ","
-    else:
-        with opener(path, "rt") as fh:
-            head = fh.readline()
-        sep = "\t" if "\t" in head else ","
     try:
-        with opener(path, "rt", newline="") as fh:
+        with io.TextIOWrapper(open_bytes(path), encoding="utf-8", newline="") as fh:
+            head = fh.readline()
+            sep = {".tsv": "\t", ".tab": "\t", ".txt": "\t", ".csv": ","}.get(ext)
+            sep = sep or ("\t" if "\t" in head else ",")
+            fh.seek(0)
             frame = pd.read_csv(fh, sep=sep, dtype=str, keep_default_na=False)
+    except UnicodeDecodeError as err:
+        raise GenomixError(
+            f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x}); binary or damaged"
+        ) from None
     except pd.errors.EmptyDataError:
         raise GenomixError(f"{path}: empty table (no header)") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+    except pd.errors.ParserError as err:
         kind = "TSV" if sep == "\t" else "CSV"
         reason = " ".join(str(err).split())  # one line
         raise GenomixError(f"{path}: cannot parse as {kind} ({reason})") from None
+    names = [name.strip().strip('"') for name in head.rstrip("\r\n").split(sep)]
+    for index, name in enumerate(names):
+        if name in names[:index]:
+            raise GenomixError(
+                f"{path}: line 1: column {name!r} is given twice (columns "
+                f"{names.index(name) + 1} and {index + 1})"
+            )
     frame.columns = [str(c).strip() for c in frame.columns]
     if frame.empty:
         raise GenomixError(f"{path}: empty table (header but no rows)")
