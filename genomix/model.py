@@ -45,6 +45,8 @@ class EncoderConfig:
             "d_ff": 256,
             "max_tokens": 1024,
             "block_size": 64,
+            "dropout": 0.0,
+            "positions": "rotary",
         },
         # BigBird-ITC as pretrained on DNA (Zaheer et al. 2020, genomics appendix): BERT-base
         # sizes, 4096 tokens, blocks of 64 with 2 global, 3 window and 3 random blocks.
