@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from genomix.fasta import read_fasta
+from genomix.seqio.fasta import read_fasta
 
 ROOT = Path(__file__).resolve().parents[1]
 HUMAN = ROOT / "data" / "demo" / "human_grch37_chr20_1mb.fa.gz"

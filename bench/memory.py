@@ -54,7 +54,7 @@ def child(stage: str, genome: Path, out: Path, peaks: list[str]) -> None:
     """Run one stage in this process; print {"baseline": MiB, "peak": MiB, "seconds": s}."""
     from genomix.data.labels import iter_chromatin_table, write_tables
     from genomix.data.pretrain import write_token_shard
-    from genomix.genome import fetch_genome
+    from genomix.seqio.genome import fetch_genome
     from genomix.kmers import KmerTokenizer
 
     baseline = _peak_mib()
@@ -92,7 +92,7 @@ def measure(stage: str, genome: Path, peaks: list[str]) -> dict[str, float]:
 
 def fetched(source: Path, folder: Path) -> Path:
     """`source` rewritten and indexed as `genomix fetch` does (what both stages read)."""
-    from genomix.genome import fetch_genome
+    from genomix.seqio.genome import fetch_genome
 
     return fetch_genome(str(source), folder / f"{source.name.split('.')[0]}.fa", progress=False)
 

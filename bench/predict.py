@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from genomix.fasta import open_bytes, read_fasta
+from genomix.seqio.fasta import open_bytes, read_fasta
 from genomix.predict import predict_fasta
 from genomix.scan import scan_genome
 from genomix.variants import predict_variants

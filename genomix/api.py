@@ -21,8 +21,8 @@ import pandas as pd
 import pyfaidx
 
 from genomix.errors import GenomixError
-from genomix.fasta import FastaRecord, normalize_sequence
-from genomix.genome import open_genome
+from genomix.seqio.fasta import FastaRecord, normalize_sequence
+from genomix.seqio.genome import open_genome
 from genomix.predict import (
     Predictor,
     load_predictor,
@@ -30,7 +30,7 @@ from genomix.predict import (
     score_records,
     table_rows,
 )
-from genomix.regions import bed_record
+from genomix.seqio.regions import bed_record
 
 
 class Model:

@@ -26,9 +26,9 @@ import torch
 from torch import nn
 
 from genomix.errors import GenomixError
-from genomix.fasta import FastaRecord
+from genomix.seqio.fasta import FastaRecord
 from genomix.kmers import KmerTokenizer
-from genomix.regions import reverse_complement
+from genomix.seqio.regions import reverse_complement
 from genomix.scoring import encode_sequences, score_logits
 
 BASES = "ACGT"

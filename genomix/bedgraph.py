@@ -16,8 +16,8 @@ import numpy as np
 
 from genomix.attribution import ExplainedRecord
 from genomix.errors import GenomixError
-from genomix.io import atomic_path
-from genomix.regions import GenomicRecord
+from genomix.seqio.atomic import atomic_path
+from genomix.seqio.regions import GenomicRecord
 
 
 def write_bedgraphs(

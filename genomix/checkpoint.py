@@ -34,7 +34,7 @@ from torch import nn
 from genomix.errors import GenomixError
 from genomix.heads import SequenceClassifier
 from genomix.hub import CARD_FILE, CODE_FILES, TOKENIZER_CONFIG_FILE, hub_config, write_hub_files
-from genomix.io import atomic_path, current_umask, temporary_dir
+from genomix.seqio.atomic import atomic_path, current_umask, temporary_dir
 from genomix.kmers import KmerTokenizer
 from genomix.model import Encoder, EncoderConfig, MaskedLanguageModel
 from genomix.model_files import (

@@ -559,10 +559,10 @@ def run(args: argparse.Namespace) -> None:
     from genomix.model import EncoderConfig
 
     if args.command == "fetch":
-        from genomix.genome import fetch_genome
+        from genomix.seqio.genome import fetch_genome
 
         if args.as_is:
-            from genomix.download import fetch_file
+            from genomix.seqio.download import fetch_file
 
             if args.chroms or args.rename != "keep":
                 raise GenomixError("--as-is keeps the file as it is; drop --chroms/--rename")
@@ -660,7 +660,7 @@ def run(args: argparse.Namespace) -> None:
     elif args.command == "evaluate":
         from genomix.checkpoint import read_classifier_metadata
         from genomix.evaluate import metrics_table, predictions_table, score_models
-        from genomix.io import write_tsv
+        from genomix.seqio.atomic import write_tsv
 
         config = config_from_arguments(EvaluateConfig, args, "evaluate")
         metadata = read_classifier_metadata(args.model)

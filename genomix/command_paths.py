@@ -7,11 +7,11 @@ import argparse
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from genomix.io import refuse_overlaps
+from genomix.seqio.atomic import refuse_overlaps
 
 
 def _local(source: str | None) -> list[Path]:
-    from genomix.download import local_path  # numba: imported only for fetch
+    from genomix.seqio.download import local_path  # numba: imported only for fetch
 
     path = local_path(source) if source else None
     return [] if path is None else [path]

@@ -25,11 +25,11 @@ from genomix.bedgraph import write_bedgraphs
 from genomix.checkpoint import load_classifier, read_classifier_metadata
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
-from genomix.fasta import FastaRecord, read_fasta
-from genomix.genome import open_genome
+from genomix.seqio.fasta import FastaRecord, read_fasta
+from genomix.seqio.genome import open_genome
 from genomix.logos import draw_logos
-from genomix.outputs import open_table
-from genomix.regions import AlleleWindow, GenomicRecord, read_bed_records
+from genomix.seqio.outputs import open_table
+from genomix.seqio.regions import AlleleWindow, GenomicRecord, read_bed_records
 from genomix.train import hide_progress, resolve_device
 from genomix.variants import Variant, allele_windows, read_vcf
 
@@ -74,7 +74,7 @@ def explain_fasta(
     **options: Any,
 ) -> ExplainResult:
     """`explain_records` on the records of `fasta`, or with `bed` on one record per BED interval
-    of `fasta` read as an indexed genome (``genomix.regions.read_bed_records``: strand-aware;
+    of `fasta` read as an indexed genome (``genomix.seqio.regions.read_bed_records``: strand-aware;
     the table then also gives ``chrom, genome_position`` (0-based) and ``strand``)."""
     skipping = {"skip_invalid": skip_invalid, "on_skip": on_skip}
     if bed is None:

@@ -19,8 +19,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from genomix.attribution import BASES, ExplainedRecord
-from genomix.io import atomic_path
-from genomix.regions import AlleleWindow, GenomicRecord
+from genomix.seqio.atomic import atomic_path
+from genomix.seqio.regions import AlleleWindow, GenomicRecord
 
 
 def busiest_span(values: np.ndarray, width: int) -> slice:

@@ -19,7 +19,7 @@ import jsonschema
 
 from genomix.config import load_schema
 from genomix.errors import GenomixError
-from genomix.io import check_writable, is_stream
+from genomix.seqio.atomic import check_writable, is_stream
 
 CHECKSUM_FILE = "checksums.sha256"
 _CHUNK = 1 << 20

@@ -18,7 +18,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 
 from genomix.errors import GenomixError  # noqa: E402
 from genomix.explain import logo_folder  # noqa: E402
-from genomix.io import atomic_path  # noqa: E402
+from genomix.seqio.atomic import atomic_path  # noqa: E402
 
 SUMMARY_ROWS = ("mean", "median")
 MODEL = "transformer"  # genomix.evaluate.MODEL: its metric columns carry no suffix

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from genomix.io import atomic_path, write_tsv  # noqa: E402
+from genomix.seqio.atomic import atomic_path, write_tsv  # noqa: E402
 from genomix.sweep import HEADS, sweep_table  # noqa: E402
 
 

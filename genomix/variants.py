@@ -16,7 +16,7 @@ gzip or BGZF), not by cyvcf2 or pysam (whose wheels bundle htslib): pysam cannot
 is gzip-compressed but not BGZF, which is how many VCFs are shared, and both parse the sample
 columns that variant-effect scoring never reads. REF is compared with the genome and reported in a
 ``ref_match`` column, never corrected silently. Chromosome names are matched exactly, then with
-the ``chr`` prefix added or removed (``genomix.regions.match_chromosome``).
+the ``chr`` prefix added or removed (``genomix.seqio.regions.match_chromosome``).
 """
 
 from __future__ import annotations
@@ -34,11 +34,11 @@ import pyfaidx
 from tqdm import tqdm
 
 from genomix.errors import GenomixError
-from genomix.fasta import is_readable_input, normalize_sequence, open_bytes
-from genomix.genome import fetch_sequence, open_genome
-from genomix.outputs import open_table
+from genomix.seqio.fasta import is_readable_input, normalize_sequence, open_bytes
+from genomix.seqio.genome import fetch_sequence, open_genome
+from genomix.seqio.outputs import open_table
 from genomix.predict import Predictor, load_predictor
-from genomix.regions import describe_chromosomes, match_chromosome
+from genomix.seqio.regions import describe_chromosomes, match_chromosome
 from genomix.scoring import score_logits, sigmoid
 from genomix.train import hide_progress
 

@@ -17,8 +17,8 @@ from typing import IO, Any
 import pyfaidx
 
 from genomix.errors import GenomixError
-from genomix.io import atomic_path
-from genomix.outputs import STDOUT
+from genomix.seqio.atomic import atomic_path
+from genomix.seqio.outputs import STDOUT
 
 # INFO keys of the annotated VCF, each with one value per model output (in `##genomix_outputs`).
 INFO_FIELDS = (

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from genomix.errors import GenomixError
-from genomix.fasta import FastaStream
+from genomix.seqio.fasta import FastaStream
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from genomix.config import FinetuneConfig, TokenizeConfig
 from genomix.data.pretrain import write_token_shard
 from genomix.data.tables import read_labeled_table
 from genomix.finetune import finetune
-from genomix.genome import fetch_genome
+from genomix.seqio.genome import fetch_genome
 from genomix.kmers import KmerTokenizer
 from genomix.model import EncoderConfig
 

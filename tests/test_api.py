@@ -11,7 +11,7 @@ import pytest
 import genomix
 from genomix.cli import main
 from genomix.errors import GenomixError
-from genomix.genome import open_genome
+from genomix.seqio.genome import open_genome
 
 
 def _human(human_genome: Path) -> str:

@@ -1,4 +1,4 @@
-"""Tests for genomix.download: BSD ``sum``, source paths, checksum listings, and FTP.
+"""Tests for genomix.seqio.download: BSD ``sum``, source paths, checksum listings, and FTP.
 
 HTTP download, resume, retries and verification run end to end in test_genome.py. FTP runs
 here against a real FTP server (pyftpdlib) on 127.0.0.1, started by the test in a thread and
@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-import genomix.genome
-from genomix.download import _parse_checksum_file, bsd_sum, download, local_path
+import genomix.seqio.genome
+from genomix.seqio.download import _parse_checksum_file, bsd_sum, download, local_path
 from genomix.errors import GenomixError
-from genomix.fasta import read_fasta
-from genomix.genome import fetch_genome, fetch_sequence, open_genome
+from genomix.seqio.fasta import read_fasta
+from genomix.seqio.genome import fetch_genome, fetch_sequence, open_genome
 
 with warnings.catch_warnings():  # pyftpdlib imports asyncore and asynchat (deprecated in 3.11)
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -45,7 +45,7 @@ def _bsd_sum_by_definition(data: bytes) -> int:
 
 def test_bsd_sum_known_value(tmp_path: Path) -> None:
     assert bsd_sum(HUMAN) == HUMAN_BSD
-    assert genomix.genome.bsd_sum is bsd_sum  # still importable from where it used to live
+    assert genomix.seqio.genome.bsd_sum is bsd_sum  # still importable from where it used to live
     # by hand: a=97 -> 97; rotr(97) = 0x8030, + b=98 -> 32914; rotr(32914) = 16457, + c=99
     for data, expected in ((b"abc", (16556, 1)), (b"\x01\x02", (32770, 1)), (b"", (0, 0))):
         path = tmp_path / "blob"
@@ -76,7 +76,7 @@ def test_bsd_sum_matches_definition_across_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes
 ) -> None:
     # small reads so that the unmasked running sum crosses many chunk boundaries
-    monkeypatch.setattr("genomix.download._CHUNK", 7)
+    monkeypatch.setattr("genomix.seqio.download._CHUNK", 7)
     path = tmp_path / "blob"
     path.write_bytes(data)
     assert bsd_sum(path) == (_bsd_sum_by_definition(data), -(-len(data) // 1024))

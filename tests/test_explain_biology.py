@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genomix.regions import reverse_complement
+from genomix.seqio.regions import reverse_complement
 
 _SPEC = importlib.util.spec_from_file_location(
     "explain_biology", Path(__file__).resolve().parents[1] / "bench" / "explain_biology.py"

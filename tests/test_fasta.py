@@ -1,4 +1,4 @@
-"""Tests for genomix.fasta: strict FASTA reading and the even-width rewrite."""
+"""Tests for genomix.seqio.fasta: strict FASTA reading and the even-width rewrite."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from genomix.errors import GenomixError
-from genomix.fasta import FastaRecord, normalize_sequence, read_fasta, rewrite_fasta
+from genomix.seqio.fasta import FastaRecord, normalize_sequence, read_fasta, rewrite_fasta
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 HUMAN = DEMO / "human_grch37_chr20_1mb.fa.gz"

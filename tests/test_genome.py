@@ -1,7 +1,7 @@
-"""Tests for genomix.genome: fetch (HTTP, resume, retry, checksums, file: URLs) and indexing.
+"""Tests for genomix.seqio.genome: fetch (HTTP, resume, retry, checksums, file: URLs) and indexing.
 
 Download and checksum behaviour is tested end to end through ``fetch_genome``; the pure helpers
-of genomix.download (``bsd_sum``, URL and checksum-file parsing) are in test_download.py.
+of genomix.seqio.download (``bsd_sum``, URL and checksum-file parsing) are in test_download.py.
 
 Downloads come from a local HTTP server on 127.0.0.1 (port 0) serving the real 1 Mb human
 slice from data/demo/; its behaviour per request is scripted (drop half way, 503, ignore Range).
@@ -25,10 +25,10 @@ from pathlib import Path
 import pyfaidx
 import pytest
 
-from genomix.download import resume_record
+from genomix.seqio.download import resume_record
 from genomix.errors import GenomixError
-from genomix.fasta import read_fasta
-from genomix.genome import fetch_genome, fetch_sequence, open_genome
+from genomix.seqio.fasta import read_fasta
+from genomix.seqio.genome import fetch_genome, fetch_sequence, open_genome
 
 ROOT = Path(__file__).resolve().parents[1]
 HUMAN = ROOT / "data" / "demo" / "human_grch37_chr20_1mb.fa.gz"
@@ -231,7 +231,7 @@ def test_5xx_retried_then_gives_up(server: Server, tmp_path: Path) -> None:
 def test_timeout_retried(
     server: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, human_seq: str
 ) -> None:
-    monkeypatch.setattr("genomix.download._TIMEOUT_S", 0.5)
+    monkeypatch.setattr("genomix.seqio.download._TIMEOUT_S", 0.5)
     server.script["/hs/z.fa.gz"] = ["stall"]
     out = fetch_genome(f"{server.url}/hs/z.fa.gz", tmp_path / "hs.fa", retries=1, backoff=0)
     assert len(server.log) == 2

@@ -15,7 +15,7 @@ from genomix.config import FinetuneConfig, PretrainConfig
 from genomix.data.pretrain import write_token_shard
 from genomix.errors import GenomixError
 from genomix.finetune import finetune
-from genomix.genome import fetch_genome
+from genomix.seqio.genome import fetch_genome
 from genomix.kmers import KmerTokenizer
 from genomix.model import EncoderConfig, MaskedLanguageModel
 from genomix.pretrain import pretrain

@@ -20,7 +20,7 @@ from genomix.data.pretrain import (
     write_token_shard,
 )
 from genomix.errors import GenomixError
-from genomix.genome import fetch_genome
+from genomix.seqio.genome import fetch_genome
 from genomix.kmers import KmerTokenizer
 
 COMPLEMENT = str.maketrans("ACGT", "TGCA")

@@ -14,7 +14,7 @@ from genomix import report
 from genomix.cli import main
 from genomix.data.tables import LabeledTable
 from genomix.evaluate import HeldOutScores, metrics_table, predictions_table
-from genomix.io import write_tsv
+from genomix.seqio.atomic import write_tsv
 from genomix.report import comparison_table, write_report
 
 DATA = Path(__file__).parent / "data"

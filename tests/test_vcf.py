@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from genomix.cli import main
-from genomix.genome import open_genome
+from genomix.seqio.genome import open_genome
 from genomix.vcf import FLAGS, INFO_FIELDS
 
 pysam = pytest.importorskip("pysam")

@@ -1,4 +1,4 @@
-"""genomix.windows and genomix.fasta.stream_fasta: streamed records cut into the same windows,
+"""genomix.windows and genomix.seqio.fasta.stream_fasta: streamed records cut into the same windows,
 with the same errors, as whole records."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from genomix.errors import GenomixError
-from genomix.fasta import read_fasta, stream_fasta
+from genomix.seqio.fasta import read_fasta, stream_fasta
 from genomix.windows import AGGREGATES, ScoredRecord, cut_windows, window_starts
 
 

@@ -29,8 +29,8 @@ import pandas as pd
 from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from genomix.errors import GenomixError
-from genomix.fasta import check_alphabet, open_bytes, record_name
-from genomix.io import atomic_path
+from genomix.seqio.fasta import check_alphabet, open_bytes, record_name
+from genomix.seqio.atomic import atomic_path
 
 logger = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from numpy.lib.format import write_array_header_2_0
 
 from genomix.data.labels import chromosome_of_record
 from genomix.errors import GenomixError
-from genomix.fasta import check_alphabet
-from genomix.genome import open_genome
-from genomix.io import atomic_path
+from genomix.seqio.fasta import check_alphabet
+from genomix.seqio.genome import open_genome
+from genomix.seqio.atomic import atomic_path
 from genomix.kmers import KmerTokenizer
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ import pyfaidx
 
 from genomix.data.labels import read_fasta_records
 from genomix.errors import GenomixError
-from genomix.fasta import NUCLEOTIDE_TABLE, open_bytes
+from genomix.seqio.fasta import NUCLEOTIDE_TABLE, open_bytes
 
 logger = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 ``fetch_genome``: http(s)/ftp URL, ``file:`` URL or path (plain, gzip or bgzip) -> verified
 FASTA with even line widths plus ``.fai``; getting and checking the bytes is
-``genomix.download``. ``open_genome`` / ``fetch_sequence``: random access that refuses what
+``genomix.seqio.download``. ``open_genome`` / ``fetch_sequence``: random access that refuses what
 pyfaidx gets wrong silently (a stale ``.fai`` gives empty sequence) or cryptically (plain gzip,
 uneven line widths).
 """
@@ -21,12 +21,12 @@ from pathlib import Path
 import pyfaidx
 from Bio import bgzf
 
-from genomix.download import bsd_sum, discard_download, fetch_verified
+from genomix.seqio.download import bsd_sum, discard_download, fetch_verified
 from genomix.errors import GenomixError
-from genomix.fasta import GZIP_MAGIC, rewrite_fasta
-from genomix.io import current_umask, is_stream, output_lock, temporary_file
+from genomix.seqio.fasta import GZIP_MAGIC, rewrite_fasta
+from genomix.seqio.atomic import current_umask, is_stream, output_lock, temporary_file
 
-# bsd_sum is re-exported: it lived here before genomix.download existed
+# bsd_sum is re-exported: it lived here before genomix.seqio.download existed
 __all__ = ["LINE_WIDTH", "bsd_sum", "fetch_genome", "fetch_sequence", "open_genome"]
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 from genomix.errors import GenomixError
-from genomix.io import atomic_path, is_stream, output_lock
+from genomix.seqio.atomic import atomic_path, is_stream, output_lock
 
 log = logging.getLogger(__name__)
 
@@ -415,7 +415,7 @@ def fetch_file(
 ) -> Path:
     """Download or copy ``source`` to ``out`` byte for byte (peak BEDs, TSS lists), verified.
 
-    The same resume, retry and checksum rules as ``genomix.genome.fetch_genome``
+    The same resume, retry and checksum rules as ``genomix.seqio.genome.fetch_genome``
     (``fetch_verified``); the verified bytes are renamed (or, from a local source, copied) to
     ``out``.
     """

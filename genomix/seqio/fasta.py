@@ -6,7 +6,7 @@ Refused, naming the file and line or record: an empty file, text that does not s
 and non-DNA characters (protein letters, digits, gaps, binary junk); a UTF-8 byte-order mark
 and CRLF line ends are accepted. Gzip input is recognised by its magic bytes, not by the file
 name, and a corrupt or truncated one is an error naming the file. ``rewrite_fasta`` gives a
-genome the even line widths pyfaidx needs, for ``genomix.genome.fetch_genome``.
+genome the even line widths pyfaidx needs, for ``genomix.seqio.genome.fetch_genome``.
 """
 
 from __future__ import annotations

@@ -16,8 +16,8 @@ import numpy as np
 import pyfaidx
 
 from genomix.errors import GenomixError
-from genomix.fasta import FastaRecord, normalize_sequence, open_bytes
-from genomix.genome import fetch_sequence
+from genomix.seqio.fasta import FastaRecord, normalize_sequence, open_bytes
+from genomix.seqio.genome import fetch_sequence
 
 logger = logging.getLogger(__name__)
 

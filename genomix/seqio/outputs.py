@@ -1,7 +1,7 @@
 """Prediction tables: rows streamed to TSV or Parquet, written atomically.
 
 TSV is the default (floats with 6 decimals; gzip-compressed when the name ends in ``.gz``, as
-``genomix.io.write_tsv`` does). Parquet (pyarrow: typed, columnar, compressed)
+``genomix.seqio.atomic.write_tsv`` does). Parquet (pyarrow: typed, columnar, compressed)
 keeps float32 scores exactly; it is chosen with ``output_format="parquet"`` or by a ``.parquet``
 file name. Rows are buffered and written in row groups (65,536 rows), so memory stays bounded on
 genome-wide runs.
@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from genomix.errors import GenomixError
-from genomix.io import atomic_path
+from genomix.seqio.atomic import atomic_path
 
 FORMATS = ("tsv", "parquet")
 STDOUT = Path("-")
