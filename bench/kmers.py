@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from genomix.data.labels import read_fasta_records
 from genomix.kmers import KmerTokenizer
+from genomix.seqio.fasta import read_fasta_records
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 SOURCES = (

@@ -15,7 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from genomix.data.labels import build_chromatin_table, read_fasta_records, write_table
+from genomix.data.labels import build_chromatin_table, write_table
+from genomix.seqio.fasta import read_fasta_records
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 

@@ -54,8 +54,8 @@ def child(stage: str, genome: Path, out: Path, peaks: list[str]) -> None:
     """Run one stage in this process; print {"baseline": MiB, "peak": MiB, "seconds": s}."""
     from genomix.data.labels import iter_chromatin_table, write_tables
     from genomix.data.pretrain import write_token_shard
-    from genomix.seqio.genome import fetch_genome
     from genomix.kmers import KmerTokenizer
+    from genomix.seqio.genome import fetch_genome
 
     baseline = _peak_mib()
     start = time.perf_counter()

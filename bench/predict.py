@@ -21,9 +21,9 @@ from pathlib import Path
 
 import torch
 
-from genomix.seqio.fasta import open_bytes, read_fasta
 from genomix.predict import predict_fasta
 from genomix.scan import scan_genome
+from genomix.seqio.fasta import open_bytes, read_fasta
 from genomix.variants import predict_variants
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,8 +21,6 @@ import pandas as pd
 import pyfaidx
 
 from genomix.errors import GenomixError
-from genomix.seqio.fasta import FastaRecord, normalize_sequence
-from genomix.seqio.genome import open_genome
 from genomix.predict import (
     Predictor,
     load_predictor,
@@ -30,6 +28,8 @@ from genomix.predict import (
     score_records,
     table_rows,
 )
+from genomix.seqio.fasta import FastaRecord, normalize_sequence
+from genomix.seqio.genome import open_genome
 from genomix.seqio.regions import bed_record
 
 

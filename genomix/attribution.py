@@ -26,10 +26,10 @@ import torch
 from torch import nn
 
 from genomix.errors import GenomixError
-from genomix.seqio.fasta import FastaRecord
 from genomix.kmers import KmerTokenizer
-from genomix.seqio.regions import reverse_complement
 from genomix.scoring import encode_sequences, score_logits
+from genomix.seqio.fasta import FastaRecord
+from genomix.seqio.regions import reverse_complement
 
 BASES = "ACGT"
 # Mutants tokenized at once by the gradient method: bounds memory at (chunk, T) ids.

@@ -34,7 +34,6 @@ from torch import nn
 from genomix.errors import GenomixError
 from genomix.heads import SequenceClassifier
 from genomix.hub import CARD_FILE, CODE_FILES, TOKENIZER_CONFIG_FILE, hub_config, write_hub_files
-from genomix.seqio.atomic import atomic_path, current_umask, temporary_dir
 from genomix.kmers import KmerTokenizer
 from genomix.model import Encoder, EncoderConfig, MaskedLanguageModel
 from genomix.model_files import (
@@ -44,6 +43,7 @@ from genomix.model_files import (
     verify_checksum,
     write_checksums,
 )
+from genomix.seqio.atomic import atomic_path, current_umask, temporary_dir
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"

@@ -21,13 +21,13 @@ from tqdm import tqdm
 
 from genomix.checkpoint import load_classifier
 from genomix.errors import GenomixError
-from genomix.seqio.fasta import FastaRecord, stream_fasta
-from genomix.seqio.genome import open_genome
 from genomix.heads import SequenceClassifier
 from genomix.kmers import KmerTokenizer
+from genomix.scoring import score_sequences
+from genomix.seqio.fasta import FastaRecord, stream_fasta
+from genomix.seqio.genome import open_genome
 from genomix.seqio.outputs import open_table
 from genomix.seqio.regions import GenomicRecord, read_bed_records
-from genomix.scoring import score_sequences
 from genomix.train import hide_progress, resolve_device
 from genomix.windows import AGGREGATES, n_fraction, scored_records, window_starts
 
@@ -221,7 +221,7 @@ def predict_fasta(
 
     Records are the FASTA's (plain or gzip; soft-masked bases are upper-cased, IUPAC codes become
     N, and k-mers with N are [UNK] tokens), or, with `bed`, one per BED interval cut from `fasta`
-    as an indexed genome (see `genomix.seqio.regions.read_bed_records`: strand-aware, id = BED name or
+    as an indexed genome (see `seqio.regions.read_bed_records`: strand-aware, id = BED name or
     chrom:start-end). Rows (`prediction_columns`): one per record (`id, length, start, end` with
     start 0 and end = length; with `bed`: `id, chrom, start, end, strand, length` in genome
     coordinates), `n_fraction` (the fraction of N bases), then one probability per model output;

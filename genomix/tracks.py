@@ -18,8 +18,8 @@ import numpy as np
 import pyfaidx
 
 from genomix.errors import GenomixError
-from genomix.seqio.atomic import atomic_path
 from genomix.predict import ScoredRecord
+from genomix.seqio.atomic import atomic_path
 from genomix.seqio.regions import GenomicRecord, match_chromosome
 
 TrackRow = tuple[str, int, int, np.ndarray]  # chrom, start, end, (P,) scores

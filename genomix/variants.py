@@ -34,12 +34,12 @@ import pyfaidx
 from tqdm import tqdm
 
 from genomix.errors import GenomixError
+from genomix.predict import Predictor, load_predictor
+from genomix.scoring import score_logits, sigmoid
 from genomix.seqio.fasta import is_readable_input, normalize_sequence, open_bytes
 from genomix.seqio.genome import fetch_sequence, open_genome
 from genomix.seqio.outputs import open_table
-from genomix.predict import Predictor, load_predictor
 from genomix.seqio.regions import describe_chromosomes, match_chromosome
-from genomix.scoring import score_logits, sigmoid
 from genomix.train import hide_progress
 
 logger = logging.getLogger(__name__)

@@ -12,9 +12,9 @@ from genomix.config import FinetuneConfig, TokenizeConfig
 from genomix.data.pretrain import write_token_shard
 from genomix.data.tables import read_labeled_table
 from genomix.finetune import finetune
-from genomix.seqio.genome import fetch_genome
 from genomix.kmers import KmerTokenizer
 from genomix.model import EncoderConfig
+from genomix.seqio.genome import fetch_genome
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"

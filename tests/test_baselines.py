@@ -22,9 +22,10 @@ from genomix.baselines import (
 )
 from genomix.cli import main
 from genomix.config import FinetuneConfig, TokenizeConfig
-from genomix.data.labels import build_chromatin_table, read_fasta_records
+from genomix.data.labels import build_chromatin_table
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
+from genomix.seqio.fasta import read_fasta_records
 
 
 def test_kmer_frequencies_by_hand() -> None:

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-import genomix.seqio.genome
-from genomix.seqio.download import _parse_checksum_file, bsd_sum, download, local_path
 from genomix.errors import GenomixError
+from genomix.seqio.checksums import bsd_sum, parse_checksum_file
+from genomix.seqio.download import download, local_path
 from genomix.seqio.fasta import read_fasta
 from genomix.seqio.genome import fetch_genome, fetch_sequence, open_genome
 
@@ -45,7 +45,6 @@ def _bsd_sum_by_definition(data: bytes) -> int:
 
 def test_bsd_sum_known_value(tmp_path: Path) -> None:
     assert bsd_sum(HUMAN) == HUMAN_BSD
-    assert genomix.seqio.genome.bsd_sum is bsd_sum  # still importable from where it used to live
     # by hand: a=97 -> 97; rotr(97) = 0x8030, + b=98 -> 32914; rotr(32914) = 16457, + c=99
     for data, expected in ((b"abc", (16556, 1)), (b"\x01\x02", (32770, 1)), (b"", (0, 0))):
         path = tmp_path / "blob"
@@ -76,7 +75,7 @@ def test_bsd_sum_matches_definition_across_chunks(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: bytes
 ) -> None:
     # small reads so that the unmasked running sum crosses many chunk boundaries
-    monkeypatch.setattr("genomix.seqio.download._CHUNK", 7)
+    monkeypatch.setattr("genomix.seqio.checksums._CHUNK", 7)
     path = tmp_path / "blob"
     path.write_bytes(data)
     assert bsd_sum(path) == (_bsd_sum_by_definition(data), -(-len(data) // 1024))
@@ -93,16 +92,16 @@ def test_local_path(tmp_path: Path) -> None:
         local_path("s3://bucket/x.fa")
 
 
-def test_parse_checksum_file() -> None:
+def testparse_checksum_file() -> None:
     md5, sha = "a" * 32, "B" * 64
     listing = f"{md5} *dir/z.fa.gz\n{sha}  y.fa.gz\n12 3 x.fa.gz\n\nbad line w.fa.gz\n"
-    assert _parse_checksum_file(listing, "z.fa.gz", "u") == ("md5", md5)
-    assert _parse_checksum_file(listing, "y.fa.gz", "u") == ("sha256", sha.lower())
-    assert _parse_checksum_file(listing, "x.fa.gz", "u") == ("bsd", "12 3")
+    assert parse_checksum_file(listing, "z.fa.gz", "u") == ("md5", md5)
+    assert parse_checksum_file(listing, "y.fa.gz", "u") == ("sha256", sha.lower())
+    assert parse_checksum_file(listing, "x.fa.gz", "u") == ("bsd", "12 3")
     with pytest.raises(GenomixError, match="u: line 5: unrecognised checksum line"):
-        _parse_checksum_file(listing, "w.fa.gz", "u")
+        parse_checksum_file(listing, "w.fa.gz", "u")
     with pytest.raises(GenomixError, match="u: no checksum listed for 'v.fa.gz'"):
-        _parse_checksum_file(listing, "v.fa.gz", "u")
+        parse_checksum_file(listing, "v.fa.gz", "u")
 
 
 class _FtpServer:

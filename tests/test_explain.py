@@ -22,9 +22,9 @@ from genomix.cli import main
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
 from genomix.explain import explain_fasta, top_predicted
-from genomix.seqio.genome import open_genome
 from genomix.kmers import KmerTokenizer
 from genomix.logos import allele_span, busiest_span, importance_matrix
+from genomix.seqio.genome import open_genome
 from genomix.seqio.regions import AlleleWindow, reverse_complement
 from genomix.variants import predict_variants
 

@@ -25,8 +25,8 @@ from pathlib import Path
 import pyfaidx
 import pytest
 
-from genomix.seqio.download import resume_record
 from genomix.errors import GenomixError
+from genomix.seqio.download import resume_record
 from genomix.seqio.fasta import read_fasta
 from genomix.seqio.genome import fetch_genome, fetch_sequence, open_genome
 

@@ -29,8 +29,8 @@ import pytest
 
 from genomix.cli import main
 from genomix.errors import GenomixError
-from genomix.seqio.genome import open_genome
 from genomix.seqio.atomic import atomic_path, output_lock, remove_leftovers
+from genomix.seqio.genome import open_genome
 
 SENTINEL = b"sentinel: must survive a failed run\n"
 

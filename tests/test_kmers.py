@@ -19,10 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import genomix.kmers
-from genomix.data.labels import read_fasta_records
 from genomix.errors import GenomixError
 from genomix.kmer_codes import write_kmer_ids, write_kmer_ids_many
 from genomix.kmers import KmerTokenizer
+from genomix.seqio.fasta import read_fasta_records
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
 COMPLEMENT = str.maketrans("ACGTN", "TGCAN")

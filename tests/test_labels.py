@@ -13,19 +13,18 @@ import pytest
 from genomix.cli import main
 from genomix.data.labels import (
     _n_runs,
-    _read_sequences,
     build_chromatin_table,
     covered_bases,
     iter_chromatin_table,
     merge_intervals,
-    read_bed,
-    read_fasta_records,
     write_table,
     write_tables,
 )
 from genomix.data.promoters import build_promoter_table
 from genomix.data.tables import read_labeled_table
 from genomix.errors import GenomixError
+from genomix.seqio.bed import read_bed
+from genomix.seqio.fasta import read_fasta_records, read_sequence_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
@@ -331,7 +330,7 @@ def test_n_runs_match_a_per_base_count() -> None:
 def test_read_sequences_matches_biopython(tmp_path: Path) -> None:
     fasta = tmp_path / "r.fa.gz"
     fasta.write_bytes(gzip.compress(b">a desc\r\nACGT\r\nac\n>b\n\nTT\n>c\nNNNN\nG\n"))
-    assert [(name, bytes(seq)) for name, seq in _read_sequences(fasta)] == [
+    assert [(name, bytes(seq)) for name, seq in read_sequence_bytes(fasta)] == [
         (name, seq.encode()) for name, seq in read_fasta_records(fasta)
     ]
 

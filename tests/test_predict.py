@@ -14,10 +14,10 @@ from conftest import HUMAN
 from genomix.checkpoint import load_classifier
 from genomix.cli import main
 from genomix.errors import GenomixError
-from genomix.seqio.fasta import read_fasta
-from genomix.seqio.outputs import open_table
 from genomix.predict import predict_fasta, window_starts
 from genomix.scoring import score_sequences
+from genomix.seqio.fasta import read_fasta
+from genomix.seqio.outputs import open_table
 
 
 def test_window_starts_by_hand() -> None:
@@ -290,7 +290,8 @@ def test_table_round_trips_across_parquet_row_groups(tmp_path: Path) -> None:
 
 
 def test_tsv_named_gz_is_gzipped(tmp_path: Path) -> None:
-    # As every other genomix table (genomix.seqio.atomic.write_tsv): a .gz name means gzip, not plain text.
+    # As every other genomix table (genomix.seqio.atomic.write_tsv): a .gz name means gzip, not
+    # plain text.
     with open_table(tmp_path / "t.tsv.gz", ["id", "x"], [str, float]) as table:
         table.write(["r0", 0.25])
     assert gzip.decompress((tmp_path / "t.tsv.gz").read_bytes()) == b"id\tx\nr0\t0.25\n"

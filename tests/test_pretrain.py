@@ -15,11 +15,11 @@ from genomix.config import FinetuneConfig, PretrainConfig
 from genomix.data.pretrain import write_token_shard
 from genomix.errors import GenomixError
 from genomix.finetune import finetune
-from genomix.seqio.genome import fetch_genome
 from genomix.kmers import KmerTokenizer
 from genomix.model import EncoderConfig, MaskedLanguageModel
 from genomix.pretrain import pretrain
 from genomix.report import write_report
+from genomix.seqio.genome import fetch_genome
 from genomix.train import unwrap_model
 
 CHROMATIN_METRICS = Path(__file__).parent / "data" / "chromatin_metrics_example.tsv"

@@ -20,8 +20,8 @@ from genomix.data.pretrain import (
     write_token_shard,
 )
 from genomix.errors import GenomixError
-from genomix.seqio.genome import fetch_genome
 from genomix.kmers import KmerTokenizer
+from genomix.seqio.genome import fetch_genome
 
 COMPLEMENT = str.maketrans("ACGT", "TGCA")
 

@@ -14,8 +14,8 @@ from genomix import report
 from genomix.cli import main
 from genomix.data.tables import LabeledTable
 from genomix.evaluate import HeldOutScores, metrics_table, predictions_table
-from genomix.seqio.atomic import write_tsv
 from genomix.report import comparison_table, write_report
+from genomix.seqio.atomic import write_tsv
 
 DATA = Path(__file__).parent / "data"
 

@@ -12,9 +12,9 @@ from conftest import HUMAN
 
 from genomix.cli import main
 from genomix.errors import GenomixError
-from genomix.seqio.fasta import read_fasta
 from genomix.predict import predict_fasta
 from genomix.scan import Tile, chromosome_tiles, gather_tables, part_tiles, scan_genome
+from genomix.seqio.fasta import read_fasta
 
 
 def _spans(tiles) -> list[tuple[int, int, int, int]]:

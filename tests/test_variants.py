@@ -16,9 +16,9 @@ from conftest import HUMAN_VCF
 from genomix.checkpoint import load_classifier
 from genomix.cli import main
 from genomix.errors import GenomixError
-from genomix.seqio.genome import open_genome
 from genomix.model_files import write_checksums
 from genomix.scoring import encode_sequences, score_logits, score_sequences
+from genomix.seqio.genome import open_genome
 from genomix.variants import (
     allele_context,
     allele_windows,

@@ -28,8 +28,9 @@ import numpy as np
 import pandas as pd
 
 from genomix.data.deepsea_bundle import read_deepsea_bundle
-from genomix.data.tables import LabeledTable, _canonical_sequences
+from genomix.data.tables import LabeledTable, canonical_sequences
 from genomix.errors import GenomixError
+from genomix.seqio.compression import sniff_file
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ def read_deepsea_table(
     if csv_path.is_dir():
         return read_deepsea_bundle(csv_path, profiles, groups, features_path)
     sequences, labels = read_deepsea_rows(csv_path, profiles, features_path)
-    sequences = _canonical_sequences(sequences, csv_path, first_line=1)
+    sequences = canonical_sequences(sequences, csv_path, first_line=1)
     split = contiguous_split(len(sequences), valid_fraction, test_fraction)
     logger.info(
         "%s: %d rows, %d profiles, %d/%d/%d train/valid/test rows (contiguous blocks)",
@@ -147,9 +148,7 @@ def read_deepsea_rows(
     """Sequences (N,) and labels (N, P) float32 0/1 from the headerless CSV."""
     if not path.is_file():
         raise GenomixError(f"{path}: file not found")
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gz else open
+    opener = open if sniff_file(path) == "plain" else gzip.open
     expected = 1 + len(profiles)
     sequences: list[str] = []
     label_text: list[list[str]] = []

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from genomix.data.tables import SPLITS, LabeledTable, _canonical_sequences
+from genomix.data.tables import SPLITS, LabeledTable, canonical_sequences
 from genomix.errors import GenomixError
 
 logger = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def read_deepsea_bundle(
             rows, values = read_matlab_split(path, name, len(profiles), features_path)
         else:
             rows, values = read_deepsea_rows(path, profiles, features_path)
-            rows = _canonical_sequences(rows, path, first_line=1)
+            rows = canonical_sequences(rows, path, first_line=1)
         logger.info("%s: %d %s rows", path, len(rows), name)
         sequences += rows
         labels.append(values)

@@ -1,5 +1,6 @@
 """Build labelled tables from a genome: DeepSEA-style chromatin bins (promoter windows are
-``genomix.data.promoters``, which shares the FASTA, BED and interval helpers here).
+``genomix.data.promoters``, which shares the interval and split helpers here; both read FASTA
+and BED through ``genomix.seqio``).
 
 The builders return a ``pandas.DataFrame`` of coordinates (no sequences) that
 ``genomix.data.tables.read_labeled_table`` reads against the same FASTA. ``chrom`` in the output
@@ -8,7 +9,7 @@ record. A record named ``chrom:start-end`` (a segment of a genome, 0-based half-
 offset on ``chrom``; any other record sits at offset 0 on the chromosome of its own name. Peak and
 TSS files are in chromosome coordinates. Splits hold out whole chromosomes.
 
-Memory: the FASTA is read one record at a time as bytes (``_read_sequences``), N runs are found
+Memory: the FASTA is read one record at a time as bytes (``read_sequence_bytes``), N runs are found
 with a regular expression rather than a per-base array, and ``iter_chromatin_table`` yields the
 rows of a few records at a time (about a million bins) for ``write_tables`` to append, so the
 peak is set by the largest chromosome (about 2 bytes per base, ``bench/memory.py``) plus the
@@ -26,11 +27,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from genomix.errors import GenomixError
-from genomix.seqio.fasta import check_alphabet, open_bytes, record_name
 from genomix.seqio.atomic import atomic_path
+from genomix.seqio.bed import harmonise_chroms, read_bed
+from genomix.seqio.fasta import fasta_names, read_sequence_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -38,62 +39,7 @@ _SEGMENT = re.compile(r"^(?P<chrom>.+):(?P<start>\d+)-(?P<end>\d+)$")
 _N_RUN = re.compile(rb"[Nn]+")
 
 
-def _open_text(path: Path) -> Iterable[str]:
-    """Open a text file, gzip or plain (sniffed by the magic bytes, corrupt gzip refused)."""
-    if not path.is_file():
-        raise GenomixError(f"{path}: file not found")
-    # gzip errors name the file; bytes that are not UTF-8 become U+FFFD (names are checked)
-    return io.TextIOWrapper(open_bytes(path), encoding="utf-8", errors="replace")
-
-
-def read_fasta_records(path: str | Path) -> Iterator[tuple[str, str]]:
-    """Yield (record name = first word of the header, sequence) from a FASTA, gzip or plain."""
-    path = Path(path)
-    with _open_text(path) as fh:
-        for title, seq in SimpleFastaParser(fh):
-            yield title.split(None, 1)[0] if title.strip() else "", seq
-
-
-def _read_sequences(path: Path) -> Iterator[tuple[str, bytearray]]:
-    """Yield (record name, sequence bytes) one record at a time, gzip or plain.
-
-    Only the current record is held: about one byte per base of the largest chromosome, where a
-    ``str`` from ``SimpleFastaParser`` also keeps every line object until it joins them.
-    """
-    if not path.is_file():
-        raise GenomixError(f"{path}: file not found")
-    name: str | None = None
-    seq = bytearray()
-    with open_bytes(path) as fh:
-        for lineno, line in enumerate(fh, 1):
-            if line.startswith(b">"):
-                if name is not None:
-                    yield _checked(name, seq, path)
-                name, seq = record_name(line[1:], where=f"{path}: line {lineno}"), bytearray()
-            elif name is not None:
-                seq += line.rstrip()
-    if name is not None:
-        yield _checked(name, seq, path)
-
-
-def _checked(name: str, seq: bytearray, path: Path) -> tuple[str, bytearray]:
-    """(name, seq) once `seq` is known to be non-empty nucleotide codes (not protein)."""
-    if not seq:
-        raise GenomixError(f"{path}: record {name!r}: empty sequence")
-    check_alphabet(seq, where=f"{path}: record {name!r}")
-    return name, seq
-
-
-def _fasta_names(path: Path) -> list[str]:
-    """Record names of a FASTA, from its ``.fai`` when there is one, else by scanning headers."""
-    fai = path.with_name(path.name + ".fai")
-    if fai.is_file():
-        return [line.split("\t", 1)[0] for line in fai.read_text().splitlines() if line]
-    with _open_text(path) as fh:
-        return [line[1:].split(None, 1)[0] for line in fh if line.startswith(">")]
-
-
-def _place_record(name: str, length: int, path: Path) -> tuple[str, int]:
+def place_record(name: str, length: int, path: Path) -> tuple[str, int]:
     """(chromosome, offset) of a record: ``chrom:start-end`` segments sit at ``start``."""
     match = _SEGMENT.match(name)
     if match is None:
@@ -111,81 +57,6 @@ def chromosome_of_record(name: str) -> str:
     own name."""
     match = _SEGMENT.match(name)
     return name if match is None else match["chrom"]
-
-
-BIGBED_MAGIC = (0x8789F2EB).to_bytes(4, "little")
-
-
-def read_bed(path: str | Path) -> pd.DataFrame:
-    """Read a BED3+ file (gzip or plain; ``track``/``browser``/``#`` lines skipped), or a bigBed
-    (bigBed, bigNarrowPeak: recognised by its magic bytes, read with pybigtools).
-
-    Returns:
-        DataFrame with columns chrom (str), start, end (int64) and strand ('+', '-' or '.';
-        '.' when the file has fewer than 6 columns), in file order (a bigBed's own order:
-        by chromosome, then start).
-    """
-    path = Path(path)
-    rows: list[tuple[str, int, int, str]] = []
-    if _is_bigbed(path):
-        rows = list(_bigbed_rows(path))
-        return pd.DataFrame(rows, columns=["chrom", "start", "end", "strand"]).astype(
-            {"start": np.int64, "end": np.int64}
-        )
-    with _open_text(path) as fh:
-        for n, line in enumerate(fh, start=1):
-            if not line.strip() or line.startswith(("track", "browser", "#")):
-                continue
-            fields = line.rstrip("\n").split("\t")
-            try:
-                start, end = int(fields[1]), int(fields[2])
-            except (IndexError, ValueError):
-                raise GenomixError(
-                    f"{path}: line {n}: expected tab-separated chrom, start, end"
-                ) from None
-            if not 0 <= start <= end:
-                raise GenomixError(f"{path}: line {n}: bad interval {start}-{end}")
-            strand = fields[5] if len(fields) > 5 and fields[5] in ("+", "-") else "."
-            rows.append((fields[0], start, end, strand))
-    if not rows:
-        raise GenomixError(f"{path}: no intervals (an empty BED file)")
-    return pd.DataFrame(rows, columns=["chrom", "start", "end", "strand"]).astype(
-        {"start": np.int64, "end": np.int64}
-    )
-
-
-def _is_bigbed(path: Path) -> bool:
-    if not path.is_file():
-        return False
-    with open(path, "rb") as handle:
-        return handle.read(4) == BIGBED_MAGIC
-
-
-def _bigbed_rows(path: Path) -> Iterator[tuple[str, int, int, str]]:
-    """(chrom, start, end, strand) of every bigBed entry; the strand is the 6th BED column."""
-    import pybigtools
-
-    try:
-        reader = pybigtools.open(str(path))
-        for chrom in reader.chroms():
-            for start, end, *rest in reader.records(chrom):
-                strand = rest[2] if len(rest) > 2 and rest[2] in ("+", "-") else "."
-                yield chrom, int(start), int(end), strand
-    except (OSError, ValueError, pybigtools.BBIReadError) as error:
-        raise GenomixError(f"{path}: unreadable bigBed ({error})") from None
-
-
-def _harmonise_chroms(bed: pd.DataFrame, genome_chroms: set[str], path: Path) -> pd.DataFrame:
-    """Rename ``1`` <-> ``chr1`` when no BED chrom is in the genome but the toggled names are."""
-    names = set(bed["chrom"].unique())
-    if not names or names & genome_chroms:
-        return bed
-    toggled = {c: c[3:] if c.startswith("chr") else "chr" + c for c in names}
-    if set(toggled.values()) & genome_chroms:
-        logger.info("%s: chromosome names adapted to the genome ('chr' prefix toggled)", path)
-        return bed.assign(chrom=bed["chrom"].map(toggled))
-    logger.warning("%s: no chromosome name matches the genome", path)
-    return bed
 
 
 def merge_intervals(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -230,7 +101,7 @@ def covered_bases(merged: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> n
     return before(np.asarray(ends)) - before(np.asarray(starts))
 
 
-def _check_held_out(
+def check_held_out(
     present: set[str], valid: Sequence[str], test: Sequence[str], source: Path
 ) -> None:
     """A held-out chromosome that is not in the data would silently empty its split."""
@@ -244,7 +115,7 @@ def _check_held_out(
         )
 
 
-def _assign_split(chroms: np.ndarray, valid: Sequence[str], test: Sequence[str]) -> np.ndarray:
+def assign_split(chroms: np.ndarray, valid: Sequence[str], test: Sequence[str]) -> np.ndarray:
     """(N,) 'train'/'valid'/'test' by chromosome."""
     if set(valid) & set(test):
         raise GenomixError(f"chromosomes {sorted(set(valid) & set(test))} are in valid and test")
@@ -266,7 +137,7 @@ def _merged_peaks(
     """profile -> chromosome -> (M, 2) merged peak intervals, chromosome names harmonised."""
     merged: dict[str, dict[str, np.ndarray]] = {}
     for profile, bed_path in peaks.items():
-        bed = _harmonise_chroms(read_bed(bed_path), genome_chroms, Path(bed_path))
+        bed = harmonise_chroms(read_bed(bed_path), genome_chroms, Path(bed_path))
         merged[profile] = {
             chrom: merge_intervals(group["start"].to_numpy(), group["end"].to_numpy())
             for chrom, group in bed.groupby("chrom", sort=False)
@@ -293,7 +164,7 @@ def _label_bins(
         }
     )
     chunk["end"] = chunk["start"] + width
-    chunk["split"] = _assign_split(chroms, valid_chroms, test_chroms)
+    chunk["split"] = assign_split(chroms, valid_chroms, test_chroms)
     ranges: dict[str, list[np.ndarray]] = {}  # chrom -> row ranges of its records
     offset = 0
     for _, chrom, record_bins, _ in parts:
@@ -345,12 +216,12 @@ def iter_chromatin_table(
     # Bins are kept where `reach` bp either side lie inside the record: tables built at several
     # flanks with the same margin label the same bins (a context sweep compares like with like).
     reach = max(flank, margin)
-    names = _fasta_names(genome)
+    names = fasta_names(genome)
     if not names:
         raise GenomixError(f"{genome}: no FASTA records")
     genome_chroms = {chromosome_of_record(name) for name in names}
-    _check_held_out(genome_chroms, valid_chroms, test_chroms, genome)
-    _assign_split(np.array([], dtype=object), valid_chroms, test_chroms)  # valid/test overlap
+    check_held_out(genome_chroms, valid_chroms, test_chroms, genome)
+    assign_split(np.array([], dtype=object), valid_chroms, test_chroms)  # valid/test overlap
     merged = _merged_peaks(peaks, genome_chroms)
     width = bin_size + 2 * flank
     options = {
@@ -361,8 +232,8 @@ def iter_chromatin_table(
     }
     parts: list[tuple[str, str, np.ndarray, np.ndarray]] = []  # record, chrom, bins, win starts
     n_pending = n_rows = 0
-    for name, seq in _read_sequences(genome):
-        chrom, offset = _place_record(name, len(seq), genome)
+    for name, seq in read_sequence_bytes(genome):
+        chrom, offset = place_record(name, len(seq), genome)
         first = -(-(offset + reach) // bin_size) * bin_size
         bins = np.arange(first, offset + len(seq) - reach - bin_size + 1, bin_size, dtype=np.int64)
         win = bins - flank - offset

@@ -21,10 +21,10 @@ from numpy.lib.format import write_array_header_2_0
 
 from genomix.data.labels import chromosome_of_record
 from genomix.errors import GenomixError
+from genomix.kmers import KmerTokenizer
+from genomix.seqio.atomic import atomic_path
 from genomix.seqio.fasta import check_alphabet
 from genomix.seqio.genome import open_genome
-from genomix.seqio.atomic import atomic_path
-from genomix.kmers import KmerTokenizer
 
 logger = logging.getLogger(__name__)
 

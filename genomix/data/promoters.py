@@ -2,7 +2,7 @@
 
 The table has the coordinates of ``genomix.data.labels`` (record name, 0-based end-exclusive
 positions in the record) and, on request, the window sequences, so that it can be used without
-the genome. Records are read one at a time (``_read_sequences``): the peak memory is set by the
+the genome. Records are read one at a time (``read_sequence_bytes``): the peak memory is set by the
 largest chromosome, about 4 bytes per base for the prefix sums of the GC and non-ACGT counts.
 """
 
@@ -16,22 +16,20 @@ import numpy as np
 import pandas as pd
 
 from genomix.data.labels import (
-    _assign_split,
-    _check_held_out,
-    _fasta_names,
-    _harmonise_chroms,
-    _place_record,
-    _read_sequences,
+    assign_split,
+    check_held_out,
     chromosome_of_record,
     covered_bases,
     merge_intervals,
-    read_bed,
+    place_record,
 )
 from genomix.errors import GenomixError
+from genomix.seqio.bed import harmonise_chroms, read_bed
+from genomix.seqio.fasta import fasta_names, read_sequence_bytes
+from genomix.seqio.regions import reverse_complement
 
 logger = logging.getLogger(__name__)
 
-_COMPLEMENT = bytes.maketrans(b"ACGTacgt", b"TGCAtgca")
 _NOT_ACGT_FLAG = bytes(0 if chr(b) in "ACGTacgt" else 1 for b in range(256))
 _GC_FLAG = bytes(1 if chr(b) in "GCgc" else 0 for b in range(256))
 
@@ -89,17 +87,17 @@ def build_promoter_table(
     if bed_upstream < 0:
         raise GenomixError(f"bed_upstream={bed_upstream}: must not be negative")
     width = upstream + downstream + 1
-    genome_chroms = {chromosome_of_record(name) for name in _fasta_names(genome)}
-    _check_held_out(genome_chroms, valid_chroms, test_chroms, genome)
-    tss = _harmonise_chroms(read_bed(tss_bed), genome_chroms, tss_bed)
+    genome_chroms = {chromosome_of_record(name) for name in fasta_names(genome)}
+    check_held_out(genome_chroms, valid_chroms, test_chroms, genome)
+    tss = harmonise_chroms(read_bed(tss_bed), genome_chroms, tss_bed)
     if tss.empty:
         raise GenomixError(f"{tss_bed}: no TSS lines")
     by_chrom = dict(tuple(tss.groupby("chrom", sort=False)))
     rng = np.random.default_rng(seed)
     frames: list[pd.DataFrame] = []
     n_used = 0
-    for name, seq in _read_sequences(genome):
-        chrom, offset = _place_record(name, len(seq), genome)
+    for name, seq in read_sequence_bytes(genome):
+        chrom, offset = place_record(name, len(seq), genome)
         if chrom not in by_chrom:
             continue
         group = by_chrom[chrom]
@@ -142,7 +140,7 @@ def build_promoter_table(
             chosen.append(rng.choice(pool, size=min(need, pool.size), replace=False))
         neg = pd.DataFrame({"start": np.concatenate(chosen), "strand": "+", "label": 0})
         frame = pd.concat([pos, neg], ignore_index=True).sort_values(["start", "label"])
-        split = _assign_split(np.full(len(frame), chrom, dtype=object), valid_chroms, test_chroms)
+        split = assign_split(np.full(len(frame), chrom, dtype=object), valid_chroms, test_chroms)
         frame = frame.assign(chrom=name, split=split)
         if with_sequence:
             frame["sequence"] = [
@@ -165,8 +163,8 @@ def build_promoter_table(
 
 def _window_sequence(raw: bytes, start: int, width: int, *, minus: bool) -> str:
     """Upper-case ``raw[start:start + width]``, reverse-complemented when ``minus``."""
-    window = raw[start : start + width].upper()
-    return (window.translate(_COMPLEMENT)[::-1] if minus else window).decode("ascii")
+    window = raw[start : start + width].upper().decode("ascii")
+    return reverse_complement(window) if minus else window
 
 
 def _gc_bin(gc_counts: np.ndarray, width: int) -> np.ndarray:

@@ -18,11 +18,12 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import pyfaidx
 
-from genomix.data.labels import read_fasta_records
 from genomix.errors import GenomixError
-from genomix.seqio.fasta import NUCLEOTIDE_TABLE, open_bytes
+from genomix.seqio.compression import open_bytes
+from genomix.seqio.fasta import NUCLEOTIDE_TABLE
+from genomix.seqio.genome import open_genome
+from genomix.seqio.regions import reverse_complement
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ SPLITS = ("train", "valid", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
 _CANONICAL_TABLE = NUCLEOTIDE_TABLE.tobytes()  # for bytes.translate
-_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 
 
 @dataclass(frozen=True)
@@ -130,11 +130,7 @@ def _load_genome(genome: Path) -> Mapping[str, object]:
     """pyfaidx for a plain (or BGZF) FASTA; a dict of strings for a plain-gzip one."""
     if not genome.is_file():
         raise GenomixError(f"{genome}: genome FASTA not found")
-    try:
-        return pyfaidx.Fasta(str(genome), sequence_always_upper=True)
-    except pyfaidx.UnsupportedCompressionFormat:
-        logger.info("%s: plain gzip, reading it into memory (bgzip it for indexed access)", genome)
-        return dict(read_fasta_records(genome))
+    return open_genome(genome, load_plain_gzip=True)
 
 
 def _fetch_sequences(frame: pd.DataFrame, path: Path, genome: Path) -> list[str]:
@@ -159,11 +155,11 @@ def _fetch_sequences(frame: pd.DataFrame, path: Path, genome: Path) -> list[str]
                 f"({len(record)} bp) in {genome}"
             )
         seq = str(record[start:end]).upper()
-        sequences.append(seq.translate(_COMPLEMENT)[::-1] if strand == "-" else seq)
+        sequences.append(reverse_complement(seq) if strand == "-" else seq)
     return sequences
 
 
-def _canonical_sequences(sequences: list[str], path: Path, *, first_line: int = 2) -> list[str]:
+def canonical_sequences(sequences: list[str], path: Path, *, first_line: int = 2) -> list[str]:
     """Upper-case, IUPAC -> N; refuse anything else, naming the line and position (1-based).
 
     `first_line` is the file line of sequences[0] (2 below a header row).
@@ -267,7 +263,7 @@ def read_labeled_table(
     else:
         raise GenomixError(f"unknown task {task!r} (expected 'promoter' or 'chromatin')")
     labels = _parse_labels(frame, columns, path)
-    sequences = _canonical_sequences(sequences, path)
+    sequences = canonical_sequences(sequences, path)
     if "id" in frame:
         ids = frame["id"].tolist()
     elif "name" in frame:

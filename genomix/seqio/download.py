@@ -2,13 +2,13 @@
 
 Sources: http(s) and ftp URLs (urllib; HTTP resumes with Range from ``<out>.part``),
 ``file:///abs/path``, ``file:rel/path`` and plain paths. Checksums: md5 and sha256 digests, and
-provider listings (UCSC ``md5sum.txt``, Ensembl ``CHECKSUMS`` in BSD ``sum`` format).
+provider listings (UCSC ``md5sum.txt``, Ensembl ``CHECKSUMS`` in BSD ``sum`` format), computed
+and parsed by ``genomix.seqio.checksums``.
 """
 
 from __future__ import annotations
 
 import ftplib
-import hashlib
 import http.client
 import json
 import logging
@@ -22,84 +22,21 @@ from email.message import Message
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-import numba
-import numpy as np
 from tqdm import tqdm
 
 from genomix.errors import GenomixError
 from genomix.seqio.atomic import atomic_path, is_stream, output_lock
+from genomix.seqio.checksums import DIGEST_PATTERNS, parse_checksum_file, verify_checksums
 
 log = logging.getLogger(__name__)
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
 _REMOTE_SCHEMES = ("http", "https", "ftp")
-_HEX = {"md5": re.compile(r"[0-9a-f]{32}"), "sha256": re.compile(r"[0-9a-f]{64}")}
 
 
 class _TransientError(Exception):
     """A download failure worth retrying: reset, timeout, truncated body, HTTP 5xx or 429."""
-
-
-@numba.njit(cache=True, nogil=True)
-def _bsd_sum_update(checksum: int, data: np.ndarray) -> int:
-    """BSD ``sum`` state after the bytes ``data`` ((n,) uint8), from state ``checksum``."""
-    # Each step rotates the previous sum right by one bit, so this does not vectorise; compiled,
-    # the loop runs at hundreds of MB/s (17-31 MB/s as a Python loop).
-    for byte in data:
-        checksum = ((checksum >> 1) | ((checksum & 1) << 15)) + byte
-        checksum &= 0xFFFF
-    return checksum
-
-
-def bsd_sum(path: str | Path) -> tuple[int, int]:
-    """BSD ``sum`` of a file (what ``sum -r`` prints; Ensembl's ``CHECKSUMS`` format).
-
-    Returns:
-        (checksum, blocks): the 16-bit rotating checksum and the size in 1024-byte blocks.
-    """
-    buffer = np.empty(_CHUNK, dtype=np.uint8)
-    checksum, size = 0, 0
-    with Path(path).open("rb") as fh:
-        while n_read := fh.readinto(buffer):
-            size += n_read
-            checksum = _bsd_sum_update(checksum, buffer[:n_read])
-    return checksum, -(-size // 1024)
-
-
-def _file_checksums(path: Path, kinds: set[str]) -> dict[str, str]:
-    """Checksums of ``path`` for ``kinds`` (md5, sha256, bsd), as strings to compare."""
-    hashes = {kind: hashlib.new(kind) for kind in kinds & {"md5", "sha256"}}
-    if hashes:
-        with path.open("rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                for digest in hashes.values():
-                    digest.update(chunk)
-    found = {kind: digest.hexdigest() for kind, digest in hashes.items()}
-    if "bsd" in kinds:
-        found["bsd"] = "{} {}".format(*bsd_sum(path))
-    return found
-
-
-def _parse_checksum_file(text: str, filename: str, url: str) -> tuple[str, str]:
-    """Find ``filename`` in a checksum listing: ``md5sum``/``sha256sum`` lines or BSD ``sum`` lines.
-
-    Returns:
-        (kind, expected): kind is ``md5``, ``sha256`` or ``bsd`` (expected ``"<sum> <blocks>"``).
-    """
-    for lineno, line in enumerate(text.splitlines(), 1):
-        fields = line.split()
-        if not fields or PurePosixPath(fields[-1].lstrip("*")).name != filename:
-            continue
-        value = fields[0].lower()
-        if len(fields) == 2:
-            for kind, pattern in _HEX.items():
-                if pattern.fullmatch(value):
-                    return kind, value
-        if len(fields) == 3 and fields[0].isdigit() and fields[1].isdigit():
-            return "bsd", f"{int(fields[0])} {int(fields[1])}"
-        raise GenomixError(f"{url}: line {lineno}: unrecognised checksum line {line.strip()!r}")
-    raise GenomixError(f"{url}: no checksum listed for {filename!r}")
 
 
 def local_path(source: str) -> Path | None:
@@ -308,7 +245,7 @@ def _provider_checksum(
         text = local.read_text(encoding="utf-8", errors="replace")
     finally:
         discard_download(scratch)
-    return _parse_checksum_file(text, filename, checksum_url)
+    return parse_checksum_file(text, filename, checksum_url)
 
 
 def expected_checksums(
@@ -330,7 +267,7 @@ def expected_checksums(
     """
     expected = [(k, v.strip().lower()) for k, v in (("md5", md5), ("sha256", sha256)) if v]
     for kind, value in expected:
-        if not _HEX[kind].fullmatch(value):
+        if not DIGEST_PATTERNS[kind].fullmatch(value):
             raise GenomixError(f"{kind}={value!r}: not a hexadecimal {kind} digest")
     if checksum_url:
         expected.append(
@@ -339,18 +276,6 @@ def expected_checksums(
             )
         )
     return expected
-
-
-def verify_checksums(path: Path, expected: list[tuple[str, str]], label: str) -> None:
-    """Raise GenomixError naming ``label``, expected and actual value on the first mismatch."""
-    if not expected:
-        log.info("%s: no checksum given; not verified", label)
-        return
-    actual = _file_checksums(path, {kind for kind, _ in expected})
-    for kind, value in expected:
-        if actual[kind] != value:
-            raise GenomixError(f"{label}: {kind} mismatch: expected {value}, got {actual[kind]}")
-        log.info("%s: %s verified", label, kind)
 
 
 def fetch_verified(

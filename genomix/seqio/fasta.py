@@ -11,22 +11,21 @@ genome the even line widths pyfaidx needs, for ``genomix.seqio.genome.fetch_geno
 
 from __future__ import annotations
 
-import gzip
+import io
 import logging
-import sys
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
+from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from genomix.errors import GenomixError
+from genomix.seqio.compression import STDIN, open_bytes
 
 log = logging.getLogger(__name__)
 
-GZIP_MAGIC = b"\x1f\x8b"
 _IUPAC_AMBIGUOUS = "RYSWKMBDHVN"
 _EXPECTED = "(expected A C G T N or an IUPAC code)"
 _CHUNK = 1 << 20
@@ -141,51 +140,9 @@ def record_name(header: bytes, *, where: str) -> str:
         ) from None
 
 
-class CheckedGzipFile(gzip.GzipFile):
-    """A gzip reader that raises GenomixError naming the file for corrupt or truncated data
-    (gzip raises EOFError, zlib.error or BadGzipFile, from whichever read hits it)."""
-
-    def _checked(self, read: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return read(self, *args)
-        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise GenomixError(f"{self.name}: corrupt or truncated gzip data ({exc})") from None
-
-    def read(self, size: int = -1) -> bytes:
-        return self._checked(gzip.GzipFile.read, size)
-
-    def read1(self, size: int = -1) -> bytes:
-        return self._checked(gzip.GzipFile.read1, size)
-
-    def readline(self, size: int | None = -1) -> bytes:
-        return self._checked(gzip.GzipFile.readline, size)
-
-    def peek(self, n: int = 0) -> bytes:
-        return self._checked(gzip.GzipFile.peek, n)
-
-
-STDIN = Path("-")
-
-
 def is_readable_input(path: Path) -> bool:
     """True for ``-`` (standard input), a file, or a pipe such as ``<(zcat x.fa.gz)``."""
     return path == STDIN or path.is_file() or path.is_fifo() or path.is_char_device()
-
-
-def open_bytes(path: Path) -> IO[bytes]:
-    """Open plain, gzip or bgzip ``path`` for binary reading; ``-`` is standard input.
-
-    Gzip is recognised by the first bytes of the one open stream (peeked, not consumed), not by
-    the name and not by opening twice, so pipes and standard input work. Corrupt or truncated
-    gzip data raises GenomixError naming ``path`` while reading.
-    """
-    handle = sys.stdin.buffer if path == STDIN else path.open("rb")
-    if handle.peek(2)[:2] != GZIP_MAGIC:
-        return handle
-    stream = CheckedGzipFile(filename=str(path), fileobj=handle, mode="rb")
-    if handle is not sys.stdin.buffer:
-        stream.myfileobj = handle  # closed with the GzipFile, as gzip.open(name) arranges
-    return stream
 
 
 def read_fasta(
@@ -437,3 +394,68 @@ def _record_chunks(
         raise
     if not done:
         raise GenomixError(f"{where} (line {lineno}): empty sequence")
+
+
+def _open_text(path: Path) -> IO[str]:
+    """Open a text file, gzip or plain (sniffed by the magic bytes, corrupt gzip refused)."""
+    if not path.is_file():
+        raise GenomixError(f"{path}: file not found")
+    # gzip errors name the file; bytes that are not UTF-8 become U+FFFD (names are checked)
+    return io.TextIOWrapper(open_bytes(path), encoding="utf-8", errors="replace")
+
+
+def read_fasta_records(path: str | Path) -> Iterator[tuple[str, str]]:
+    """Yield (record name = first word of the header, sequence) from a FASTA, gzip or plain.
+
+    Sequences are returned as written (case kept, not checked): the lenient reader behind label
+    tables and an in-memory plain-gzip genome; ``read_fasta`` is the strict one.
+    """
+    path = Path(path)
+    with _open_text(path) as fh:
+        for title, seq in SimpleFastaParser(fh):
+            yield title.split(None, 1)[0] if title.strip() else "", seq
+
+
+def read_sequence_bytes(path: str | Path) -> Iterator[tuple[str, bytearray]]:
+    """Yield (record name, sequence bytes) one record at a time, gzip or plain.
+
+    Only the current record is held: about one byte per base of the largest chromosome, where a
+    ``str`` from ``SimpleFastaParser`` also keeps every line object until it joins them.
+
+    Raises:
+        GenomixError: a missing file, a header without a name or a name that is not UTF-8, an
+            empty record, or a byte that is not a nucleotide code (protein, binary).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise GenomixError(f"{path}: file not found")
+    name: str | None = None
+    seq = bytearray()
+    with open_bytes(path) as fh:
+        for lineno, line in enumerate(fh, 1):
+            if line.startswith(b">"):
+                if name is not None:
+                    yield _checked_record(name, seq, path)
+                name, seq = record_name(line[1:], where=f"{path}: line {lineno}"), bytearray()
+            elif name is not None:
+                seq += line.rstrip()
+    if name is not None:
+        yield _checked_record(name, seq, path)
+
+
+def _checked_record(name: str, seq: bytearray, path: Path) -> tuple[str, bytearray]:
+    """(name, seq) once `seq` is known to be non-empty nucleotide codes (not protein)."""
+    if not seq:
+        raise GenomixError(f"{path}: record {name!r}: empty sequence")
+    check_alphabet(seq, where=f"{path}: record {name!r}")
+    return name, seq
+
+
+def fasta_names(path: str | Path) -> list[str]:
+    """Record names of a FASTA, from its ``.fai`` when there is one, else by scanning headers."""
+    path = Path(path)
+    fai = path.with_name(path.name + ".fai")
+    if fai.is_file():
+        return [line.split("\t", 1)[0] for line in fai.read_text().splitlines() if line]
+    with _open_text(path) as fh:
+        return [line[1:].split(None, 1)[0] for line in fh if line.startswith(">")]

@@ -2,9 +2,9 @@
 
 ``fetch_genome``: http(s)/ftp URL, ``file:`` URL or path (plain, gzip or bgzip) -> verified
 FASTA with even line widths plus ``.fai``; getting and checking the bytes is
-``genomix.seqio.download``. ``open_genome`` / ``fetch_sequence``: random access that refuses what
-pyfaidx gets wrong silently (a stale ``.fai`` gives empty sequence) or cryptically (plain gzip,
-uneven line widths).
+``genomix.seqio.download``. ``open_genome`` (the one genome opener) / ``fetch_sequence``:
+random access that refuses what pyfaidx gets wrong silently (a stale ``.fai`` gives empty
+sequence) or cryptically (plain gzip, uneven line widths).
 """
 
 from __future__ import annotations
@@ -17,17 +17,16 @@ import sys
 import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Literal, overload
 
 import pyfaidx
 from Bio import bgzf
 
-from genomix.seqio.download import bsd_sum, discard_download, fetch_verified
 from genomix.errors import GenomixError
-from genomix.seqio.fasta import GZIP_MAGIC, rewrite_fasta
 from genomix.seqio.atomic import current_umask, is_stream, output_lock, temporary_file
-
-# bsd_sum is re-exported: it lived here before genomix.seqio.download existed
-__all__ = ["LINE_WIDTH", "bsd_sum", "fetch_genome", "fetch_sequence", "open_genome"]
+from genomix.seqio.compression import sniff_file
+from genomix.seqio.download import discard_download, fetch_verified
+from genomix.seqio.fasta import read_fasta_records, rewrite_fasta
 
 log = logging.getLogger(__name__)
 
@@ -144,11 +143,6 @@ def fetch_genome(
     return out
 
 
-def _is_bgzf(head: bytes) -> bool:
-    """True when a gzip header carries BGZF's ``BC`` extra subfield."""
-    return len(head) >= 14 and head[3] & 4 != 0 and head[12:14] == b"BC"
-
-
 def _fai_is_stale(path: Path, fai: Path, *, compressed: bool) -> bool:
     """True when ``fai`` is older than ``path`` or (plain FASTA) its offsets miss the file size."""
     if path.stat().st_mtime > fai.stat().st_mtime:
@@ -167,26 +161,42 @@ def _fai_is_stale(path: Path, fai: Path, *, compressed: bool) -> bool:
     return not ends or max(ends) > size or size - max(ends) > widest
 
 
-def open_genome(path: str | Path) -> pyfaidx.Fasta:
+@overload
+def open_genome(path: str | Path, *, load_plain_gzip: Literal[False] = False) -> pyfaidx.Fasta: ...
+
+
+@overload
+def open_genome(path: str | Path, *, load_plain_gzip: bool) -> pyfaidx.Fasta | dict[str, str]: ...
+
+
+def open_genome(
+    path: str | Path, *, load_plain_gzip: bool = False
+) -> pyfaidx.Fasta | dict[str, str]:
     """Open an indexed FASTA (plain or BGZF), building or rebuilding its ``.fai`` as needed.
 
+    The one policy for every genome input: plain FASTA and BGZF are indexed with pyfaidx; plain
+    gzip cannot be indexed, so it is refused, or read whole into memory with
+    ``load_plain_gzip`` (record name -> sequence as written; callers upper-case what they cut).
     A stale ``.fai`` (older than the FASTA, or offsets that disagree with the file size) is
     rebuilt, since pyfaidx would otherwise return empty or wrong sequence.
 
     Raises:
-        GenomixError: missing file, plain gzip (not BGZF), uneven line widths (naming the
-            record and line), duplicate names, or no records.
+        GenomixError: missing file, plain gzip (not BGZF, unless ``load_plain_gzip``), BGZF not
+            named .gz/.bgz, uneven line widths (naming the record and line), duplicate names,
+            or no records.
     """
     path = Path(path)
     if not path.is_file():
         raise GenomixError(f"{path}: no such FASTA file")
-    with path.open("rb") as fh:
-        head = fh.read(18)
-    compressed = head.startswith(GZIP_MAGIC)
-    if compressed and not _is_bgzf(head):
+    compression = sniff_file(path)
+    if compression == "gzip":
+        if load_plain_gzip:
+            log.info("%s: plain gzip, reading it into memory (bgzip it for indexed access)", path)
+            return dict(read_fasta_records(path))
         raise GenomixError(
             f"{path}: plain gzip cannot be indexed; `genomix fetch` rewrites it (or use bgzip)"
         )
+    compressed = compression == "bgzf"
     if compressed and path.suffix.lower() not in (".gz", ".bgz"):
         raise GenomixError(f"{path}: BGZF-compressed but not named .gz or .bgz; rename it")
     fai = Path(f"{path}.fai")

@@ -16,12 +16,15 @@ import numpy as np
 import pyfaidx
 
 from genomix.errors import GenomixError
-from genomix.seqio.fasta import FastaRecord, normalize_sequence, open_bytes
+from genomix.seqio.bed import BedInterval, bed_lines, parse_bed_fields, parse_bed_line
+from genomix.seqio.fasta import FastaRecord, normalize_sequence
 from genomix.seqio.genome import fetch_sequence
 
 logger = logging.getLogger(__name__)
 
-_COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
+# IUPAC complements, upper and lower case: R (A/G) <-> Y (C/T), K <-> M, B <-> V, D <-> H;
+# S, W and N are their own complements
+_COMPLEMENT = str.maketrans("ACGTRYKMBVDHSWNacgtrykmbvdhswn", "TGCAYRMKVBHDSWNtgcayrmkvbhdswn")
 _MITOCHONDRIA = {"MT": "chrM", "chrM": "MT"}
 
 
@@ -72,7 +75,8 @@ class AlleleWindow(FastaRecord):
 
 
 def reverse_complement(sequence: str) -> str:
-    """Reverse complement of an upper-case ACGTN string."""
+    """Reverse complement of a DNA string: ACGT and IUPAC codes, case kept (the one complement
+    table of genomix); other characters are kept as they are."""
     return sequence.translate(_COMPLEMENT)[::-1]
 
 
@@ -102,7 +106,8 @@ def read_bed_records(
 
     The id is the BED name column (4th) when present and not ``.``, else ``chrom:start-end``
     (0-based, end-exclusive, the BED's own chromosome name). Strand ``-`` (6th column) is
-    reverse-complemented. ``track``/``browser``/``#`` lines and blank lines are skipped.
+    reverse-complemented. ``track``/``browser``/``#`` lines and blank lines are skipped
+    (``genomix.seqio.bed`` parses the lines).
 
     Raises:
         GenomixError: a BED without intervals; ``"{bed}: line {n}: ..."`` for a malformed line,
@@ -115,40 +120,36 @@ def read_bed_records(
         raise GenomixError(f"{bed}: no such BED file")
     report = on_skip or logger.warning
     first_line: dict[str, int] = {}
-    intervals = 0
-    with open_bytes(bed) as handle:
-        for number, raw in enumerate(handle, start=1):
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            if not line.strip() or line.startswith(("track", "browser", "#")):
-                continue
-            where = f"{bed}: line {number}"
-            intervals += 1
-            try:
-                if "\ufffd" in line:
-                    raise GenomixError(f"{where}: bytes that are not UTF-8 text")
-                record = bed_record(line.split("\t"), genome, where)
-                if record.id in first_line:
-                    raise GenomixError(
-                        f"{where}: duplicate name {record.id!r} (first at line "
-                        f"{first_line[record.id]}); rows would be ambiguous"
-                    )
-                first_line[record.id] = number
-                yield record
-            except GenomixError as error:
-                if not skip_invalid:
-                    raise
-                report(str(error))
-    if not intervals:
-        raise GenomixError(f"{bed}: no intervals (an empty BED file)")
+    for line in bed_lines(bed):
+        try:
+            record = interval_record(parse_bed_line(line), genome, line.where)
+            if record.id in first_line:
+                raise GenomixError(
+                    f"{line.where}: duplicate name {record.id!r} (first at line "
+                    f"{first_line[record.id]}); rows would be ambiguous"
+                )
+            first_line[record.id] = line.number
+            yield record
+        except GenomixError as error:
+            if not skip_invalid:
+                raise
+            report(str(error))
 
 
 def bed_record(fields: Sequence[str], genome: pyfaidx.Fasta, where: str) -> GenomicRecord:
     """The record of one BED line split on tabs (chrom, start, end[, name, score, strand]);
     `where` is ``"{bed}: line {n}"`` for error messages."""
-    try:
-        chrom, start, end = fields[0], int(fields[1]), int(fields[2])
-    except (IndexError, ValueError):
-        raise GenomixError(f"{where}: expected tab-separated chrom, start, end") from None
+    return interval_record(parse_bed_fields(fields, where), genome, where)
+
+
+def interval_record(interval: BedInterval, genome: pyfaidx.Fasta, where: str) -> GenomicRecord:
+    """`interval` cut from `genome` (reverse-complemented on ``-``); `where` names it in errors.
+
+    Raises:
+        GenomixError: an empty or negative interval, a chromosome the genome lacks, or an
+            interval past the chromosome's end.
+    """
+    chrom, start, end = interval.chrom, interval.start, interval.end
     if not 0 <= start < end:
         raise GenomixError(f"{where}: empty or negative interval {start}-{end}")
     found = match_chromosome(chrom, genome.keys())
@@ -163,10 +164,13 @@ def bed_record(fields: Sequence[str], genome: pyfaidx.Fasta, where: str) -> Geno
             f"{where}: {chrom}:{start}-{end} runs past the end of {found} ({length} bp)"
         )
     sequence = normalize_sequence(fetch_sequence(genome, found, start, end), where=where)
-    strand = fields[5] if len(fields) > 5 and fields[5] in ("+", "-") else "."
-    if strand == "-":
+    if interval.strand == "-":
         sequence = reverse_complement(sequence)
-    name = fields[3] if len(fields) > 3 and fields[3] not in ("", ".") else f"{chrom}:{start}-{end}"
     return GenomicRecord(
-        id=name, sequence=sequence, chrom=chrom, start=start, end=end, strand=strand
+        id=interval.name or f"{chrom}:{start}-{end}",
+        sequence=sequence,
+        chrom=chrom,
+        start=start,
+        end=end,
+        strand=interval.strand,
     )
