@@ -11,7 +11,6 @@ genome the even line widths pyfaidx needs, for ``genomix.seqio.genome.fetch_geno
 
 from __future__ import annotations
 
-import io
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
-from Bio.SeqIO.FastaIO import SimpleFastaParser
 
 from genomix.errors import GenomixError
 from genomix.seqio.compression import STDIN, open_bytes
@@ -396,31 +394,11 @@ def _record_chunks(
         raise GenomixError(f"{where} (line {lineno}): empty sequence")
 
 
-def _open_text(path: Path) -> IO[str]:
-    """Open a text file, gzip or plain (sniffed by the magic bytes, corrupt gzip refused)."""
-    if not path.is_file():
-        raise GenomixError(f"{path}: file not found")
-    # gzip errors name the file; bytes that are not UTF-8 become U+FFFD (names are checked)
-    return io.TextIOWrapper(open_bytes(path), encoding="utf-8", errors="replace")
-
-
-def read_fasta_records(path: str | Path) -> Iterator[tuple[str, str]]:
-    """Yield (record name = first word of the header, sequence) from a FASTA, gzip or plain.
-
-    Sequences are returned as written (case kept, not checked): the lenient reader behind label
-    tables and an in-memory plain-gzip genome; ``read_fasta`` is the strict one.
-    """
-    path = Path(path)
-    with _open_text(path) as fh:
-        for title, seq in SimpleFastaParser(fh):
-            yield title.split(None, 1)[0] if title.strip() else "", seq
-
-
 def read_sequence_bytes(path: str | Path) -> Iterator[tuple[str, bytearray]]:
     """Yield (record name, sequence bytes) one record at a time, gzip or plain.
 
-    Only the current record is held: about one byte per base of the largest chromosome, where a
-    ``str`` from ``SimpleFastaParser`` also keeps every line object until it joins them.
+    Only the current record is held: about one byte per base of the largest chromosome, where
+    joining a record's lines into a ``str`` also keeps every line object until the join.
 
     Raises:
         GenomixError: a missing file, a header without a name or a name that is not UTF-8, an
@@ -451,11 +429,25 @@ def _checked_record(name: str, seq: bytearray, path: Path) -> tuple[str, bytearr
     return name, seq
 
 
+def read_fasta_records(path: str | Path) -> Iterator[tuple[str, str]]:
+    """Yield (record name, sequence as written: case kept, IUPAC codes kept) from a FASTA, gzip
+    or plain, one record at a time: ``read_sequence_bytes`` as text. ``read_fasta`` is the
+    reader that normalises bases for models."""
+    for name, seq in read_sequence_bytes(path):
+        yield name, seq.decode("ascii")  # check_alphabet let only ASCII nucleotide codes through
+
+
 def fasta_names(path: str | Path) -> list[str]:
     """Record names of a FASTA, from its ``.fai`` when there is one, else by scanning headers."""
     path = Path(path)
     fai = path.with_name(path.name + ".fai")
     if fai.is_file():
         return [line.split("\t", 1)[0] for line in fai.read_text().splitlines() if line]
-    with _open_text(path) as fh:
-        return [line[1:].split(None, 1)[0] for line in fh if line.startswith(">")]
+    if not path.is_file():
+        raise GenomixError(f"{path}: file not found")
+    with open_bytes(path) as fh:
+        return [
+            record_name(line[1:], where=f"{path}: line {lineno}")
+            for lineno, line in enumerate(fh, 1)
+            if line.startswith(b">")
+        ]
