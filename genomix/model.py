@@ -1,10 +1,10 @@
 """The encoder: token embeddings, pre-LayerNorm transformer blocks, an MLM head.
 
 Read top to bottom: `TransformerBlock` -> `Encoder` -> `MLMHead` -> `MaskedLanguageModel`, each
-built from an `EncoderConfig` (genomix.config, beside the other stage configs). The attention inside each block is picked by name from
-`genomix.attention.ATTENTION`; this module never branches on the attention family. Positions are
-learned absolute embeddings added to the tokens, or rotary (RoPE), applied to q and k inside
-every attention (`genomix.attention.rotary`).
+built from an `EncoderConfig` (genomix.config, beside the other stage configs). The attention
+inside each block is picked by name from `genomix.attention.ATTENTION`; this module never branches
+on the attention family. Positions are learned absolute embeddings added to the tokens, or rotary
+(RoPE), applied to q and k inside every attention (`genomix.attention.rotary`).
 """
 
 from __future__ import annotations
