@@ -1,7 +1,7 @@
 """`Command`: one `genomix` subcommand as data: its name, help, config sections, arguments, run.
 
 `genomix.cli` builds its parser from the table `genomix.commands.COMMANDS` of these and calls the
-`run` of the one named on the command line; no module branches on the subcommand's name.
+`run` of the one named on the command line, without branching on its name.
 """
 
 from __future__ import annotations
