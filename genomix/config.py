@@ -386,8 +386,16 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, section: st
                 flag, dest=field.name, nargs="*", default=argparse.SUPPRESS, help=help_text
             )
         else:
+            # the schema checks the value (one error for flags and config.yaml); the metavar
+            # shows the choices, as argparse's `choices` would
+            enum = schema[field.name].get("enum")
             group.add_argument(
-                flag, dest=field.name, type=kind, default=argparse.SUPPRESS, help=help_text
+                flag,
+                dest=field.name,
+                type=kind,
+                default=argparse.SUPPRESS,
+                metavar="{" + ",".join(map(str, enum)) + "}" if enum else None,
+                help=help_text,
             )
 
 

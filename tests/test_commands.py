@@ -91,6 +91,7 @@ def test_shared_options_are_declared_once(flag: str) -> None:
         assert action.default == first.default
         assert action.help.split(";")[0] == first.help.split(";")[0]
         assert action.type == first.type
+        assert action.metavar == first.metavar
 
 
 def test_device_and_batch_size_come_from_the_sections() -> None:
@@ -109,6 +110,11 @@ def test_device_and_batch_size_come_from_the_sections() -> None:
             field.name for s in COMMANDS[name].sections for field in dataclasses.fields(s.cls)
         }
         assert {"device", "batch_size"} <= sections, name
+
+
+def test_enum_fields_show_their_choices() -> None:
+    action = _option(_subparsers()["predict"], "--aggregate")
+    assert action.metavar == "{max,mean}" and action.choices is None  # the schema checks values
 
 
 def test_predict_flags_build_its_config() -> None:
