@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import jsonschema
 import yaml
@@ -52,6 +53,135 @@ class TokenizeConfig:
 
     k: int = 6
     stride: int = 1
+
+
+POSITIONS = ("learned", "rotary")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Sizes of the encoder and options of its attention pattern (config.yaml section `model`).
+
+    `preset` names a set of sizes in `PRESETS`. It is applied where a config is read from keys
+    (config.yaml, the CLI, `genomix.config.config_from_mapping`): the preset fills every key not
+    given, keys given override it. `EncoderConfig(...)` itself takes its arguments as they are,
+    and a saved model's config holds every resolved size.
+    """
+
+    PRESETS: ClassVar[Mapping[str, Mapping[str, Any]]] = {
+        "none": {},
+        # The demo encoder of config.yaml: seconds per step on a CPU.
+        "tiny": {
+            "d_model": 64,
+            "n_layers": 2,
+            "n_heads": 4,
+            "d_ff": 256,
+            "max_tokens": 1024,
+            "block_size": 64,
+            "dropout": 0.0,
+            "positions": "rotary",
+        },
+        # BigBird-ITC as pretrained on DNA (Zaheer et al. 2020, genomics appendix): BERT-base
+        # sizes, 4096 tokens, blocks of 64 with 2 global, 3 window and 3 random blocks.
+        "base": {
+            "attention": "bigbird",
+            "d_model": 768,
+            "n_layers": 12,
+            "n_heads": 12,
+            "d_ff": 3072,
+            "max_tokens": 4096,
+            "block_size": 64,
+            "global_blocks": 2,
+            "window_blocks": 3,
+            "random_blocks": 3,
+        },
+    }
+
+    preset: str = "none"
+    attention: str = "bigbird"
+    d_model: int = 128
+    n_layers: int = 2
+    n_heads: int = 4
+    d_ff: int = 512
+    dropout: float = 0.1
+    max_tokens: int = 1024
+    positions: str = "learned"
+    embedding: str = "table"
+    activation_checkpointing: bool = False
+    block_size: int = 64
+    global_blocks: int = 1
+    window_blocks: int = 3
+    random_blocks: int = 3
+    resample_random: bool = False
+    sparse_stride: int = 128
+    sparse_summary: int = 8
+    recompute: bool = False
+    span_max: int = 1024
+    span_ramp: int = 32
+    span_init: float = 256.0
+    span_loss: float = 2e-6
+    span_dynamic: bool = False
+    attention_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.preset not in self.PRESETS:
+            raise GenomixError(
+                f"model.preset={self.preset!r} is not one of {', '.join(self.PRESETS)}"
+            )
+        if self.positions not in POSITIONS:
+            raise GenomixError(
+                f"model.positions={self.positions!r} is not one of {', '.join(POSITIONS)}"
+            )
+        # imported here: this module stays free of torch, for the Snakefile that imports it
+        from genomix.embedding import EMBEDDINGS
+
+        if self.embedding not in EMBEDDINGS:
+            raise GenomixError(
+                f"model.embedding={self.embedding!r} is not one of {', '.join(EMBEDDINGS)}"
+            )
+        if self.d_model % self.n_heads:
+            raise GenomixError(
+                f"model.d_model={self.d_model} is not a multiple of model.n_heads={self.n_heads}"
+            )
+        if self.positions == "rotary" and (self.d_model // self.n_heads) % 2:
+            raise GenomixError(
+                f"model.positions=rotary needs an even head width; d_model/n_heads = "
+                f"{self.d_model}/{self.n_heads} is odd"
+            )
+        if self.activation_checkpointing and self.resample_random:
+            # The backward pass re-runs each block, which would draw other random blocks.
+            raise GenomixError(
+                "model.activation_checkpointing recomputes every block in the backward pass, "
+                "where model.resample_random would draw new random blocks; turn one of them off"
+            )
+
+    def attention_options(self, layer: int) -> dict[str, Any]:
+        """Keyword options of the chosen attention class; each layer gets its own random pattern."""
+        options: Mapping[str, dict[str, Any]] = {
+            "dense": {},
+            "bigbird": {
+                "block_size": self.block_size,
+                "global_blocks": self.global_blocks,
+                "window_blocks": self.window_blocks,
+                "random_blocks": self.random_blocks,
+                "resample_random": self.resample_random,
+                "seed": self.attention_seed + layer,
+            },
+            "strided": {"stride": self.sparse_stride, "recompute": self.recompute},
+            "fixed": {
+                "stride": self.sparse_stride,
+                "summary": self.sparse_summary,
+                "recompute": self.recompute,
+            },
+            "adaptive_span": {
+                "max_span": self.span_max,
+                "ramp": self.span_ramp,
+                "init_span": self.span_init,
+                "span_loss_coef": self.span_loss,
+                "dynamic": self.span_dynamic,
+            },
+        }
+        return dict(options[self.attention])
 
 
 @dataclass(frozen=True)
@@ -118,6 +248,11 @@ class EvaluateConfig:
     baselines: tuple[str, ...] = ()
     kmer_k: int = 4
     cnn_epochs: int = 5
+    split: str = "test"
+    max_rows: int = 0
+    seed: int | None = None
+    batch_size: int = 32
+    device: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -125,6 +260,7 @@ class ScanConfig:
     """Genome scan (`genomix scan`): rows of `tile` bases (0 = the model's window)."""
 
     tile: int = 0
+    chroms: tuple[str, ...] = ()
     batch_size: int = 32
     device: str = "auto"
 
@@ -137,6 +273,45 @@ class ExplainConfig:
     max_length: int = 0
     batch_size: int = 64
     logo_width: int = 60
+    device: str = "auto"
+    skip_invalid: bool = False
+
+
+@dataclass(frozen=True)
+class PromotersConfig:
+    """Promoter table (genomix promoters): windows around each TSS, GC-matched negatives."""
+
+    bed_upstream: int = 0
+    upstream: int = 249
+    downstream: int = 50
+    negatives_per_positive: int = 1
+    valid_chroms: tuple[str, ...] = ()
+    test_chroms: tuple[str, ...] = ()
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class PredictConfig:
+    """Prediction on a FASTA or BED regions (genomix predict): windows, stitching, batches."""
+
+    stride: int | None = None
+    aggregate: str = "max"
+    batch_size: int = 32
+    device: str = "auto"
+    skip_invalid: bool = False
+    per_window: bool = False
+    rc_average: bool | None = None
+
+
+@dataclass(frozen=True)
+class VariantsConfig:
+    """Variant effects (genomix predict-variants): ref vs alt window scores per VCF allele."""
+
+    region: str | None = None
+    batch_size: int = 32
+    device: str = "auto"
+    skip_invalid: bool = False
+    allow_ref_mismatch: bool = False
 
 
 @cache
@@ -180,6 +355,15 @@ def load_config(path: str | Path) -> dict[str, Any]:
 Config = TypeVar("Config")
 
 
+def _without_none(kind: Any) -> Any:
+    """`X | None` -> X (a flag given always has a value); other hints as they are."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        kinds = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        if len(kinds) == 1:
+            return kinds[0]
+    return kind
+
+
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type, section: str) -> None:
     """Add one `--flag` per field of dataclass `cls`, documented from the schema's `section`."""
     schema = load_schema()["properties"][section]["properties"]
@@ -188,7 +372,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, section: st
     for field in dataclasses.fields(cls):
         flag = "--" + field.name.replace("_", "-")
         help_text = f"{schema[field.name]['description']} (default: {field.default})"
-        kind = hints[field.name]
+        kind = _without_none(hints[field.name])
         if kind is bool:
             group.add_argument(
                 flag,
@@ -202,8 +386,16 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, section: st
                 flag, dest=field.name, nargs="*", default=argparse.SUPPRESS, help=help_text
             )
         else:
+            # the schema checks the value (one error for flags and config.yaml); the metavar
+            # shows the choices, as argparse's `choices` would
+            enum = schema[field.name].get("enum")
             group.add_argument(
-                flag, dest=field.name, type=kind, default=argparse.SUPPRESS, help=help_text
+                flag,
+                dest=field.name,
+                type=kind,
+                default=argparse.SUPPRESS,
+                metavar="{" + ",".join(map(str, enum)) + "}" if enum else None,
+                help=help_text,
             )
 
 

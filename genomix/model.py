@@ -1,17 +1,13 @@
 """The encoder: token embeddings, pre-LayerNorm transformer blocks, an MLM head.
 
-Read top to bottom: `EncoderConfig` -> `TransformerBlock` -> `Encoder` -> `MLMHead` ->
-`MaskedLanguageModel`. The attention inside each block is picked by name from
-`genomix.attention.ATTENTION`; this module never branches on the attention family. Positions are
-learned absolute embeddings added to the tokens, or rotary (RoPE), applied to q and k inside
-every attention (`genomix.attention.rotary`).
+Read top to bottom: `TransformerBlock` -> `Encoder` -> `MLMHead` -> `MaskedLanguageModel`, each
+built from an `EncoderConfig` (genomix.config, beside the other stage configs). The attention
+inside each block is picked by name from `genomix.attention.ATTENTION`; this module never branches
+on the attention family. Positions are learned absolute embeddings added to the tokens, or rotary
+(RoPE), applied to q and k inside every attention (`genomix.attention.rotary`).
 """
 
 from __future__ import annotations
-
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -19,133 +15,9 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from genomix.attention import build_attention
-from genomix.embedding import EMBEDDINGS, KmerEmbedding
+from genomix.config import EncoderConfig
+from genomix.embedding import KmerEmbedding
 from genomix.errors import GenomixError
-
-POSITIONS = ("learned", "rotary")
-
-
-@dataclass(frozen=True)
-class EncoderConfig:
-    """Sizes of the encoder and options of its attention pattern (config.yaml section `model`).
-
-    `preset` names a set of sizes in `PRESETS`. It is applied where a config is read from keys
-    (config.yaml, the CLI, `genomix.config.config_from_mapping`): the preset fills every key not
-    given, keys given override it. `EncoderConfig(...)` itself takes its arguments as they are,
-    and a saved model's config holds every resolved size.
-    """
-
-    PRESETS: ClassVar[Mapping[str, Mapping[str, Any]]] = {
-        "none": {},
-        # The demo encoder of config.yaml: seconds per step on a CPU.
-        "tiny": {
-            "d_model": 64,
-            "n_layers": 2,
-            "n_heads": 4,
-            "d_ff": 256,
-            "max_tokens": 1024,
-            "block_size": 64,
-            "dropout": 0.0,
-            "positions": "rotary",
-        },
-        # BigBird-ITC as pretrained on DNA (Zaheer et al. 2020, genomics appendix): BERT-base
-        # sizes, 4096 tokens, blocks of 64 with 2 global, 3 window and 3 random blocks.
-        "base": {
-            "attention": "bigbird",
-            "d_model": 768,
-            "n_layers": 12,
-            "n_heads": 12,
-            "d_ff": 3072,
-            "max_tokens": 4096,
-            "block_size": 64,
-            "global_blocks": 2,
-            "window_blocks": 3,
-            "random_blocks": 3,
-        },
-    }
-
-    preset: str = "none"
-    attention: str = "bigbird"
-    d_model: int = 128
-    n_layers: int = 2
-    n_heads: int = 4
-    d_ff: int = 512
-    dropout: float = 0.1
-    max_tokens: int = 1024
-    positions: str = "learned"
-    embedding: str = "table"
-    activation_checkpointing: bool = False
-    block_size: int = 64
-    global_blocks: int = 1
-    window_blocks: int = 3
-    random_blocks: int = 3
-    resample_random: bool = False
-    sparse_stride: int = 128
-    sparse_summary: int = 8
-    recompute: bool = False
-    span_max: int = 1024
-    span_ramp: int = 32
-    span_init: float = 256.0
-    span_loss: float = 2e-6
-    span_dynamic: bool = False
-    attention_seed: int = 0
-
-    def __post_init__(self) -> None:
-        if self.preset not in self.PRESETS:
-            raise GenomixError(
-                f"model.preset={self.preset!r} is not one of {', '.join(self.PRESETS)}"
-            )
-        if self.positions not in POSITIONS:
-            raise GenomixError(
-                f"model.positions={self.positions!r} is not one of {', '.join(POSITIONS)}"
-            )
-        if self.embedding not in EMBEDDINGS:
-            raise GenomixError(
-                f"model.embedding={self.embedding!r} is not one of {', '.join(EMBEDDINGS)}"
-            )
-        if self.d_model % self.n_heads:
-            raise GenomixError(
-                f"model.d_model={self.d_model} is not a multiple of model.n_heads={self.n_heads}"
-            )
-        if self.positions == "rotary" and (self.d_model // self.n_heads) % 2:
-            raise GenomixError(
-                f"model.positions=rotary needs an even head width; d_model/n_heads = "
-                f"{self.d_model}/{self.n_heads} is odd"
-            )
-        if self.activation_checkpointing and self.resample_random:
-            # The backward pass re-runs each block, which would draw other random blocks.
-            raise GenomixError(
-                "model.activation_checkpointing recomputes every block in the backward pass, "
-                "where model.resample_random would draw new random blocks; turn one of them off"
-            )
-
-    def attention_options(self, layer: int) -> dict[str, Any]:
-        """Keyword options of the chosen attention class; each layer gets its own random pattern."""
-        options: Mapping[str, dict[str, Any]] = {
-            "dense": {},
-            "bigbird": {
-                "block_size": self.block_size,
-                "global_blocks": self.global_blocks,
-                "window_blocks": self.window_blocks,
-                "random_blocks": self.random_blocks,
-                "resample_random": self.resample_random,
-                "seed": self.attention_seed + layer,
-            },
-            "strided": {"stride": self.sparse_stride, "recompute": self.recompute},
-            "fixed": {
-                "stride": self.sparse_stride,
-                "summary": self.sparse_summary,
-                "recompute": self.recompute,
-            },
-            "adaptive_span": {
-                "max_span": self.span_max,
-                "ramp": self.span_ramp,
-                "init_span": self.span_init,
-                "span_loss_coef": self.span_loss,
-                "dynamic": self.span_dynamic,
-            },
-        }
-        return dict(options[self.attention])
 
 
 class TransformerBlock(nn.Module):

@@ -11,17 +11,20 @@ import yaml
 from genomix.config import (
     WORKFLOW_KEYS,
     ChromatinConfig,
+    EncoderConfig,
     EvaluateConfig,
     ExplainConfig,
     FinetuneConfig,
+    PredictConfig,
     PretrainConfig,
+    PromotersConfig,
     ScanConfig,
     TokenizeConfig,
+    VariantsConfig,
     load_config,
     load_schema,
 )
 from genomix.errors import GenomixError
-from genomix.model import EncoderConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SECTIONS = {
@@ -33,6 +36,9 @@ SECTIONS = {
     "evaluate": EvaluateConfig,
     "scan": ScanConfig,
     "explain": ExplainConfig,
+    "promoters": PromotersConfig,
+    "predict": PredictConfig,
+    "variants": VariantsConfig,
 }
 
 
