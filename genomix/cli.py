@@ -533,13 +533,18 @@ def _given(args: argparse.Namespace, cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls) if f.name in vars(args)]
 
 
-def _read_table(args: argparse.Namespace, *, task: str, seed: int) -> LabeledTable:
+def _read_table(
+    args: argparse.Namespace, *, task: str, seed: int, stream: bool = False
+) -> LabeledTable:
     """The labeled table of `finetune`/`evaluate`: --table, in DeepSEA layout with
-    --deepsea-features (then split by contiguous row blocks, not by `seed`)."""
+    --deepsea-features (then split by contiguous row blocks, not by `seed`); `stream` keeps a
+    coordinate table as coordinates (`read_labeled_table`)."""
     if args.deepsea_features is None:
         from genomix.data.tables import read_labeled_table
 
-        return read_labeled_table(args.table, task=task, genome=args.genome, seed=seed)
+        return read_labeled_table(
+            args.table, task=task, genome=args.genome, seed=seed, stream=stream
+        )
     from genomix.data.deepsea import read_deepsea_table
 
     if task != "chromatin":
@@ -647,7 +652,7 @@ def run(args: argparse.Namespace) -> None:
                 f"--{architecture[0].replace('_', '-')} sets the architecture, which comes from "
                 f"--pretrained {args.pretrained}; drop one of them"
             )
-        table = _read_table(args, task=args.task, seed=config.seed)
+        table = _read_table(args, task=args.task, seed=config.seed, stream=True)
         finetune(
             table,
             args.out,

@@ -9,9 +9,8 @@ otherwise a seeded 0.8/0.1/0.1 split by ``pair_id`` (so pairs stay together), el
 
 from __future__ import annotations
 
-import io
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,8 +18,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from genomix.data.genome_windows import GenomeWindows, WindowIds
+from genomix.data.table_files import iter_frames
 from genomix.errors import GenomixError
-from genomix.seqio.compression import open_bytes
 from genomix.seqio.fasta import NUCLEOTIDE_TABLE
 from genomix.seqio.genome import open_genome
 from genomix.seqio.regions import reverse_complement
@@ -42,19 +42,21 @@ class LabeledTable:
     """A labelled set, one entry per row of the table.
 
     Attributes:
-        sequences: N upper-case ACGTN strings.
-        labels: (N, P) float32 0/1.
+        sequences: N upper-case ACGTN strings: a list, or GenomeWindows that cut them from the
+            genome when read (a streamed coordinate table).
+        labels: (N, P) 0/1, float32 (uint8 for a streamed coordinate table).
         profiles: P label names (``("promoter",)`` for the promoter task).
         split: (N,) str 'train' / 'valid' / 'test'.
-        ids: N row ids (id/name column, else chrom:start-end, else the row index).
+        ids: N row ids (id/name column, else chrom:start-end, else the row index); a list, or
+            WindowIds of a streamed coordinate table.
         groups: P profile groups (e.g. DNase / TF / HM for DeepSEA), or None when ungrouped.
     """
 
-    sequences: list[str]
+    sequences: Sequence[str]
     labels: np.ndarray
     profiles: tuple[str, ...]
     split: np.ndarray
-    ids: list[str]
+    ids: Sequence[str]
     groups: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -77,52 +79,25 @@ class LabeledTable:
             which = np.asarray(which)
             index = np.flatnonzero(which) if which.dtype == bool else which.astype(np.int64)
         return LabeledTable(
-            sequences=[self.sequences[i] for i in index],
+            sequences=_take(self.sequences, index),
             labels=self.labels[index],
             profiles=self.profiles,
             split=self.split[index],
-            ids=[self.ids[i] for i in index],
+            ids=_take(self.ids, index),
             groups=self.groups,
         )
 
 
-def _read_frame(path: Path) -> pd.DataFrame:
-    """Read the table as strings; gzip by magic bytes, TSV/CSV by extension or sniffing.
+def _take(items: Sequence[str], index: np.ndarray) -> Sequence[str]:
+    """items[index] for (M,) int `index`: a list's entries, or the windows' own `take`."""
+    if isinstance(items, GenomeWindows | WindowIds):
+        return items.take(index)
+    return [items[i] for i in index]
 
-    Refused: corrupt gzip, text that is not UTF-8, no header or no rows, and a column name
-    given twice (pandas would rename the second one ``name.1``).
-    """
-    if not path.is_file():
-        raise GenomixError(f"{path}: file not found")
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    ext = suffixes[-1] if suffixes else ""
-    try:
-        with io.TextIOWrapper(open_bytes(path), encoding="utf-8", newline="") as fh:
-            head = fh.readline()
-            sep = {".tsv": "\t", ".tab": "\t", ".txt": "\t", ".csv": ","}.get(ext)
-            sep = sep or ("\t" if "\t" in head else ",")
-            fh.seek(0)
-            frame = pd.read_csv(fh, sep=sep, dtype=str, keep_default_na=False)
-    except UnicodeDecodeError as err:
-        raise GenomixError(
-            f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x}); binary or damaged"
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise GenomixError(f"{path}: empty table (no header)") from None
-    except pd.errors.ParserError as err:
-        kind = "TSV" if sep == "\t" else "CSV"
-        reason = " ".join(str(err).split())  # one line
-        raise GenomixError(f"{path}: cannot parse as {kind} ({reason})") from None
-    names = [name.strip().strip('"') for name in head.rstrip("\r\n").split(sep)]
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            raise GenomixError(
-                f"{path}: line 1: column {name!r} is given twice (columns "
-                f"{names.index(name) + 1} and {index + 1})"
-            )
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.empty:
-        raise GenomixError(f"{path}: empty table (header but no rows)")
+
+def _read_frame(path: Path) -> pd.DataFrame:
+    """The whole table as one string DataFrame (see `genomix.data.table_files.iter_frames`)."""
+    [frame] = list(iter_frames(path))
     return frame
 
 
@@ -184,8 +159,27 @@ def canonical_sequences(sequences: list[str], path: Path, *, first_line: int = 2
     return [text[e - n : e] for e, n in zip(ends.tolist(), lengths.tolist(), strict=True)]
 
 
-def _parse_labels(frame: pd.DataFrame, columns: list[str], path: Path) -> np.ndarray:
-    """(N, P) float32 from 0/1 columns; anything else names the column and line."""
+def _label_columns(names: list[str], task: str, path: Path) -> tuple[list[str], tuple[str, ...]]:
+    """The task's label columns among the table's column `names`, and its profile names."""
+    if task == "promoter":
+        if "label" not in names:
+            raise GenomixError(f"{path}: promoter task needs a 'label' column")
+        return ["label"], ("promoter",)
+    if task == "chromatin":
+        columns = [c for c in names if c not in METADATA_COLUMNS]
+        if not columns:
+            raise GenomixError(f"{path}: chromatin task needs at least one 0/1 profile column")
+        return columns, tuple(columns)
+    raise GenomixError(f"unknown task {task!r} (expected 'promoter' or 'chromatin')")
+
+
+def _parse_labels(
+    frame: pd.DataFrame, columns: list[str], path: Path, *, first_line: int = 2
+) -> np.ndarray:
+    """(N, P) float32 from 0/1 columns; anything else names the column and line.
+
+    `first_line` is the file line of the frame's first row.
+    """
     labels = np.zeros((len(frame), len(columns)), dtype=np.float32)
     for j, column in enumerate(columns):
         values = pd.to_numeric(frame[column].str.strip(), errors="coerce").to_numpy()
@@ -193,7 +187,7 @@ def _parse_labels(frame: pd.DataFrame, columns: list[str], path: Path) -> np.nda
         if bad.any():
             row = int(np.argmax(bad))
             raise GenomixError(
-                f"{path}: line {row + 2}: column '{column}' has value "
+                f"{path}: line {row + first_line}: column '{column}' has value "
                 f"{frame[column].iloc[row]!r} (expected 0 or 1)"
             )
         labels[:, j] = values
@@ -203,15 +197,25 @@ def _parse_labels(frame: pd.DataFrame, columns: list[str], path: Path) -> np.nda
 def _make_split(frame: pd.DataFrame, path: Path, seed: int) -> np.ndarray:
     """(N,) the table's split column, or a seeded split of pair_id groups (else rows)."""
     if "split" in frame:
-        split = frame["split"].str.strip().to_numpy(dtype=object)
-        bad = ~np.isin(split, SPLITS)
-        if bad.any():
-            row = int(np.argmax(bad))
-            raise GenomixError(
-                f"{path}: line {row + 2}: split {split[row]!r} (expected train, valid or test)"
-            )
-        return split
+        return _check_split(frame["split"], path)
     groups = frame["pair_id"].to_numpy() if "pair_id" in frame else np.arange(len(frame))
+    return _seeded_split(groups, seed)
+
+
+def _check_split(column: pd.Series, path: Path, *, first_line: int = 2) -> np.ndarray:
+    """(N,) object 'train'/'valid'/'test' of a split column whose first row is on `first_line`."""
+    split = column.str.strip().to_numpy(dtype=object)
+    bad = ~np.isin(split, SPLITS)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise GenomixError(
+            f"{path}: line {row + first_line}: split {split[row]!r} (expected train, valid or test)"
+        )
+    return split
+
+
+def _seeded_split(groups: np.ndarray, seed: int) -> np.ndarray:
+    """(N,) object split of rows by their (N,) group: a seeded 0.8/0.1/0.1 split of the groups."""
     unique, inverse = np.unique(groups, return_inverse=True)
     order = np.random.default_rng(seed).permutation(unique.size)
     n_train = round(SPLIT_FRACTIONS[0] * unique.size)
@@ -229,19 +233,28 @@ def read_labeled_table(
     task: Literal["promoter", "chromatin"],
     genome: str | Path | None = None,
     seed: int = 0,
+    stream: bool = False,
 ) -> LabeledTable:
     """Read a labelled table (see the module docstring for the layout).
 
     Args:
-        path: TSV/CSV, gzip or plain.
+        path: TSV/CSV, gzip or plain, or Parquet (``.parquet``).
         task: 'promoter' (a ``label`` column) or 'chromatin' (one 0/1 column per profile).
         genome: FASTA to cut ``chrom,start,end`` rows from (needed without a sequence column).
         seed: seed of the split when the table has no ``split`` column.
+        stream: keep a coordinate table as coordinates (`genomix.data.window_table`): the
+            sequences are GenomeWindows, cut when read; the same rows, labels and split.
 
     Returns:
         LabeledTable with N rows and P profiles.
     """
     path = Path(path)
+    if stream and genome is not None:
+        from genomix.data.window_table import read_window_table
+
+        table = read_window_table(path, task=task, genome=Path(genome), seed=seed)
+        if table is not None:
+            return table
     frame = _read_frame(path)
     if "sequence" in frame:
         sequences = frame["sequence"].str.strip().tolist()
@@ -251,17 +264,7 @@ def read_labeled_table(
         sequences = _fetch_sequences(frame, path, Path(genome))
     else:
         raise GenomixError(f"{path}: needs a 'sequence' column or 'chrom', 'start', 'end' columns")
-    if task == "promoter":
-        if "label" not in frame:
-            raise GenomixError(f"{path}: promoter task needs a 'label' column")
-        columns, profiles = ["label"], ("promoter",)
-    elif task == "chromatin":
-        columns = [c for c in frame.columns if c not in METADATA_COLUMNS]
-        if not columns:
-            raise GenomixError(f"{path}: chromatin task needs at least one 0/1 profile column")
-        profiles = tuple(columns)
-    else:
-        raise GenomixError(f"unknown task {task!r} (expected 'promoter' or 'chromatin')")
+    columns, profiles = _label_columns(list(frame.columns), task, path)
     labels = _parse_labels(frame, columns, path)
     sequences = canonical_sequences(sequences, path)
     if "id" in frame:
