@@ -103,7 +103,10 @@ def test_batches_equal_in_memory_tokens_with_workers(both) -> None:
         loader = batch_loader(
             new.sequences, labels, batches, tokenizer=tokenizer, pad_to=pad_to, num_workers=workers
         )
+        rng = torch.get_rng_state()
         got = list(loader)
+        # dropout draws from the global RNG: building batches must leave it as it was
+        assert torch.equal(torch.get_rng_state(), rng)
         assert len(got) == len(batches)
         for (t, p, y), batch in zip(got, batches, strict=True):
             assert torch.equal(t, tokens[batch]) and torch.equal(p, padding[batch])

@@ -86,11 +86,15 @@ def batch_loader(
     """A DataLoader of TrainingBatches, in order, built in `num_workers` processes.
 
     sequences: N sequences (a list or GenomeWindows); labels: (N, P) float32;
-    batches: (B,) long row indices, one tensor per step.
+    batches: (B,) long row indices, one tensor per step. Neither it nor its workers draw from
+    torch's global RNG.
     """
     return DataLoader(
         TrainingBatches(sequences, labels, batches, tokenizer=tokenizer, pad_to=pad_to),
         batch_size=None,
         shuffle=False,
         num_workers=num_workers,
+        # its own generator: a DataLoader draws a base seed per epoch, which must not advance
+        # the global RNG (dropout draws from it); batches are deterministic whatever the seed
+        generator=torch.Generator().manual_seed(0),
     )
