@@ -177,3 +177,19 @@ def test_parquet_table(coordinates: Path, human_genome: Path, tmp_path: Path) ->
     assert list(new.sequences) == old.sequences and np.array_equal(new.labels, old.labels)
     whole = read_labeled_table(parquet, task="chromatin", genome=human_genome, seed=4)
     assert whole.sequences == old.sequences and np.array_equal(whole.split, old.split)
+
+
+def test_split_column_and_ids_in_chunks(tmp_path: Path, human_genome: Path) -> None:
+    path = tmp_path / "s.csv"
+    rows = [
+        f"r{i},z,{i * 10},{i * 10 + 50},{('train', 'valid', 'test')[i % 3]},{i % 2}"
+        for i in range(9)
+    ]
+    path.write_text("id,chrom,start,end,split,A\n" + "\n".join(rows) + "\n")
+    old = read_labeled_table(path, task="chromatin", genome=human_genome)
+    new = read_window_table(path, task="chromatin", genome=human_genome, seed=0, chunk_rows=4)
+    assert new.split.tolist() == old.split.tolist() == ["train", "valid", "test"] * 3
+    assert new.ids == old.ids == [f"r{i}" for i in range(9)]
+    path.write_text("chrom,start,end,split,A\nz,0,10,train,1\nz,0,10,dev,0\n")
+    with pytest.raises(GenomixError, match="s.csv: line 3: split 'dev'"):
+        read_window_table(path, task="chromatin", genome=human_genome, seed=0, chunk_rows=1)

@@ -17,6 +17,7 @@ import numpy as np
 from genomix.data.genome_windows import GenomeWindows, check_windows, chromosome_lengths
 from genomix.data.table_files import iter_frames
 from genomix.data.tables import (
+    SPLITS,
     LabeledTable,
     _check_split,
     _label_columns,
@@ -28,6 +29,7 @@ from genomix.errors import GenomixError
 logger = logging.getLogger(__name__)
 
 CHUNK_ROWS = 100_000
+SORTED_SPLITS = tuple(sorted(SPLITS))
 
 
 def read_window_table(
@@ -68,7 +70,8 @@ def read_window_table(
         labels = _parse_labels(frame, columns, path, first_line=line)
         parts["labels"].append(labels.astype(np.uint8))
         if "split" in frame:
-            parts["split"].append(_check_split(frame["split"], path, first_line=line))
+            split = _check_split(frame["split"], path, first_line=line)
+            parts["split"].append(np.searchsorted(SORTED_SPLITS, split).astype(np.uint8))
         elif "pair_id" in frame:
             parts["groups"].append(frame["pair_id"].to_numpy())
         if "id" in frame or "name" in frame:
@@ -88,7 +91,8 @@ def read_window_table(
         rows=np.arange(n, dtype=np.uint32 if n < 2**32 else np.int64),
     )
     if parts["split"]:
-        split = np.concatenate(parts["split"])
+        # the three shared split strings, not one string object per row
+        split = np.array(SORTED_SPLITS, dtype=object)[np.concatenate(parts["split"])]
     else:
         groups = np.concatenate(parts["groups"]) if parts["groups"] else np.arange(n)
         split = _seeded_split(groups, seed)
