@@ -15,7 +15,7 @@ from conftest import TINY_MODEL
 
 from genomix.config import FinetuneConfig, TokenizeConfig
 from genomix.data.genome_windows import GenomeWindows
-from genomix.data.streaming import batch_loader
+from genomix.data.streaming import batch_loader, check_token_budget
 from genomix.data.tables import read_labeled_table
 from genomix.data.window_table import read_window_table
 from genomix.errors import GenomixError
@@ -193,3 +193,10 @@ def test_split_column_and_ids_in_chunks(tmp_path: Path, human_genome: Path) -> N
     path.write_text("chrom,start,end,split,A\nz,0,10,train,1\nz,0,10,dev,0\n")
     with pytest.raises(GenomixError, match="s.csv: line 3: split 'dev'"):
         read_window_table(path, task="chromatin", genome=human_genome, seed=0, chunk_rows=1)
+
+
+def test_token_budget_names_the_longest_window() -> None:
+    tokenizer = KmerTokenizer(3, 1)
+    check_token_budget(tokenizer, 319, max_tokens=320)  # 317 k-mers + [CLS]: fits
+    with pytest.raises(GenomixError, match=r"a 400 bp sequence is 399 tokens with \[CLS\]"):
+        check_token_budget(tokenizer, 400, max_tokens=320)
