@@ -22,7 +22,7 @@ from genomix.seqio.fasta import NUCLEOTIDE_TABLE
 from genomix.seqio.genome import open_genome
 from genomix.seqio.regions import reverse_complement
 
-_CANONICAL_TABLE = NUCLEOTIDE_TABLE.tobytes()  # for bytes.translate
+CANONICAL_BYTES = NUCLEOTIDE_TABLE.tobytes()  # for bytes.translate
 _ITER_CHUNK = 4096  # windows cut per step when iterating
 
 
@@ -156,7 +156,7 @@ class GenomeWindows(Sequence[str]):
             seq = seq.upper()
             if self.reverse[i]:
                 seq = reverse_complement(seq)
-            canonical = seq.encode("ascii", errors="replace").translate(_CANONICAL_TABLE)
+            canonical = seq.encode("ascii", errors="replace").translate(CANONICAL_BYTES)
             bad = canonical.find(0)
             if bad >= 0:
                 raise GenomixError(

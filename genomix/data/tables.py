@@ -10,7 +10,7 @@ otherwise a seeded 0.8/0.1/0.1 split by ``pair_id`` (so pairs stay together), el
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,11 +18,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from genomix.data.genome_windows import GenomeWindows, WindowIds
+from genomix.data.genome_windows import CANONICAL_BYTES, GenomeWindows, WindowIds, load_genome
 from genomix.data.table_files import iter_frames
 from genomix.errors import GenomixError
-from genomix.seqio.fasta import NUCLEOTIDE_TABLE
-from genomix.seqio.genome import open_genome
 from genomix.seqio.regions import reverse_complement
 
 logger = logging.getLogger(__name__)
@@ -33,8 +31,6 @@ METADATA_COLUMNS = frozenset(
 )
 SPLITS = ("train", "valid", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
-
-_CANONICAL_TABLE = NUCLEOTIDE_TABLE.tobytes()  # for bytes.translate
 
 
 @dataclass(frozen=True)
@@ -101,16 +97,9 @@ def _read_frame(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _load_genome(genome: Path) -> Mapping[str, object]:
-    """pyfaidx for a plain (or BGZF) FASTA; a dict of strings for a plain-gzip one."""
-    if not genome.is_file():
-        raise GenomixError(f"{genome}: genome FASTA not found")
-    return open_genome(genome, load_plain_gzip=True)
-
-
 def _fetch_sequences(frame: pd.DataFrame, path: Path, genome: Path) -> list[str]:
     """Cut chrom:start-end from the genome, reverse-complementing strand '-'."""
-    fasta = _load_genome(genome)
+    fasta = load_genome(genome)
     try:
         starts = frame["start"].astype(np.int64).to_numpy()
         ends = frame["end"].astype(np.int64).to_numpy()
@@ -140,7 +129,7 @@ def canonical_sequences(sequences: list[str], path: Path, *, first_line: int = 2
     `first_line` is the file line of sequences[0] (2 below a header row).
     """
     joined = "".join(sequences).encode("ascii", errors="replace")
-    out = joined.translate(_CANONICAL_TABLE)
+    out = joined.translate(CANONICAL_BYTES)
     bad = np.flatnonzero(np.frombuffer(out, dtype=np.uint8) == 0)
     lengths = np.array([len(s) for s in sequences])
     if (lengths == 0).any():
@@ -159,7 +148,7 @@ def canonical_sequences(sequences: list[str], path: Path, *, first_line: int = 2
     return [text[e - n : e] for e, n in zip(ends.tolist(), lengths.tolist(), strict=True)]
 
 
-def _label_columns(names: list[str], task: str, path: Path) -> tuple[list[str], tuple[str, ...]]:
+def label_columns(names: list[str], task: str, path: Path) -> tuple[list[str], tuple[str, ...]]:
     """The task's label columns among the table's column `names`, and its profile names."""
     if task == "promoter":
         if "label" not in names:
@@ -173,7 +162,7 @@ def _label_columns(names: list[str], task: str, path: Path) -> tuple[list[str], 
     raise GenomixError(f"unknown task {task!r} (expected 'promoter' or 'chromatin')")
 
 
-def _parse_labels(
+def parse_labels(
     frame: pd.DataFrame, columns: list[str], path: Path, *, first_line: int = 2
 ) -> np.ndarray:
     """(N, P) float32 from 0/1 columns; anything else names the column and line.
@@ -197,12 +186,12 @@ def _parse_labels(
 def _make_split(frame: pd.DataFrame, path: Path, seed: int) -> np.ndarray:
     """(N,) the table's split column, or a seeded split of pair_id groups (else rows)."""
     if "split" in frame:
-        return _check_split(frame["split"], path)
+        return check_split(frame["split"], path)
     groups = frame["pair_id"].to_numpy() if "pair_id" in frame else np.arange(len(frame))
-    return _seeded_split(groups, seed)
+    return seeded_split(groups, seed)
 
 
-def _check_split(column: pd.Series, path: Path, *, first_line: int = 2) -> np.ndarray:
+def check_split(column: pd.Series, path: Path, *, first_line: int = 2) -> np.ndarray:
     """(N,) object 'train'/'valid'/'test' of a split column whose first row is on `first_line`."""
     split = column.str.strip().to_numpy(dtype=object)
     bad = ~np.isin(split, SPLITS)
@@ -214,7 +203,7 @@ def _check_split(column: pd.Series, path: Path, *, first_line: int = 2) -> np.nd
     return split
 
 
-def _seeded_split(groups: np.ndarray, seed: int) -> np.ndarray:
+def seeded_split(groups: np.ndarray, seed: int) -> np.ndarray:
     """(N,) object split of rows by their (N,) group: a seeded 0.8/0.1/0.1 split of the groups."""
     unique, inverse = np.unique(groups, return_inverse=True)
     order = np.random.default_rng(seed).permutation(unique.size)
@@ -264,8 +253,8 @@ def read_labeled_table(
         sequences = _fetch_sequences(frame, path, Path(genome))
     else:
         raise GenomixError(f"{path}: needs a 'sequence' column or 'chrom', 'start', 'end' columns")
-    columns, profiles = _label_columns(list(frame.columns), task, path)
-    labels = _parse_labels(frame, columns, path)
+    columns, profiles = label_columns(list(frame.columns), task, path)
+    labels = parse_labels(frame, columns, path)
     sequences = canonical_sequences(sequences, path)
     if "id" in frame:
         ids = frame["id"].tolist()

@@ -19,10 +19,10 @@ from genomix.data.table_files import iter_frames
 from genomix.data.tables import (
     SPLITS,
     LabeledTable,
-    _check_split,
-    _label_columns,
-    _parse_labels,
-    _seeded_split,
+    check_split,
+    label_columns,
+    parse_labels,
+    seeded_split,
 )
 from genomix.errors import GenomixError
 
@@ -46,7 +46,7 @@ def read_window_table(
     if "sequence" in names or not {"chrom", "start", "end"} <= set(names):
         frames.close()
         return None
-    columns, profiles = _label_columns(names, task, path)
+    columns, profiles = label_columns(names, task, path)
     lengths = chromosome_lengths(genome)
     chrom_ids = {name: i for i, name in enumerate(lengths)}
     parts: dict[str, list[np.ndarray]] = {
@@ -67,10 +67,10 @@ def read_window_table(
         parts["end"].append(ends)
         strand = frame["strand"].to_numpy() if "strand" in frame else np.full(len(frame), "+")
         parts["reverse"].append(strand == "-")
-        labels = _parse_labels(frame, columns, path, first_line=line)
+        labels = parse_labels(frame, columns, path, first_line=line)
         parts["labels"].append(labels.astype(np.uint8))
         if "split" in frame:
-            split = _check_split(frame["split"], path, first_line=line)
+            split = check_split(frame["split"], path, first_line=line)
             parts["split"].append(np.searchsorted(SORTED_SPLITS, split).astype(np.uint8))
         elif "pair_id" in frame:
             parts["groups"].append(frame["pair_id"].to_numpy())
@@ -95,7 +95,7 @@ def read_window_table(
         split = np.array(SORTED_SPLITS, dtype=object)[np.concatenate(parts["split"])]
     else:
         groups = np.concatenate(parts["groups"]) if parts["groups"] else np.arange(n)
-        split = _seeded_split(groups, seed)
+        split = seeded_split(groups, seed)
     logger.info("%s: %d rows, %d profiles (coordinates, streamed)", path, n, len(profiles))
     return LabeledTable(
         windows, np.concatenate(parts["labels"]), profiles, split, ids or windows.ids()
