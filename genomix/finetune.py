@@ -73,7 +73,10 @@ def finetune(
     The encoder comes from `pretrained` (a `genomix pretrain` model directory) or, without it, is
     built from scratch from `model_config` and `tokenize_config`. Training runs `config.epochs`
     epochs or, with `config.max_steps`, that many steps (`genomix.steps.StepSchedule`), and
-    validates at the end of each epoch or every `config.eval_every` steps. It stops early when
+    validates at the end of each epoch or every `config.eval_every` steps. Each step's batch is
+    cut (a streamed table's GenomeWindows) and tokenized when it is needed
+    (`genomix.data.streaming`), in `config.num_workers` DataLoader processes; the batches do not
+    depend on their number. It stops early when
     the mean validation AUROC has not improved for `config.patience` validations; the best
     validation's weights are kept.
 
