@@ -1,8 +1,9 @@
-"""Peak memory (and time) of genomix fetch, tokenize and labels, one subprocess per run.
+"""Peak memory (and time) of genomix fetch, tokenize, labels and finetune, one subprocess per run.
 
 ```
 python bench/memory.py                                  # the demo data (data/demo/)
 python bench/memory.py --synthetic 8 32 --chroms 1 4    # 1 and 4 random chromosomes of 8, 32 Mb
+python bench/memory.py --finetune-rows 500000 2000000 --genome-mb 200   # streamed windows
 ```
 
 Each stage runs in its own Python process. The child imports genomix, reads its peak resident set
@@ -14,6 +15,14 @@ equal chromosome sizes the peak must not grow with their number) and measures th
 as the slope of extra between the smallest and largest single-chromosome size; the hg38 line is
 baseline + extra at the smallest size + slope x (chr1 - that size), chr1 = 248,956,422 bp: an
 extrapolation, not a measurement.
+
+The finetune mode writes a random genome of `--genome-mb` Mb (4 chromosomes) and coordinate
+tables of 1,000-bp windows with 8 profile columns and a split column (as `genomix labels`
+writes them), then runs `genomix finetune` (a tiny model, a few steps on capped rows: the
+table is what is measured) on each. The streamed table holds coordinates and labels, so extra
+memory grows with the rows by a constant number of bytes a row: the slope between the
+smallest and largest table. `--in-memory-rows` also runs the table read whole (sequences as
+strings, `read_labeled_table(stream=False)`) for comparison.
 """
 
 from __future__ import annotations
@@ -29,6 +38,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
@@ -74,6 +84,72 @@ def child(stage: str, genome: Path, out: Path, peaks: list[str]) -> None:
         write_tables(chunks, out / "labels.tsv.gz")
     seconds = time.perf_counter() - start
     print(json.dumps({"baseline": baseline, "peak": _peak_mib(), "seconds": seconds}))
+
+
+FINETUNE_FLAGS = [
+    "--task", "chromatin", "--max-steps", "4", "--eval-every", "4", "--batch-size", "8",
+    "--max-train-rows", "2000", "--max-eval-rows", "500", "--device", "cpu",
+    "--d-model", "32", "--n-layers", "1", "--n-heads", "2", "--d-ff", "64",
+    "--attention", "dense", "--k", "6", "--stride", "6",
+]  # fmt: skip
+WINDOW_BP = 1000
+
+
+def finetune_child(stage: str, genome: Path, table: Path, out: Path) -> None:
+    """`genomix finetune` on `table` in this process (stage 'finetune', streamed as the CLI
+    reads it; 'finetune-in-memory': the table read whole first); print baseline, peak, seconds."""
+    from genomix import cli
+    from genomix.config import FinetuneConfig, TokenizeConfig
+    from genomix.data.tables import read_labeled_table
+    from genomix.finetune import finetune
+    from genomix.model import EncoderConfig
+
+    baseline = _peak_mib()
+    start = time.perf_counter()
+    flags = ["--table", str(table), "--genome", str(genome), "--out", str(out / "model")]
+    if stage == "finetune":
+        cli.main(["finetune", *flags, *FINETUNE_FLAGS])
+    else:
+        table = read_labeled_table(table, task="chromatin", genome=genome)
+        finetune(
+            table,
+            out / "model",
+            task="chromatin",
+            config=FinetuneConfig(
+                max_steps=4, eval_every=4, batch_size=8, max_train_rows=2000, max_eval_rows=500,
+                device="cpu",
+            ),
+            model_config=EncoderConfig(
+                d_model=32, n_layers=1, n_heads=2, d_ff=64, attention="dense"
+            ),
+            tokenize_config=TokenizeConfig(k=6, stride=6),
+            progress=False,
+        )  # fmt: skip
+    seconds = time.perf_counter() - start
+    print(json.dumps({"baseline": baseline, "peak": _peak_mib(), "seconds": seconds}))
+
+
+def synthetic_windows(path: Path, genome: Path, *, rows: int, seed: int = 0) -> Path:
+    """`rows` random 1,000-bp windows of `genome` with 8 0/1 profiles (5% positives), gzip TSV;
+    the last chromosome is the test split, 10% of the rest valid."""
+    rng = np.random.default_rng(seed)
+    records = [line.split("\t")[:2] for line in Path(f"{genome}.fai").read_text().splitlines()]
+    chrom = rng.integers(0, len(records), rows)
+    size = np.array([int(length) for _, length in records])
+    start = (rng.random(rows) * (size[chrom] - WINDOW_BP)).astype(np.int64)
+    split = np.where(chrom == len(records) - 1, "test", "train").astype(object)
+    split[(split == "train") & (rng.random(rows) < 0.1)] = "valid"
+    frame = pd.DataFrame(
+        {
+            "chrom": np.array([name for name, _ in records], dtype=object)[chrom],
+            "start": start,
+            "end": start + WINDOW_BP,
+            "split": split,
+            **{f"p{j}": (rng.random(rows) < 0.05).astype(np.uint8) for j in range(8)},
+        }
+    )
+    frame.to_csv(path, sep="\t", index=False, compression={"method": "gzip", "compresslevel": 1})
+    return path
 
 
 def measure(stage: str, genome: Path, peaks: list[str]) -> dict[str, float]:
@@ -162,17 +238,69 @@ def extrapolate(stage: str, small: dict[str, float], large: dict[str, float]) ->
     )
 
 
+def finetune_memory(sizes: list[int], *, genome_mb: float, in_memory: list[int]) -> None:
+    """Print the finetune table (rows, reader, baseline, peak, extra, seconds, MiB per M rows)
+    and the bytes a row between the smallest and largest streamed table."""
+    print("| rows | reader | baseline MiB | peak MiB | extra MiB | seconds |")
+    print("|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        source = synthetic_genome(folder / "synth.fa.gz", n_chroms=4, mb=genome_mb / 4)
+        genome = fetched(source, folder)
+        streamed = {}
+        for rows in sorted(sizes):
+            table = synthetic_windows(folder / f"windows_{rows}.tsv.gz", genome, rows=rows)
+            for stage in ("finetune", "finetune-in-memory"):
+                if stage == "finetune-in-memory" and rows not in in_memory:
+                    continue
+                m = measure(stage, genome, [str(table)])
+                extra = m["peak"] - m["baseline"]
+                if stage == "finetune":
+                    streamed[rows] = extra
+                reader = "streamed" if stage == "finetune" else "in memory (stream=False)"
+                print(
+                    f"| {rows:,} | {reader} | {m['baseline']:.0f} | {m['peak']:.0f} | "
+                    f"{extra:.0f} | {m['seconds']:.1f} |"
+                )
+            table.unlink()
+    if len(streamed) >= 2:
+        small, large = min(streamed), max(streamed)
+        slope = (streamed[large] - streamed[small]) * 2**20 / (large - small)
+        print(
+            f"\nstreamed: {slope:.1f} bytes a row between {small:,} and {large:,} rows "
+            f"({genome_mb:g} Mb genome, 8 profiles)"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--synthetic", type=float, nargs="+", metavar="MB", help="chromosome sizes in Mb"
     )
     parser.add_argument("--chroms", type=int, nargs="+", default=[1, 4], help="with --synthetic")
+    parser.add_argument(
+        "--finetune-rows", type=int, nargs="+", metavar="N", help="table sizes of finetune mode"
+    )
+    parser.add_argument("--genome-mb", type=float, default=200, help="with --finetune-rows")
+    parser.add_argument(
+        "--in-memory-rows",
+        type=int,
+        nargs="*",
+        default=[],
+        metavar="N",
+        help="with --finetune-rows: also read these tables whole (the unstreamed reader)",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         stage, genome, out, *peaks = args.child
-        child(stage, Path(genome), Path(out), peaks)
+        if stage.startswith("finetune"):
+            finetune_child(stage, Path(genome), Path(peaks[0]), Path(out))
+        else:
+            child(stage, Path(genome), Path(out), peaks)
+        return
+    if args.finetune_rows:
+        finetune_memory(args.finetune_rows, genome_mb=args.genome_mb, in_memory=args.in_memory_rows)
         return
     print(
         "| stage | input | genome Mb | largest chromosome Mb | baseline MiB | peak MiB | "

@@ -227,6 +227,7 @@ class FinetuneConfig:
     max_eval_rows: int = 0
     seed: int = 0
     device: str = "auto"
+    num_workers: int = 0
 
 
 @dataclass(frozen=True)

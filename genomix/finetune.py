@@ -26,13 +26,14 @@ from genomix.checkpoint import (
     write_model_dir,
 )
 from genomix.config import FinetuneConfig, TokenizeConfig
+from genomix.data.streaming import batch_loader, check_token_budget, sequence_lengths
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
 from genomix.heads import SequenceClassifier
 from genomix.kmers import KmerTokenizer
 from genomix.metrics import best_f1_threshold, has_both_classes, mean_auroc
 from genomix.model import Encoder, EncoderConfig
-from genomix.scoring import encode_sequences, score_sequences
+from genomix.scoring import score_sequences
 from genomix.steps import StepSchedule
 from genomix.train import (
     MetricsLog,
@@ -53,7 +54,7 @@ logger = logging.getLogger(__name__)
 TASKS = ("promoter", "chromatin")
 METRICS_FILE = "metrics.csv"
 # Options that change where training runs, not what it computes: a resumed run may change them.
-RESUMABLE_CHANGES = frozenset({"device"})
+RESUMABLE_CHANGES = frozenset({"device", "num_workers"})
 
 
 def finetune(
@@ -72,7 +73,10 @@ def finetune(
     The encoder comes from `pretrained` (a `genomix pretrain` model directory) or, without it, is
     built from scratch from `model_config` and `tokenize_config`. Training runs `config.epochs`
     epochs or, with `config.max_steps`, that many steps (`genomix.steps.StepSchedule`), and
-    validates at the end of each epoch or every `config.eval_every` steps. It stops early when
+    validates at the end of each epoch or every `config.eval_every` steps. Each step's batch is
+    cut (a streamed table's GenomeWindows) and tokenized when it is needed
+    (`genomix.data.streaming`), in `config.num_workers` DataLoader processes; the batches do not
+    depend on their number. It stops early when
     the mean validation AUROC has not improved for `config.patience` validations; the best
     validation's weights are kept.
 
@@ -116,6 +120,7 @@ def finetune(
         max_eval_rows=config.max_eval_rows,
         generator=generator,
     )
+    train, valid = _float_labels(train), _float_labels(valid)
     if len(train.sequences) == 0 or len(valid.sequences) == 0:
         raise GenomixError(
             f"the table has {len(train.sequences)} train and {len(valid.sequences)} valid rows; "
@@ -126,13 +131,10 @@ def finetune(
             "the valid split has no output with both positives and negatives, so early stopping "
             "and thresholds have nothing to go by; hold out other chromosomes or rows"
         )
-    window_bases = max(len(sequence) for sequence in train.sequences + valid.sequences)
-    tokens, padding = encode_sequences(
-        tokenizer,
-        train.sequences,
-        max_tokens=encoder_config.max_tokens,
-        pad_to=tokenizer.tokens_for_length(window_bases) + 1,
-    )
+    train_lengths = sequence_lengths(train.sequences)
+    window_bases = int(max(train_lengths.max(), sequence_lengths(valid.sequences).max()))
+    check_token_budget(tokenizer, int(train_lengths.max()), max_tokens=encoder_config.max_tokens)
+    pad_to = tokenizer.tokens_for_length(window_bases) + 1
     labels = torch.from_numpy(train.labels)
     loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_positive_weight(train.labels).to(device))
 
@@ -184,17 +186,25 @@ def finetune(
         len(table.profiles),
         len(train.sequences),
         len(valid.sequences),
-        tokens.shape[1],
+        pad_to,
     )
     with StopSignal() as stop:
         stopping = False
         for epoch, batches in steps.epoch_batches():
             model.train()
-            for batch in tqdm(
-                batches, desc=f"epoch {epoch}", unit="batch", disable=hide_progress(progress)
+            inputs = batch_loader(
+                train.sequences,
+                labels,
+                batches,
+                tokenizer=tokenizer,
+                pad_to=pad_to,
+                num_workers=config.num_workers,
+            )
+            for tokens, padding, batch_labels in tqdm(
+                inputs, desc=f"epoch {epoch}", unit="batch", disable=hide_progress(progress)
             ):
-                logits = model(tokens[batch].to(device), padding[batch].to(device))
-                batch_loss = loss_fn(logits, labels[batch].to(device))
+                logits = model(tokens.to(device), padding.to(device))
+                batch_loss = loss_fn(logits, batch_labels.to(device))
                 if not torch.isfinite(batch_loss):
                     raise GenomixError(
                         f"fine-tuning diverged (loss {batch_loss.item()}) in epoch {epoch}; "
@@ -207,8 +217,8 @@ def finetune(
                 model.encoder.clamp_spans_()
                 schedule.step()
                 steps.advance()
-                loss["sum"] += batch_loss.item() * len(batch)
-                loss["rows"] += len(batch)
+                loss["sum"] += batch_loss.item() * len(tokens)
+                loss["rows"] += len(tokens)
                 if steps.validates():
                     best, stopping = _validate(
                         model,
@@ -220,7 +230,7 @@ def finetune(
                         log=log,
                         config=config,
                         device=device,
-                        pad_to=tokens.shape[1],
+                        pad_to=pad_to,
                     )
                     loss = {"sum": 0.0, "rows": 0}
                     model.train()
@@ -423,6 +433,11 @@ def cap_rows(
         others = order[~np.isin(order, positives)][: limit - len(positives)]
         order = np.concatenate([positives, others])
     return table.subset(np.sort(order[:limit]))
+
+
+def _float_labels(table: LabeledTable) -> LabeledTable:
+    """The table with float32 labels (a streamed table keeps them as uint8 until capped)."""
+    return dataclasses.replace(table, labels=table.labels.astype(np.float32, copy=False))
 
 
 def _positive_weight(labels: np.ndarray) -> torch.Tensor:

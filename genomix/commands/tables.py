@@ -26,13 +26,18 @@ def add_table_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def read_table(args: argparse.Namespace, *, task: str, seed: int) -> LabeledTable:
+def read_table(
+    args: argparse.Namespace, *, task: str, seed: int, stream: bool = False
+) -> LabeledTable:
     """The labeled table of `finetune`/`evaluate`: --table, in DeepSEA layout with
-    --deepsea-features (then split by contiguous row blocks, not by `seed`)."""
+    --deepsea-features (then split by contiguous row blocks, not by `seed`); `stream` keeps a
+    coordinate table as coordinates (`read_labeled_table`)."""
     if args.deepsea_features is None:
         from genomix.data.tables import read_labeled_table
 
-        return read_labeled_table(args.table, task=task, genome=args.genome, seed=seed)
+        return read_labeled_table(
+            args.table, task=task, genome=args.genome, seed=seed, stream=stream
+        )
     from genomix.data.deepsea import read_deepsea_table
 
     if task != "chromatin":

@@ -78,7 +78,7 @@ def run_finetune(args: argparse.Namespace) -> None:
             f"--{architecture[0].replace('_', '-')} sets the architecture, which comes from "
             f"--pretrained {args.pretrained}; drop one of them"
         )
-    table = read_table(args, task=args.task, seed=config.seed)
+    table = read_table(args, task=args.task, seed=config.seed, stream=True)
     finetune(
         table,
         args.out,

@@ -9,9 +9,8 @@ otherwise a seeded 0.8/0.1/0.1 split by ``pair_id`` (so pairs stay together), el
 
 from __future__ import annotations
 
-import io
 import logging
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -19,10 +18,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from genomix.data.genome_windows import CANONICAL_BYTES, GenomeWindows, WindowIds, load_genome
+from genomix.data.table_files import iter_frames
 from genomix.errors import GenomixError
-from genomix.seqio.compression import open_bytes
-from genomix.seqio.fasta import NUCLEOTIDE_TABLE
-from genomix.seqio.genome import open_genome
 from genomix.seqio.regions import reverse_complement
 
 logger = logging.getLogger(__name__)
@@ -34,27 +32,27 @@ METADATA_COLUMNS = frozenset(
 SPLITS = ("train", "valid", "test")
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
-_CANONICAL_TABLE = NUCLEOTIDE_TABLE.tobytes()  # for bytes.translate
-
 
 @dataclass(frozen=True)
 class LabeledTable:
     """A labelled set, one entry per row of the table.
 
     Attributes:
-        sequences: N upper-case ACGTN strings.
-        labels: (N, P) float32 0/1.
+        sequences: N upper-case ACGTN strings: a list, or GenomeWindows that cut them from the
+            genome when read (a streamed coordinate table).
+        labels: (N, P) 0/1, float32 (uint8 for a streamed coordinate table).
         profiles: P label names (``("promoter",)`` for the promoter task).
         split: (N,) str 'train' / 'valid' / 'test'.
-        ids: N row ids (id/name column, else chrom:start-end, else the row index).
+        ids: N row ids (id/name column, else chrom:start-end, else the row index); a list, or
+            WindowIds of a streamed coordinate table.
         groups: P profile groups (e.g. DNase / TF / HM for DeepSEA), or None when ungrouped.
     """
 
-    sequences: list[str]
+    sequences: Sequence[str]
     labels: np.ndarray
     profiles: tuple[str, ...]
     split: np.ndarray
-    ids: list[str]
+    ids: Sequence[str]
     groups: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -77,65 +75,31 @@ class LabeledTable:
             which = np.asarray(which)
             index = np.flatnonzero(which) if which.dtype == bool else which.astype(np.int64)
         return LabeledTable(
-            sequences=[self.sequences[i] for i in index],
+            sequences=_take(self.sequences, index),
             labels=self.labels[index],
             profiles=self.profiles,
             split=self.split[index],
-            ids=[self.ids[i] for i in index],
+            ids=_take(self.ids, index),
             groups=self.groups,
         )
 
 
+def _take(items: Sequence[str], index: np.ndarray) -> Sequence[str]:
+    """items[index] for (M,) int `index`: a list's entries, or the windows' own `take`."""
+    if isinstance(items, GenomeWindows | WindowIds):
+        return items.take(index)
+    return [items[i] for i in index]
+
+
 def _read_frame(path: Path) -> pd.DataFrame:
-    """Read the table as strings; gzip by magic bytes, TSV/CSV by extension or sniffing.
-
-    Refused: corrupt gzip, text that is not UTF-8, no header or no rows, and a column name
-    given twice (pandas would rename the second one ``name.1``).
-    """
-    if not path.is_file():
-        raise GenomixError(f"{path}: file not found")
-    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
-    ext = suffixes[-1] if suffixes else ""
-    try:
-        with io.TextIOWrapper(open_bytes(path), encoding="utf-8", newline="") as fh:
-            head = fh.readline()
-            sep = {".tsv": "\t", ".tab": "\t", ".txt": "\t", ".csv": ","}.get(ext)
-            sep = sep or ("\t" if "\t" in head else ",")
-            fh.seek(0)
-            frame = pd.read_csv(fh, sep=sep, dtype=str, keep_default_na=False)
-    except UnicodeDecodeError as err:
-        raise GenomixError(
-            f"{path}: not UTF-8 text (byte 0x{err.object[err.start]:02x}); binary or damaged"
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise GenomixError(f"{path}: empty table (no header)") from None
-    except pd.errors.ParserError as err:
-        kind = "TSV" if sep == "\t" else "CSV"
-        reason = " ".join(str(err).split())  # one line
-        raise GenomixError(f"{path}: cannot parse as {kind} ({reason})") from None
-    names = [name.strip().strip('"') for name in head.rstrip("\r\n").split(sep)]
-    for index, name in enumerate(names):
-        if name in names[:index]:
-            raise GenomixError(
-                f"{path}: line 1: column {name!r} is given twice (columns "
-                f"{names.index(name) + 1} and {index + 1})"
-            )
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if frame.empty:
-        raise GenomixError(f"{path}: empty table (header but no rows)")
+    """The whole table as one string DataFrame (see `genomix.data.table_files.iter_frames`)."""
+    [frame] = list(iter_frames(path))
     return frame
-
-
-def _load_genome(genome: Path) -> Mapping[str, object]:
-    """pyfaidx for a plain (or BGZF) FASTA; a dict of strings for a plain-gzip one."""
-    if not genome.is_file():
-        raise GenomixError(f"{genome}: genome FASTA not found")
-    return open_genome(genome, load_plain_gzip=True)
 
 
 def _fetch_sequences(frame: pd.DataFrame, path: Path, genome: Path) -> list[str]:
     """Cut chrom:start-end from the genome, reverse-complementing strand '-'."""
-    fasta = _load_genome(genome)
+    fasta = load_genome(genome)
     try:
         starts = frame["start"].astype(np.int64).to_numpy()
         ends = frame["end"].astype(np.int64).to_numpy()
@@ -165,7 +129,7 @@ def canonical_sequences(sequences: list[str], path: Path, *, first_line: int = 2
     `first_line` is the file line of sequences[0] (2 below a header row).
     """
     joined = "".join(sequences).encode("ascii", errors="replace")
-    out = joined.translate(_CANONICAL_TABLE)
+    out = joined.translate(CANONICAL_BYTES)
     bad = np.flatnonzero(np.frombuffer(out, dtype=np.uint8) == 0)
     lengths = np.array([len(s) for s in sequences])
     if (lengths == 0).any():
@@ -184,8 +148,27 @@ def canonical_sequences(sequences: list[str], path: Path, *, first_line: int = 2
     return [text[e - n : e] for e, n in zip(ends.tolist(), lengths.tolist(), strict=True)]
 
 
-def _parse_labels(frame: pd.DataFrame, columns: list[str], path: Path) -> np.ndarray:
-    """(N, P) float32 from 0/1 columns; anything else names the column and line."""
+def label_columns(names: list[str], task: str, path: Path) -> tuple[list[str], tuple[str, ...]]:
+    """The task's label columns among the table's column `names`, and its profile names."""
+    if task == "promoter":
+        if "label" not in names:
+            raise GenomixError(f"{path}: promoter task needs a 'label' column")
+        return ["label"], ("promoter",)
+    if task == "chromatin":
+        columns = [c for c in names if c not in METADATA_COLUMNS]
+        if not columns:
+            raise GenomixError(f"{path}: chromatin task needs at least one 0/1 profile column")
+        return columns, tuple(columns)
+    raise GenomixError(f"unknown task {task!r} (expected 'promoter' or 'chromatin')")
+
+
+def parse_labels(
+    frame: pd.DataFrame, columns: list[str], path: Path, *, first_line: int = 2
+) -> np.ndarray:
+    """(N, P) float32 from 0/1 columns; anything else names the column and line.
+
+    `first_line` is the file line of the frame's first row.
+    """
     labels = np.zeros((len(frame), len(columns)), dtype=np.float32)
     for j, column in enumerate(columns):
         values = pd.to_numeric(frame[column].str.strip(), errors="coerce").to_numpy()
@@ -193,7 +176,7 @@ def _parse_labels(frame: pd.DataFrame, columns: list[str], path: Path) -> np.nda
         if bad.any():
             row = int(np.argmax(bad))
             raise GenomixError(
-                f"{path}: line {row + 2}: column '{column}' has value "
+                f"{path}: line {row + first_line}: column '{column}' has value "
                 f"{frame[column].iloc[row]!r} (expected 0 or 1)"
             )
         labels[:, j] = values
@@ -203,15 +186,25 @@ def _parse_labels(frame: pd.DataFrame, columns: list[str], path: Path) -> np.nda
 def _make_split(frame: pd.DataFrame, path: Path, seed: int) -> np.ndarray:
     """(N,) the table's split column, or a seeded split of pair_id groups (else rows)."""
     if "split" in frame:
-        split = frame["split"].str.strip().to_numpy(dtype=object)
-        bad = ~np.isin(split, SPLITS)
-        if bad.any():
-            row = int(np.argmax(bad))
-            raise GenomixError(
-                f"{path}: line {row + 2}: split {split[row]!r} (expected train, valid or test)"
-            )
-        return split
+        return check_split(frame["split"], path)
     groups = frame["pair_id"].to_numpy() if "pair_id" in frame else np.arange(len(frame))
+    return seeded_split(groups, seed)
+
+
+def check_split(column: pd.Series, path: Path, *, first_line: int = 2) -> np.ndarray:
+    """(N,) object 'train'/'valid'/'test' of a split column whose first row is on `first_line`."""
+    split = column.str.strip().to_numpy(dtype=object)
+    bad = ~np.isin(split, SPLITS)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise GenomixError(
+            f"{path}: line {row + first_line}: split {split[row]!r} (expected train, valid or test)"
+        )
+    return split
+
+
+def seeded_split(groups: np.ndarray, seed: int) -> np.ndarray:
+    """(N,) object split of rows by their (N,) group: a seeded 0.8/0.1/0.1 split of the groups."""
     unique, inverse = np.unique(groups, return_inverse=True)
     order = np.random.default_rng(seed).permutation(unique.size)
     n_train = round(SPLIT_FRACTIONS[0] * unique.size)
@@ -229,19 +222,28 @@ def read_labeled_table(
     task: Literal["promoter", "chromatin"],
     genome: str | Path | None = None,
     seed: int = 0,
+    stream: bool = False,
 ) -> LabeledTable:
     """Read a labelled table (see the module docstring for the layout).
 
     Args:
-        path: TSV/CSV, gzip or plain.
+        path: TSV/CSV, gzip or plain, or Parquet (``.parquet``).
         task: 'promoter' (a ``label`` column) or 'chromatin' (one 0/1 column per profile).
         genome: FASTA to cut ``chrom,start,end`` rows from (needed without a sequence column).
         seed: seed of the split when the table has no ``split`` column.
+        stream: keep a coordinate table as coordinates (`genomix.data.window_table`): the
+            sequences are GenomeWindows, cut when read; the same rows, labels and split.
 
     Returns:
         LabeledTable with N rows and P profiles.
     """
     path = Path(path)
+    if stream and genome is not None:
+        from genomix.data.window_table import read_window_table
+
+        table = read_window_table(path, task=task, genome=Path(genome), seed=seed)
+        if table is not None:
+            return table
     frame = _read_frame(path)
     if "sequence" in frame:
         sequences = frame["sequence"].str.strip().tolist()
@@ -251,18 +253,8 @@ def read_labeled_table(
         sequences = _fetch_sequences(frame, path, Path(genome))
     else:
         raise GenomixError(f"{path}: needs a 'sequence' column or 'chrom', 'start', 'end' columns")
-    if task == "promoter":
-        if "label" not in frame:
-            raise GenomixError(f"{path}: promoter task needs a 'label' column")
-        columns, profiles = ["label"], ("promoter",)
-    elif task == "chromatin":
-        columns = [c for c in frame.columns if c not in METADATA_COLUMNS]
-        if not columns:
-            raise GenomixError(f"{path}: chromatin task needs at least one 0/1 profile column")
-        profiles = tuple(columns)
-    else:
-        raise GenomixError(f"unknown task {task!r} (expected 'promoter' or 'chromatin')")
-    labels = _parse_labels(frame, columns, path)
+    columns, profiles = label_columns(list(frame.columns), task, path)
+    labels = parse_labels(frame, columns, path)
     sequences = canonical_sequences(sequences, path)
     if "id" in frame:
         ids = frame["id"].tolist()
