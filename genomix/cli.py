@@ -138,6 +138,7 @@ def _add_deepsea_flag(parser: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `genomix` and all its subcommands."""
     from genomix import __version__
+    from genomix.attention.flags import add_attention_flags
     from genomix.model import EncoderConfig
 
     parser = argparse.ArgumentParser(prog="genomix", description=__doc__.splitlines()[0])
@@ -208,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_argument("shards", nargs="+", type=Path, help="token shards (.npy)")
     pretrain.add_argument("-o", "--out", required=True, type=Path, help="model directory")
     add_config_arguments(pretrain, EncoderConfig, "model")
+    add_attention_flags(pretrain)
     add_config_arguments(pretrain, PretrainConfig, "pretrain")
 
     finetune = _subparser(commands, "finetune", "Train a promoter or chromatin head.")
@@ -219,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     finetune.add_argument("--out", required=True, type=Path, help="model directory")
     add_config_arguments(finetune, FinetuneConfig, "finetune")
     add_config_arguments(finetune, EncoderConfig, "model")
+    add_attention_flags(finetune)
     add_config_arguments(finetune, TokenizeConfig, "tokenize")
 
     evaluate = _subparser(commands, "evaluate", "Metrics per profile on a table's test rows.")
@@ -556,6 +559,7 @@ def _read_table(args: argparse.Namespace, *, task: str, seed: int) -> LabeledTab
 
 def run(args: argparse.Namespace) -> None:
     """Execute one parsed subcommand."""
+    from genomix.attention.flags import given_attention_flags
     from genomix.model import EncoderConfig
 
     if args.command == "fetch":
@@ -630,7 +634,9 @@ def run(args: argparse.Namespace) -> None:
         pretrain(
             args.shards,
             args.out,
-            model_config=config_from_arguments(EncoderConfig, args, "model"),
+            model_config=config_from_arguments(
+                EncoderConfig, args, "model", nested={"attention": given_attention_flags(args)}
+            ),
             config=config_from_arguments(PretrainConfig, args, "pretrain"),
         )
     elif args.command == "finetune":
@@ -642,6 +648,8 @@ def run(args: argparse.Namespace) -> None:
 
         config = config_from_arguments(FinetuneConfig, args, "finetune")
         architecture = _given(args, EncoderConfig) + _given(args, TokenizeConfig)
+        attention = given_attention_flags(args)
+        architecture += [key if key != "name" else "attention" for key in attention]
         if args.pretrained and architecture:
             raise GenomixError(
                 f"--{architecture[0].replace('_', '-')} sets the architecture, which comes from "
@@ -654,7 +662,9 @@ def run(args: argparse.Namespace) -> None:
             task=args.task,
             config=config,
             pretrained=args.pretrained,
-            model_config=config_from_arguments(EncoderConfig, args, "model"),
+            model_config=config_from_arguments(
+                EncoderConfig, args, "model", nested={"attention": given_attention_flags(args)}
+            ),
             tokenize_config=config_from_arguments(TokenizeConfig, args, "tokenize"),
         )
     elif args.command == "evaluate":

@@ -145,7 +145,24 @@ def load_schema() -> dict[str, Any]:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
+def _named_branch(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For a `oneOf` of branches told apart by `name` (model.attention): the error inside the
+    branch the value names, rather than "not valid under any of the given schemas"."""
+    if error.validator != "oneOf" or not isinstance(error.instance, Mapping):
+        return error
+    branches: dict[int, list[jsonschema.ValidationError]] = {}
+    for sub in error.context or ():
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    named = [
+        errors
+        for errors in branches.values()
+        if not any(list(sub.relative_path) == ["name"] for sub in errors)
+    ]
+    return jsonschema.exceptions.best_match(named[0]) if len(named) == 1 else error
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
+    error = _named_branch(error)
     key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
     return f"{key}: {error.message}"
 
@@ -186,9 +203,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, section: st
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(f"{section} options (config.yaml section `{section}`)")
     for field in dataclasses.fields(cls):
+        kind = hints[field.name]
+        if dataclasses.is_dataclass(kind):
+            continue  # nested options (model.attention) have their own flags
         flag = "--" + field.name.replace("_", "-")
         help_text = f"{schema[field.name]['description']} (default: {field.default})"
-        kind = hints[field.name]
         if kind is bool:
             group.add_argument(
                 flag,
@@ -207,10 +226,21 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, section: st
             )
 
 
-def config_from_arguments(cls: type[Config], args: argparse.Namespace, section: str) -> Config:
-    """Build `cls` from the flags given (others keep their defaults), validated like config.yaml."""
+def config_from_arguments(
+    cls: type[Config],
+    args: argparse.Namespace,
+    section: str,
+    *,
+    nested: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Build `cls` from the flags given (others keep their defaults), validated like config.yaml.
+
+    `nested`: values of nested fields gathered from their own flags, e.g.
+    `{"attention": genomix.attention.flags.given_attention_flags(args)}`; empty ones are left out.
+    """
     names = {field.name for field in dataclasses.fields(cls)}
     given = {name: value for name, value in vars(args).items() if name in names}
+    given.update({name: value for name, value in (nested or {}).items() if value})
     validate_section(given, section, source="command line")
     return config_from_mapping(cls, given)
 
@@ -229,5 +259,21 @@ def config_from_mapping(cls: type[Config], values: Mapping[str, Any]) -> Config:
     presets = getattr(cls, "PRESETS", None)
     if presets is not None and "preset" in values:
         # An unknown name adds nothing here; the dataclass's own check names it.
-        values = {**presets.get(values["preset"], {}), **values}
+        values = _over_preset(presets.get(values["preset"], {}), values)
     return cls(**{key: tuple(v) if isinstance(v, list) else v for key, v in values.items()})
+
+
+def _over_preset(preset: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` over `preset`, key by key; a nested mapping (`attention`) is merged key by key
+    too when it names no other `name` than the preset's, and replaces the preset's otherwise."""
+    merged = dict(preset)
+    for key, value in values.items():
+        base = merged.get(key)
+        if (
+            isinstance(base, Mapping)
+            and isinstance(value, Mapping)
+            and value.get("name", base.get("name")) == base.get("name")
+        ):
+            value = {**base, **value}
+        merged[key] = value
+    return merged

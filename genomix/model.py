@@ -1,16 +1,16 @@
 """The encoder: token embeddings, pre-LayerNorm transformer blocks, an MLM head.
 
 Read top to bottom: `EncoderConfig` -> `TransformerBlock` -> `Encoder` -> `MLMHead` ->
-`MaskedLanguageModel`. The attention inside each block is picked by name from
-`genomix.attention.ATTENTION`; this module never branches on the attention family. Positions are
-learned absolute embeddings added to the tokens, or rotary (RoPE), applied to q and k inside
-every attention (`genomix.attention.rotary`).
+`MaskedLanguageModel`. The attention inside each block is built from `EncoderConfig.attention`,
+the options dataclass of one family of `genomix.attention.ATTENTION`; this module never branches
+on the family. Positions are learned absolute embeddings added to the tokens, or rotary (RoPE),
+applied to q and k inside every attention (`genomix.attention.rotary`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import torch
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from genomix.attention import build_attention
+from genomix.attention import AttentionOptions, attention_options, build_attention
 from genomix.embedding import EMBEDDINGS, KmerEmbedding
 from genomix.errors import GenomixError
 
@@ -44,28 +44,31 @@ class EncoderConfig:
             "n_heads": 4,
             "d_ff": 256,
             "max_tokens": 1024,
-            "block_size": 64,
             "dropout": 0.0,
             "positions": "rotary",
         },
         # BigBird-ITC as pretrained on DNA (Zaheer et al. 2020, genomics appendix): BERT-base
         # sizes, 4096 tokens, blocks of 64 with 2 global, 3 window and 3 random blocks.
         "base": {
-            "attention": "bigbird",
+            "attention": {
+                "name": "bigbird",
+                "block_size": 64,
+                "global_blocks": 2,
+                "window_blocks": 3,
+                "random_blocks": 3,
+            },
             "d_model": 768,
             "n_layers": 12,
             "n_heads": 12,
             "d_ff": 3072,
             "max_tokens": 4096,
-            "block_size": 64,
-            "global_blocks": 2,
-            "window_blocks": 3,
-            "random_blocks": 3,
         },
     }
 
     preset: str = "none"
-    attention: str = "bigbird"
+    # The attention family and its options; a mapping {"name": family, option: value, ...} or
+    # a family name is turned into that family's options dataclass on construction.
+    attention: AttentionOptions = field(default_factory=lambda: attention_options({}))
     d_model: int = 128
     n_layers: int = 2
     n_heads: int = 4
@@ -75,22 +78,12 @@ class EncoderConfig:
     positions: str = "learned"
     embedding: str = "table"
     activation_checkpointing: bool = False
-    block_size: int = 64
-    global_blocks: int = 1
-    window_blocks: int = 3
-    random_blocks: int = 3
-    resample_random: bool = False
-    sparse_stride: int = 128
-    sparse_summary: int = 8
-    recompute: bool = False
-    span_max: int = 1024
-    span_ramp: int = 32
-    span_init: float = 256.0
-    span_loss: float = 2e-6
-    span_dynamic: bool = False
-    attention_seed: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.attention, AttentionOptions):
+            given = self.attention
+            values = {"name": given} if isinstance(given, str) else given
+            object.__setattr__(self, "attention", attention_options(values))
         if self.preset not in self.PRESETS:
             raise GenomixError(
                 f"model.preset={self.preset!r} is not one of {', '.join(self.PRESETS)}"
@@ -112,40 +105,12 @@ class EncoderConfig:
                 f"model.positions=rotary needs an even head width; d_model/n_heads = "
                 f"{self.d_model}/{self.n_heads} is odd"
             )
-        if self.activation_checkpointing and self.resample_random:
-            # The backward pass re-runs each block, which would draw other random blocks.
+        conflict = self.attention.recompute_conflict()
+        if self.activation_checkpointing and conflict:
             raise GenomixError(
                 "model.activation_checkpointing recomputes every block in the backward pass, "
-                "where model.resample_random would draw new random blocks; turn one of them off"
+                f"where {conflict}; turn one of them off"
             )
-
-    def attention_options(self, layer: int) -> dict[str, Any]:
-        """Keyword options of the chosen attention class; each layer gets its own random pattern."""
-        options: Mapping[str, dict[str, Any]] = {
-            "dense": {},
-            "bigbird": {
-                "block_size": self.block_size,
-                "global_blocks": self.global_blocks,
-                "window_blocks": self.window_blocks,
-                "random_blocks": self.random_blocks,
-                "resample_random": self.resample_random,
-                "seed": self.attention_seed + layer,
-            },
-            "strided": {"stride": self.sparse_stride, "recompute": self.recompute},
-            "fixed": {
-                "stride": self.sparse_stride,
-                "summary": self.sparse_summary,
-                "recompute": self.recompute,
-            },
-            "adaptive_span": {
-                "max_span": self.span_max,
-                "ramp": self.span_ramp,
-                "init_span": self.span_init,
-                "span_loss_coef": self.span_loss,
-                "dynamic": self.span_dynamic,
-            },
-        }
-        return dict(options[self.attention])
 
 
 class TransformerBlock(nn.Module):
@@ -155,12 +120,12 @@ class TransformerBlock(nn.Module):
         super().__init__()
         self.attention_norm = nn.LayerNorm(config.d_model)
         self.attention = build_attention(
-            config.attention,
+            config.attention.name,
+            config.attention.for_layer(layer),
             config.d_model,
             config.n_heads,
             dropout=config.dropout,
             rotary=config.positions == "rotary",
-            **config.attention_options(layer),
         )
         self.mlp_norm = nn.LayerNorm(config.d_model)
         self.mlp = nn.Sequential(
@@ -222,31 +187,23 @@ class Encoder(nn.Module):
                 x = block(x, padding_mask)
         return self.final_norm(x)
 
-    def span_penalty(self) -> torch.Tensor:
-        """Sum of the L1 span penalties of adaptive-span layers (0 for other attentions)."""
-        penalties = [
-            block.attention.span_penalty()
-            for block in self.blocks
-            if hasattr(block.attention, "span_penalty")
-        ]
-        if not penalties:
-            return torch.zeros((), device=self.final_norm.weight.device)
-        return torch.stack(penalties).sum()
+    def aux_loss(self) -> torch.Tensor:
+        """Sum of the attention layers' auxiliary losses (e.g. adaptive span's L1 penalty), a
+        scalar; 0 for families without one. The training loops add it to the loss."""
+        return torch.stack([block.attention.aux_loss() for block in self.blocks]).sum()
 
     @torch.no_grad()
-    def clamp_spans_(self) -> None:
-        """Keep learned attention spans in range; call after every optimizer step."""
+    def after_step(self) -> None:
+        """Run every attention layer's ``after_step`` hook; call after every optimizer step."""
         for block in self.blocks:
-            if hasattr(block.attention, "clamp_spans_"):
-                block.attention.clamp_spans_()
+            block.attention.after_step()
 
     def learned_spans(self) -> list[dict[str, float | int]]:
-        """(layer, head, span) rows of the adaptive-span layers; empty for other attentions."""
+        """(layer, head, span) rows of layers that learn a span; empty for other attentions."""
         return [
-            {"layer": layer, "head": head, "span": float(span)}
+            {"layer": layer, "head": head, "span": span}
             for layer, block in enumerate(self.blocks)
-            if hasattr(block.attention, "spans")
-            for head, span in enumerate(block.attention.spans().tolist())
+            for head, span in enumerate(block.attention.learned_spans())
         ]
 
 
