@@ -150,18 +150,20 @@ def nest_attention(flat: Mapping[str, Any]) -> dict[str, Any]:
     renamed to the option they meant for the chosen family (BigBird when none is named) and
     dropped for the others, as older versions ignored them. A nested ``attention`` mapping is
     kept, flat keys given beside it override its options. A section with neither is returned
-    unchanged.
+    unchanged (a copy).
     """
-    model = dict(flat)
-    attention = model.pop("attention", None)
-    flat_keys = {key: model.pop(key) for key in _ALL_FLAT_KEYS & set(model)}
+    attention = flat.get("attention")
+    flat_keys = {key: flat[key] for key in _ALL_FLAT_KEYS & set(flat)}
     if attention is None and not flat_keys:
-        return model
-    nested = dict(attention) if isinstance(attention, Mapping) else {}
-    if isinstance(attention, str):
-        nested["name"] = attention
-    for key, option in _FLAT_KEYS.get(nested.get("name", DEFAULT_ATTENTION), {}).items():
+        return dict(flat)
+    # The flat form named the family by a string, or by nothing: BigBird, the default then.
+    nested = dict(attention) if isinstance(attention, Mapping) else {"name": attention}
+    if nested.get("name") is None:
+        nested["name"] = DEFAULT_ATTENTION
+    for key, option in _FLAT_KEYS.get(nested["name"], {}).items():
         if key in flat_keys:
             nested[option] = flat_keys[key]
+    # The other keys keep their order; `attention` its place, or last when it was not given.
+    model = {key: value for key, value in flat.items() if key not in flat_keys}
     model["attention"] = nested
     return model
