@@ -136,6 +136,9 @@ def read_metadata(directory: str | Path) -> dict[str, Any]:
         raise GenomixError(f"{path}: not UTF-8 text (binary or damaged)") from None
     except json.JSONDecodeError as error:
         raise GenomixError(f"{path}: not valid JSON ({error})") from None
+    if isinstance(metadata, dict) and isinstance(metadata.get("model"), dict):
+        # Older versions wrote the attention options as flat `model` keys.
+        metadata["model"] = nest_attention(metadata["model"])
     validate_model_config(metadata, path)
     return metadata
 
