@@ -73,7 +73,9 @@ def test_shares_partition_the_batch() -> None:
 def test_two_processes_train_like_one(shard: Path, one_process: Path, tmp_path: Path) -> None:
     out = tmp_path / "mlm"
     flags = []
-    for key, value in {**dataclasses.asdict(MODEL), **dataclasses.asdict(CONFIG)}.items():
+    options = dataclasses.asdict(MODEL.attention)  # --attention NAME, then a flag per option
+    model = {**dataclasses.asdict(MODEL), "attention": options.pop("name"), **options}
+    for key, value in {**model, **dataclasses.asdict(CONFIG)}.items():
         if isinstance(value, bool):
             flags.append(("--" if value else "--no-") + key.replace("_", "-"))
         elif not isinstance(value, tuple):

@@ -67,7 +67,11 @@ def reference(shard: Path, tmp_path_factory: pytest.TempPathFactory, one_thread)
 
 def _flags(config: object) -> list[str]:
     flags = []
-    for key, value in dataclasses.asdict(config).items():
+    values = dataclasses.asdict(config)
+    if "attention" in values:  # --attention NAME, then a flag per option of that family
+        options = values.pop("attention")
+        values = {"attention": options.pop("name"), **options, **values}
+    for key, value in values.items():
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):
             flags.append(flag if value else "--no-" + key.replace("_", "-"))

@@ -14,6 +14,7 @@ from typing import Any
 
 from genomix.attention.base import option_fields
 from genomix.attention.registry import ATTENTION, DEFAULT_ATTENTION
+from genomix.config import load_schema
 
 __all__ = ["add_attention_flags", "given_attention_flags"]
 
@@ -21,13 +22,18 @@ __all__ = ["add_attention_flags", "given_attention_flags"]
 _PREFIX = "attention."
 
 
-def _options_by_name() -> dict[str, list[tuple[str, type, object]]]:
-    """option -> [(family, type, default), ...] over every registered family."""
-    found: dict[str, list[tuple[str, type, object]]] = {}
+def _options_by_name() -> dict[str, list[tuple[str, type, str]]]:
+    """option -> [(family, type, help), ...] over every registered family; the help is the
+    description of the option in that family's branch of the schema, and its default."""
+    branches = load_schema()["properties"]["model"]["properties"]["attention"]["oneOf"]
+    described = {branch["properties"]["name"]["const"]: branch["properties"] for branch in branches}
+    found: dict[str, list[tuple[str, type, str]]] = {}
     for name, (_, options) in ATTENTION.items():
         hints = typing.get_type_hints(options)
         for field in option_fields(options):
-            found.setdefault(field.name, []).append((name, hints[field.name], field.default))
+            description = described[name][field.name]["description"]
+            help_text = f"{name}: {description} (default: {field.default})"
+            found.setdefault(field.name, []).append((name, hints[field.name], help_text))
     return found
 
 
@@ -49,9 +55,8 @@ def add_attention_flags(parser: argparse.ArgumentParser) -> None:
         if len(kinds) != 1:
             raise TypeError(f"attention option {option} has types {kinds} in different families")
         kind = kinds.pop()
-        defaults = ", ".join(f"{family} {default}" for family, _, default in families)
         flag = "--" + option.replace("_", "-")
-        help_text = f"{', '.join(f for f, _, _ in families)}: {option} (default: {defaults})"
+        help_text = "; ".join(text for _, _, text in families)
         if kind is bool:
             group.add_argument(
                 flag,
@@ -62,7 +67,12 @@ def add_attention_flags(parser: argparse.ArgumentParser) -> None:
             )
         else:
             group.add_argument(
-                flag, dest=_PREFIX + option, type=kind, default=argparse.SUPPRESS, help=help_text
+                flag,
+                dest=_PREFIX + option,
+                type=kind,
+                metavar=option.upper(),
+                default=argparse.SUPPRESS,
+                help=help_text,
             )
 
 
