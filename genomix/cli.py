@@ -663,7 +663,7 @@ def run(args: argparse.Namespace) -> None:
             config=config,
             pretrained=args.pretrained,
             model_config=config_from_arguments(
-                EncoderConfig, args, "model", nested={"attention": given_attention_flags(args)}
+                EncoderConfig, args, "model", nested={"attention": attention}
             ),
             tokenize_config=config_from_arguments(TokenizeConfig, args, "tokenize"),
         )
