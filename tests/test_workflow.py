@@ -75,6 +75,29 @@ def test_bad_config_fails_naming_the_key(tmp_path: Path, change: dict, message: 
     assert message in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(
+    ("model", "flags"),
+    [
+        # Configs written before model.attention was nested: flat keys, read by nest_attention.
+        (
+            {"attention": "fixed", "sparse_stride": 16, "sparse_summary": 4, "span_max": 8},
+            "--attention fixed --sparse-stride 16 --sparse-summary 4 --",
+        ),
+        # Naming another family replaces config.yaml's BigBird options instead of merging.
+        ({"attention": {"name": "strided", "sparse_stride": 32}}, "--attention strided --sparse-"),
+    ],
+)
+def test_attention_options_reach_the_pretrain_command(
+    tmp_path: Path, model: dict, flags: str
+) -> None:
+    config = tmp_path / "attention.yaml"
+    config.write_text(yaml.safe_dump({"model": model}))
+    result = _snakemake("-n", "-p", "--configfile", str(config), "--directory", str(tmp_path))
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    pretrain = next(line for line in result.stdout.splitlines() if "genomix pretrain" in line)
+    assert flags in pretrain and "--block-size" not in pretrain
+
+
 @pytest.mark.slow
 def test_smoke_run_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     smoke = str(ROOT / "tests" / "smoke.yaml")
