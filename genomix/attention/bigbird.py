@@ -34,11 +34,11 @@ class BigBirdOptions(AttentionOptions):
     Attributes:
         block_size: b, positions per block (>= 1).
         global_blocks: g, leading blocks that attend to and are attended by all (>= 0; block 0
-            holds [CLS]; 0 leaves window and random blocks alone).
+            holds [CLS]; 0 = no global blocks, only window and random ones).
         window_blocks: w, odd, centred sliding window in blocks.
         random_blocks: r, random key blocks per query block (>= 0).
-        resample_random: False: the random blocks are a deterministic function of (seed, number
-            of blocks). True: a new draw each forward in training mode, from a generator seeded
+        resample_random: False: the random blocks are a deterministic function of
+            (random_seed, number of blocks). True: a new draw each forward in training mode, from a generator seeded
             at init; eval mode uses the fixed draw.
         random_seed: seed of the random-block draw (>= 0); encoder layer i draws with
             ``random_seed + i`` (``for_layer``).

@@ -82,14 +82,13 @@ for _attention, _options in (
     register_attention(_attention, _options)
 
 
-def attention_options(values: Mapping[str, Any] | AttentionOptions) -> AttentionOptions:
-    """The options dataclass of ``{"name": family, option: value, ...}`` (no name: BigBird).
+def attention_options(values: Mapping[str, Any]) -> AttentionOptions:
+    """The options dataclass of ``{"name": family, option: value, ...}`` (no name: BigBird);
+    options not given take their defaults.
 
     Raises:
         GenomixError: unknown family, unknown option, or an invalid value (naming it).
     """
-    if isinstance(values, AttentionOptions):
-        return values
     values = dict(values)
     name = values.pop("name", DEFAULT_ATTENTION)
     if name not in ATTENTION:
