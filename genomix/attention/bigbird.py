@@ -38,8 +38,8 @@ class BigBirdOptions(AttentionOptions):
         window_blocks: w, odd, centred sliding window in blocks.
         random_blocks: r, random key blocks per query block (>= 0).
         resample_random: False: the random blocks are a deterministic function of
-            (random_seed, number of blocks). True: a new draw each forward in training mode, from a generator seeded
-            at init; eval mode uses the fixed draw.
+            (random_seed, number of blocks). True: a new draw each forward in training mode,
+            from a generator seeded at init; eval mode uses the fixed draw.
         random_seed: seed of the random-block draw (>= 0); encoder layer i draws with
             ``random_seed + i`` (``for_layer``).
     """
