@@ -5,6 +5,8 @@ import os
 import yaml
 from snakemake.utils import min_version, validate
 
+from genomix.attention import nest_attention
+
 min_version("9.0")
 
 
@@ -30,6 +32,19 @@ for path in workflow.config_settings.configfiles:
         config["chromatin"]["peaks"] = given["chromatin"]["peaks"]
     if "preset" in given.get("model", {}):
         config["model"] = given["model"]
+    attention = given.get("model", {}).get("attention")
+    if isinstance(attention, dict) and "name" in attention:
+        # Naming an attention family gives all its options: another family's would not apply.
+        config["model"]["attention"] = attention
+
+# Configs written for older versions give the attention options as flat `model` keys; a head's
+# flat keys change the options of the shared family, unless the head names its own.
+config["model"] = nest_attention(config["model"])
+for head in ("promoter", "chromatin"):
+    own = config.get(head, {}).get("model")
+    if own is not None and nest_attention(own) != own:
+        shared = {"attention": config["model"].get("attention", {})}
+        config[head]["model"] = nest_attention({**shared, **own})
 
 
 validate(config, schema="workflows/schemas/config.schema.yaml")

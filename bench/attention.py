@@ -54,7 +54,7 @@ def genomix_case(name: str, training: bool) -> Callable:
     """attend(q, k, v) of a genomix pattern with its default options."""
     from genomix.attention import build_attention
 
-    module = build_attention(name, HEADS * HEAD_DIM, HEADS).train(training)
+    module = build_attention(name, {}, HEADS * HEAD_DIM, HEADS).train(training)
     return module.attend
 
 

@@ -172,11 +172,11 @@ def train_case(bench: Bench, attention: str, batch: int, *, compiled: bool) -> R
 def block_table(bench: Bench, length: int) -> tuple[torch.nn.Module, torch.Tensor]:
     """The preset's layer-0 BigBird attention and its (nb, nb) bool block pattern at `length`."""
     config = bench.config("bigbird", length)
-    options = config.attention_options(0)
-    module = build_attention("bigbird", config.d_model, config.n_heads, **options)
-    if length % config.block_size:
-        raise ValueError(f"L={length} is not a multiple of the block size {config.block_size}")
-    n_blocks = length // config.block_size
+    options = config.attention.for_layer(0)
+    module = build_attention("bigbird", options, config.d_model, config.n_heads)
+    if length % options.block_size:
+        raise ValueError(f"L={length} is not a multiple of the block size {options.block_size}")
+    n_blocks = length // options.block_size
     table = bigbird_block_mask(
         n_blocks,
         global_blocks=module.global_blocks,
@@ -432,6 +432,7 @@ def run_case(run: Callable[[], Row], check: str, name: str, seconds_left: float)
 def preamble(bench: Bench) -> list[str]:
     args = bench.args
     config = bench.config("bigbird", args.length)
+    bigbird = config.attention
     if bench.device.type == "cuda":
         hardware = f"{torch.cuda.get_device_name()}, CUDA {torch.version.cuda}"
     else:
@@ -442,8 +443,8 @@ def preamble(bench: Bench) -> list[str]:
         f"{'bf16 autocast' if bench.dtype == torch.bfloat16 else 'fp32'}; checks "
         f"{', '.join(args.checks)}",
         f"preset {args.preset}: {config.n_layers} layers, d_model {config.d_model}, "
-        f"{config.n_heads} heads, d_ff {config.d_ff}, bigbird block {config.block_size} "
-        f"(g={config.global_blocks}, w={config.window_blocks}, r={config.random_blocks}); "
+        f"{config.n_heads} heads, d_ff {config.d_ff}, bigbird block {bigbird.block_size} "
+        f"(g={bigbird.global_blocks}, w={bigbird.window_blocks}, r={bigbird.random_blocks}); "
         f"median of {args.repeats} steps after {args.warmup} warm-up; MFU against "
         f"{args.peak_tflops:g} TFLOP/s; FLOPs as in bench/device.py's docstring",
         "",

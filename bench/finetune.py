@@ -51,7 +51,7 @@ def step_flops(model: SequenceClassifier, batch: int, length: int) -> float:
     linears = (m for m in model.encoder.blocks.modules() if isinstance(m, nn.Linear))
     weights = sum(m.weight.numel() for m in linears)
     config = model.encoder.config
-    if config.attention == "bigbird":
+    if config.attention.name == "bigbird":
         pairs = model.encoder.blocks[0].attention.dense_mask(length).sum().item()
     else:
         pairs = length * length
@@ -65,7 +65,7 @@ class Case:
         length, outputs, pooling = SHAPES[shape]
         config = EncoderConfig(
             preset="tiny", attention=attention, d_model=64, n_layers=2, n_heads=4, d_ff=256,
-            max_tokens=1024, block_size=64, positions="rotary", embedding="both", dropout=0.0,
+            max_tokens=1024, positions="rotary", embedding="both", dropout=0.0,
         )  # fmt: skip
         self.model = SequenceClassifier(Encoder(config, VOCAB), outputs, pooling=pooling)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=1e-3)

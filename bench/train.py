@@ -56,13 +56,16 @@ def build_config(args: argparse.Namespace, attention: str, length: int) -> Encod
         if getattr(args, key) is not None
     }
     # The preset resolved here, not by genomix.config (which needs jsonschema): bench/device.py
-    # reuses this on GPU machines that have torch but not the workflow's dependencies.
+    # reuses this on GPU machines that have torch but not the workflow's dependencies. The
+    # preset's attention options apply to the family it names (base: BigBird's blocks).
+    preset = EncoderConfig.PRESETS[args.preset]
+    own = preset.get("attention", {})
     return EncoderConfig(
         **{
-            **EncoderConfig.PRESETS[args.preset],
+            **preset,
             "preset": args.preset,
             **overrides,
-            "attention": attention,
+            "attention": dict(own) if own.get("name") == attention else {"name": attention},
             "dropout": 0.0,  # dropout changes nothing in FLOPs; keep the steps comparable
             "max_tokens": length,
             "activation_checkpointing": args.activation_checkpointing,
@@ -232,6 +235,7 @@ def main(argv: list[str] | None = None) -> None:
     vocab = KmerTokenizer(6, 1).vocab_size
 
     config = build_config(args, args.attentions[0], max(args.lengths))
+    bigbird = build_config(args, "bigbird", max(args.lengths)).attention
     hardware = (
         torch.cuda.get_device_name() if args.device == "cuda" else f"{args.threads} CPU threads"
     )
@@ -243,8 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"model: preset {args.preset}: {config.n_layers} layers, d_model {config.d_model}, "
         f"{config.n_heads} heads, d_ff {config.d_ff}, {config.positions} positions, bigbird "
-        f"block {config.block_size} (g={config.global_blocks}, w={config.window_blocks}, "
-        f"r={config.random_blocks}); batch {args.batch}; median of {args.repeats} steps after "
+        f"block {bigbird.block_size} (g={bigbird.global_blocks}, w={bigbird.window_blocks}, "
+        f"r={bigbird.random_blocks}); batch {args.batch}; median of {args.repeats} steps after "
         f"{args.warmup} warm-up\n"
     )
     header = ["L"]

@@ -31,6 +31,7 @@ import safetensors.torch
 import torch
 from torch import nn
 
+from genomix.attention import nest_attention
 from genomix.errors import GenomixError
 from genomix.heads import SequenceClassifier
 from genomix.hub import CARD_FILE, CODE_FILES, TOKENIZER_CONFIG_FILE, hub_config, write_hub_files
@@ -135,6 +136,9 @@ def read_metadata(directory: str | Path) -> dict[str, Any]:
         raise GenomixError(f"{path}: not UTF-8 text (binary or damaged)") from None
     except json.JSONDecodeError as error:
         raise GenomixError(f"{path}: not valid JSON ({error})") from None
+    if isinstance(metadata, dict) and isinstance(metadata.get("model"), dict):
+        # Older versions wrote the attention options as flat `model` keys.
+        metadata["model"] = nest_attention(metadata["model"])
     validate_model_config(metadata, path)
     return metadata
 
@@ -172,9 +176,11 @@ def read_tokenizer(directory: str | Path) -> KmerTokenizer:
 
 
 def encoder_config_from(metadata: Mapping[str, Any]) -> EncoderConfig:
-    """Rebuild the EncoderConfig recorded in a model directory's metadata."""
+    """Rebuild the EncoderConfig recorded in a model directory's metadata (attention options
+    nested, or flat as older versions saved them)."""
     names = {field.name for field in dataclasses.fields(EncoderConfig)}
-    return EncoderConfig(**{k: v for k, v in metadata["model"].items() if k in names})
+    model = nest_attention(metadata["model"])
+    return EncoderConfig(**{k: v for k, v in model.items() if k in names})
 
 
 # Weight names of models saved by older genomix versions -> today's names (None: dropped).
@@ -334,7 +340,10 @@ def load_training_state(
         raise GenomixError(f"{path}: unreadable training state ({reason}); {start_over}") from None
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
         raise GenomixError(f"{path}: not a genomix training state (version {STATE_VERSION})")
-    changed = _differences(state["settings"], json.loads(json.dumps(settings)))
+    saved = state["settings"]
+    if isinstance(saved.get("model"), Mapping):  # older versions saved flat attention options
+        saved = {**saved, "model": nest_attention(saved["model"])}
+    changed = _differences(saved, json.loads(json.dumps(settings)))
     if changed:
         raise GenomixError(
             f"{path}: saved by a run with other settings ({'; '.join(changed[:3])}); rerun with "

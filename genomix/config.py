@@ -21,6 +21,8 @@ from typing import Any, ClassVar, TypeVar
 import jsonschema
 import yaml
 
+from genomix.attention import AttentionOptions, attention_options
+from genomix.embedding import EMBEDDINGS
 from genomix.errors import GenomixError
 
 SCHEMA_PATH = files("genomix") / "config.schema.yaml"
@@ -77,28 +79,31 @@ class EncoderConfig:
             "n_heads": 4,
             "d_ff": 256,
             "max_tokens": 1024,
-            "block_size": 64,
             "dropout": 0.0,
             "positions": "rotary",
         },
         # BigBird-ITC as pretrained on DNA (Zaheer et al. 2020, genomics appendix): BERT-base
         # sizes, 4096 tokens, blocks of 64 with 2 global, 3 window and 3 random blocks.
         "base": {
-            "attention": "bigbird",
+            "attention": {
+                "name": "bigbird",
+                "block_size": 64,
+                "global_blocks": 2,
+                "window_blocks": 3,
+                "random_blocks": 3,
+            },
             "d_model": 768,
             "n_layers": 12,
             "n_heads": 12,
             "d_ff": 3072,
             "max_tokens": 4096,
-            "block_size": 64,
-            "global_blocks": 2,
-            "window_blocks": 3,
-            "random_blocks": 3,
         },
     }
 
     preset: str = "none"
-    attention: str = "bigbird"
+    # The attention family and its options; a mapping {"name": family, option: value, ...} or
+    # a family name is turned into that family's options dataclass on construction.
+    attention: AttentionOptions = dataclasses.field(default_factory=lambda: attention_options({}))
     d_model: int = 128
     n_layers: int = 2
     n_heads: int = 4
@@ -108,22 +113,12 @@ class EncoderConfig:
     positions: str = "learned"
     embedding: str = "table"
     activation_checkpointing: bool = False
-    block_size: int = 64
-    global_blocks: int = 1
-    window_blocks: int = 3
-    random_blocks: int = 3
-    resample_random: bool = False
-    sparse_stride: int = 128
-    sparse_summary: int = 8
-    recompute: bool = False
-    span_max: int = 1024
-    span_ramp: int = 32
-    span_init: float = 256.0
-    span_loss: float = 2e-6
-    span_dynamic: bool = False
-    attention_seed: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.attention, AttentionOptions):
+            given = self.attention
+            values = {"name": given} if isinstance(given, str) else given
+            object.__setattr__(self, "attention", attention_options(values))
         if self.preset not in self.PRESETS:
             raise GenomixError(
                 f"model.preset={self.preset!r} is not one of {', '.join(self.PRESETS)}"
@@ -132,9 +127,6 @@ class EncoderConfig:
             raise GenomixError(
                 f"model.positions={self.positions!r} is not one of {', '.join(POSITIONS)}"
             )
-        # imported here: this module stays free of torch, for the Snakefile that imports it
-        from genomix.embedding import EMBEDDINGS
-
         if self.embedding not in EMBEDDINGS:
             raise GenomixError(
                 f"model.embedding={self.embedding!r} is not one of {', '.join(EMBEDDINGS)}"
@@ -148,40 +140,12 @@ class EncoderConfig:
                 f"model.positions=rotary needs an even head width; d_model/n_heads = "
                 f"{self.d_model}/{self.n_heads} is odd"
             )
-        if self.activation_checkpointing and self.resample_random:
-            # The backward pass re-runs each block, which would draw other random blocks.
+        conflict = self.attention.recompute_conflict()
+        if self.activation_checkpointing and conflict:
             raise GenomixError(
                 "model.activation_checkpointing recomputes every block in the backward pass, "
-                "where model.resample_random would draw new random blocks; turn one of them off"
+                f"where {conflict}; turn one of them off"
             )
-
-    def attention_options(self, layer: int) -> dict[str, Any]:
-        """Keyword options of the chosen attention class; each layer gets its own random pattern."""
-        options: Mapping[str, dict[str, Any]] = {
-            "dense": {},
-            "bigbird": {
-                "block_size": self.block_size,
-                "global_blocks": self.global_blocks,
-                "window_blocks": self.window_blocks,
-                "random_blocks": self.random_blocks,
-                "resample_random": self.resample_random,
-                "seed": self.attention_seed + layer,
-            },
-            "strided": {"stride": self.sparse_stride, "recompute": self.recompute},
-            "fixed": {
-                "stride": self.sparse_stride,
-                "summary": self.sparse_summary,
-                "recompute": self.recompute,
-            },
-            "adaptive_span": {
-                "max_span": self.span_max,
-                "ramp": self.span_ramp,
-                "init_span": self.span_init,
-                "span_loss_coef": self.span_loss,
-                "dynamic": self.span_dynamic,
-            },
-        }
-        return dict(options[self.attention])
 
 
 @dataclass(frozen=True)
@@ -321,7 +285,24 @@ def load_schema() -> dict[str, Any]:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
+def _named_branch(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For a `oneOf` of branches told apart by `name` (model.attention): the error inside the
+    branch the value names, rather than "not valid under any of the given schemas"."""
+    if error.validator != "oneOf" or not isinstance(error.instance, Mapping):
+        return error
+    branches: dict[int, list[jsonschema.ValidationError]] = {}
+    for sub in error.context or ():
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    named = [
+        errors
+        for errors in branches.values()
+        if not any(list(sub.relative_path) == ["name"] for sub in errors)
+    ]
+    return jsonschema.exceptions.best_match(named[0]) if len(named) == 1 else error
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
+    error = _named_branch(error)
     key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
     return f"{key}: {error.message}"
 
@@ -371,9 +352,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, section: st
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(f"{section} options (config.yaml section `{section}`)")
     for field in dataclasses.fields(cls):
+        kind = _without_none(hints[field.name])
+        if dataclasses.is_dataclass(kind):
+            continue  # nested options (model.attention) have their own flags
         flag = "--" + field.name.replace("_", "-")
         help_text = f"{schema[field.name]['description']} (default: {field.default})"
-        kind = _without_none(hints[field.name])
         if kind is bool:
             group.add_argument(
                 flag,
@@ -400,10 +383,21 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, section: st
             )
 
 
-def config_from_arguments(cls: type[Config], args: argparse.Namespace, section: str) -> Config:
-    """Build `cls` from the flags given (others keep their defaults), validated like config.yaml."""
+def config_from_arguments(
+    cls: type[Config],
+    args: argparse.Namespace,
+    section: str,
+    *,
+    nested: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """Build `cls` from the flags given (others keep their defaults), validated like config.yaml.
+
+    `nested`: values of nested fields gathered from their own flags, e.g.
+    `{"attention": genomix.attention.flags.given_attention_flags(args)}`; empty ones are left out.
+    """
     names = {field.name for field in dataclasses.fields(cls)}
     given = {name: value for name, value in vars(args).items() if name in names}
+    given.update({name: value for name, value in (nested or {}).items() if value})
     validate_section(given, section, source="command line")
     return config_from_mapping(cls, given)
 
@@ -422,5 +416,21 @@ def config_from_mapping(cls: type[Config], values: Mapping[str, Any]) -> Config:
     presets = getattr(cls, "PRESETS", None)
     if presets is not None and "preset" in values:
         # An unknown name adds nothing here; the dataclass's own check names it.
-        values = {**presets.get(values["preset"], {}), **values}
+        values = _over_preset(presets.get(values["preset"], {}), values)
     return cls(**{key: tuple(v) if isinstance(v, list) else v for key, v in values.items()})
+
+
+def _over_preset(preset: Mapping[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` over `preset`, key by key; a nested mapping (`attention`) is merged key by key
+    too when it names no other `name` than the preset's, and replaces the preset's otherwise."""
+    merged = dict(preset)
+    for key, value in values.items():
+        base = merged.get(key)
+        if (
+            isinstance(base, Mapping)
+            and isinstance(value, Mapping)
+            and value.get("name", base.get("name")) == base.get("name")
+        ):
+            value = {**base, **value}
+        merged[key] = value
+    return merged

@@ -211,10 +211,10 @@ def finetune(
                         "lower finetune.lr"
                     )
                 optimizer.zero_grad(set_to_none=True)
-                (batch_loss + model.encoder.span_penalty()).backward()
+                (batch_loss + model.encoder.aux_loss()).backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 optimizer.step()
-                model.encoder.clamp_spans_()
+                model.encoder.after_step()
                 schedule.step()
                 steps.advance()
                 loss["sum"] += batch_loss.item() * len(tokens)

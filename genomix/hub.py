@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from genomix.attention import nest_attention
 from genomix.kmers import SPECIAL_TOKENS, KmerTokenizer
 
 CODE_FILES = ("configuration_genomix.py", "modeling_genomix.py", "tokenization_genomix.py")
@@ -162,6 +163,9 @@ def _auto_class(metadata: Mapping[str, Any]) -> str:
 
 
 def _encoder_summary(model: Mapping[str, Any]) -> str:
+    model = nest_attention(model)
+    if "attention" in model:
+        model["attention"] = model["attention"]["name"]
     keys = ("attention", "n_layers", "d_model", "n_heads", "max_tokens")
     given = [f"{key} {model[key]}" for key in keys if key in model]
     return ", ".join(given) if given else "see config.json"

@@ -2,9 +2,10 @@
 
 Read top to bottom: `TransformerBlock` -> `Encoder` -> `MLMHead` -> `MaskedLanguageModel`, each
 built from an `EncoderConfig` (genomix.config, beside the other stage configs). The attention
-inside each block is picked by name from `genomix.attention.ATTENTION`; this module never branches
-on the attention family. Positions are learned absolute embeddings added to the tokens, or rotary
-(RoPE), applied to q and k inside every attention (`genomix.attention.rotary`).
+inside each block is built from `EncoderConfig.attention`, the options dataclass of one family of
+`genomix.attention.ATTENTION`; this module never branches on the family. Positions are learned
+absolute embeddings added to the tokens, or rotary (RoPE), applied to q and k inside every
+attention (`genomix.attention.rotary`).
 """
 
 from __future__ import annotations
@@ -27,12 +28,12 @@ class TransformerBlock(nn.Module):
         super().__init__()
         self.attention_norm = nn.LayerNorm(config.d_model)
         self.attention = build_attention(
-            config.attention,
+            config.attention.name,
+            config.attention.for_layer(layer),
             config.d_model,
             config.n_heads,
             dropout=config.dropout,
             rotary=config.positions == "rotary",
-            **config.attention_options(layer),
         )
         self.mlp_norm = nn.LayerNorm(config.d_model)
         self.mlp = nn.Sequential(
@@ -94,31 +95,23 @@ class Encoder(nn.Module):
                 x = block(x, padding_mask)
         return self.final_norm(x)
 
-    def span_penalty(self) -> torch.Tensor:
-        """Sum of the L1 span penalties of adaptive-span layers (0 for other attentions)."""
-        penalties = [
-            block.attention.span_penalty()
-            for block in self.blocks
-            if hasattr(block.attention, "span_penalty")
-        ]
-        if not penalties:
-            return torch.zeros((), device=self.final_norm.weight.device)
-        return torch.stack(penalties).sum()
+    def aux_loss(self) -> torch.Tensor:
+        """Sum of the attention layers' auxiliary losses (e.g. adaptive span's L1 penalty), a
+        scalar; 0 for families without one. The training loops add it to the loss."""
+        return torch.stack([block.attention.aux_loss() for block in self.blocks]).sum()
 
     @torch.no_grad()
-    def clamp_spans_(self) -> None:
-        """Keep learned attention spans in range; call after every optimizer step."""
+    def after_step(self) -> None:
+        """Run every attention layer's ``after_step`` hook; call after every optimizer step."""
         for block in self.blocks:
-            if hasattr(block.attention, "clamp_spans_"):
-                block.attention.clamp_spans_()
+            block.attention.after_step()
 
     def learned_spans(self) -> list[dict[str, float | int]]:
-        """(layer, head, span) rows of the adaptive-span layers; empty for other attentions."""
+        """(layer, head, span) rows of layers that learn a span; empty for other attentions."""
         return [
-            {"layer": layer, "head": head, "span": float(span)}
+            {"layer": layer, "head": head, "span": span}
             for layer, block in enumerate(self.blocks)
-            if hasattr(block.attention, "spans")
-            for head, span in enumerate(block.attention.spans().tolist())
+            for head, span in enumerate(block.attention.learned_spans())
         ]
 
 

@@ -200,7 +200,7 @@ def _pretrain(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            model.encoder.clamp_spans_()
+            model.encoder.after_step()
             schedule.step()
             tokens_seen += inputs.numel()
             tokens_per_second = tokens_seen / (time.perf_counter() - started)
@@ -313,7 +313,7 @@ def _accumulate_gradients(
                 logits = train_model(chunk_inputs, predict=predicted)
                 # reduction="sum": a micro-batch with nothing masked adds 0, not NaN.
                 loss = F.cross_entropy(logits.float(), chunk_labels[predicted], reduction="sum")
-                penalty = model.encoder.span_penalty() / config.grad_accum_steps
+                penalty = model.encoder.aux_loss() / config.grad_accum_steps
             (loss * scale + penalty).backward()
         loss_total += loss.detach()
     return loss_total.item()

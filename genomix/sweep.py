@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from genomix.attention import nest_attention
 from genomix.config import ChromatinConfig, TokenizeConfig
 from genomix.errors import GenomixError
 from genomix.kmers import KmerTokenizer
@@ -71,7 +72,7 @@ class Variant:
     def overrides(self) -> dict[str, dict[str, Any]]:
         """config.yaml keys this variant changes, by section."""
         return {
-            "model": {"attention": self.attention, "max_tokens": self.max_tokens},
+            "model": {"attention": {"name": self.attention}, "max_tokens": self.max_tokens},
             "chromatin": {"flank": self.flank, "margin": self.margin},
         }
 
@@ -111,10 +112,14 @@ def plan_variants(config: Mapping[str, Any]) -> list[Variant]:
 
 def variant_config(config: Mapping[str, Any], variant: Variant) -> dict[str, Any]:
     """The config one variant runs: `config` without `sweep`, run `<run>/<variant>`, and the
-    variant's overrides merged key by key into their sections."""
+    variant's overrides merged key by key into their sections. `model.attention` keeps its
+    options when it names the variant's kind (its defaults else)."""
     merged = copy.deepcopy({key: value for key, value in config.items() if key != "sweep"})
     for section, values in variant.overrides().items():
         merged[section] = {**merged.get(section, {}), **values}
+    own = config.get("model", {}).get("attention", {})
+    if own.get("name") == variant.attention:
+        merged["model"]["attention"] = copy.deepcopy(own)
     merged["run"] = f"{config['run']}/{variant.name}"
     return merged
 
@@ -176,7 +181,7 @@ def variant_row(folder: Path, timings: Path) -> dict[str, Any]:
     pretrained = _read_json(folder / "pretrain" / "config.json")
     row: dict[str, Any] = {
         "variant": folder.name,
-        "attention": pretrained["model"]["attention"],
+        "attention": nest_attention(pretrained["model"])["attention"]["name"],
         "max_tokens": pretrained["model"]["max_tokens"],
     }
     heads = [head for head in HEADS if (folder / METRICS_FILES[head]).is_file()]

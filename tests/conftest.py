@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from genomix.attention import BigBirdOptions
 from genomix.config import FinetuneConfig, TokenizeConfig
 from genomix.data.pretrain import write_token_shard
 from genomix.data.tables import read_labeled_table
@@ -25,14 +26,12 @@ HUMAN_VCF = DEMO / "human_grch37_chr20_1mb_first100kb.vcf.gz"
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 TINY_MODEL = EncoderConfig(
-    attention="bigbird",
     d_model=32,
     n_layers=1,
     n_heads=2,
     d_ff=64,
     max_tokens=320,
-    block_size=32,
-    random_blocks=1,
+    attention=BigBirdOptions(block_size=32, random_blocks=1),
 )
 
 

@@ -12,9 +12,9 @@ from genomix.errors import GenomixError
 # Small pattern sizes so that tiny L still spans several blocks.
 STATIC = {
     "dense": {},
-    "bigbird": {"block_size": 8, "random_blocks": 2, "seed": 3},
-    "strided": {"stride": 8},
-    "fixed": {"stride": 8, "summary": 3},
+    "bigbird": {"block_size": 8, "random_blocks": 2, "random_seed": 3},
+    "strided": {"sparse_stride": 8},
+    "fixed": {"sparse_stride": 8, "sparse_summary": 3},
 }
 LENGTHS = [5, 8, 37, 64, 100]
 
@@ -59,36 +59,36 @@ def test_registry_names():
 
 def test_unknown_name_lists_valid_ones():
     with pytest.raises(GenomixError, match="expected one of dense, bigbird"):
-        build_attention("linformer", 32, 4)
+        build_attention("linformer", {}, 32, 4)
 
 
 def test_unknown_option_lists_valid_ones():
     with pytest.raises(GenomixError, match="unknown option.*block_sise.*valid:.*block_size"):
-        build_attention("bigbird", 32, 4, block_sise=8)
+        build_attention("bigbird", {"block_sise": 8}, 32, 4)
 
 
 @pytest.mark.parametrize(
-    ("name", "options", "match"),
+    ("name", "options", "keywords", "match"),
     [
-        ("bigbird", {"window_blocks": 2}, "window_blocks=2 must be odd"),
-        ("dense", {"dropout": 1.5}, r"dropout=1.5 must be in \[0, 1\)"),
+        ("bigbird", {"window_blocks": 2}, {}, "window_blocks=2 must be odd"),
+        ("dense", {}, {"dropout": 1.5}, r"dropout=1.5 must be in \[0, 1\)"),
     ],
 )
-def test_bad_option_value(name, options, match):
+def test_bad_option_value(name, options, keywords, match):
     with pytest.raises(GenomixError, match=match):
-        build_attention(name, 32, 4, **options)
+        build_attention(name, options, 32, 4, **keywords)
 
 
 def test_heads_must_divide_dim():
     with pytest.raises(GenomixError, match="multiple of heads"):
-        build_attention("dense", 30, 4)
+        build_attention("dense", {}, 30, 4)
 
 
 @pytest.mark.parametrize("name", list(STATIC))
 @pytest.mark.parametrize("length", LENGTHS)
 @pytest.mark.parametrize("padded", [False, True])
 def test_attend_equals_masked_dense(name, length, padded, device):
-    module = build_attention(name, 32, 4, **STATIC[name]).to(device)
+    module = build_attention(name, STATIC[name], 32, 4).to(device)
     q, k, v = (t.detach().to(device).requires_grad_() for t in qkv(2, 4, length, 8, seed=length))
     padding = random_padding(2, length, seed=length).to(device) if padded else None
     assert_attend_matches(module, q, k, v, padding, module.dense_mask(length).to(device))
@@ -98,7 +98,7 @@ def test_attend_equals_masked_dense(name, length, padded, device):
 def test_forward_and_parameter_grads_equal_dense_reference(name):
     """Module forward == projections around the masked reference; parameter grads too."""
     torch.manual_seed(0)
-    module = build_attention(name, 32, 4, **STATIC[name])
+    module = build_attention(name, STATIC[name], 32, 4)
     x = torch.randn(2, 45, 32)
     padding = random_padding(2, 45, seed=7)
     out = module(x, padding)
@@ -115,7 +115,7 @@ def test_forward_and_parameter_grads_equal_dense_reference(name):
 
 @pytest.mark.parametrize("name", list(ATTENTION))
 def test_padded_queries_are_zero_and_finite(name):
-    module = build_attention(name, 32, 4, **STATIC.get(name, {}))
+    module = build_attention(name, STATIC.get(name, {}), 32, 4)
     q, k, v = qkv(1, 4, 30, 8, seed=0)
     padding = torch.zeros(1, 30, dtype=torch.bool)
     padding[0, :11] = True
@@ -128,7 +128,7 @@ def test_padded_queries_are_zero_and_finite(name):
 
 @pytest.mark.parametrize("name", list(ATTENTION))
 def test_forward_shape_any_length(name):
-    module = build_attention(name, 32, 4, **STATIC.get(name, {}))
+    module = build_attention(name, STATIC.get(name, {}), 32, 4)
     for length in (1, 7, 16, 33):  # 16: a whole number of blocks, no internal padding
         assert module(torch.randn(3, length, 32)).shape == (3, length, 32)
 
@@ -137,7 +137,7 @@ def test_forward_shape_any_length(name):
 def test_autocast_bfloat16(name):
     """Under CPU autocast the modules run in bfloat16, close to float32, with finite grads."""
     torch.manual_seed(0)
-    module = build_attention(name, 32, 4, **STATIC.get(name, {}))
+    module = build_attention(name, STATIC.get(name, {}), 32, 4)
     x = torch.randn(2, 40, 32)
     padding = random_padding(2, 40, seed=3)
     with torch.autocast("cpu", dtype=torch.bfloat16):

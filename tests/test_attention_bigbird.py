@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from genomix.attention import BigBirdAttention, build_attention
+from genomix.attention import BigBirdAttention, BigBirdOptions, build_attention
 from genomix.attention.bigbird import bigbird_layout, sample_random_blocks
 from genomix.attention.masks import bigbird_mask, masked_attention
 
@@ -29,7 +29,9 @@ def key_sets(module: BigBirdAttention, n_blocks: int) -> list[list[int]]:
     ("n_blocks", "g", "w", "r"), [(64, 1, 3, 3), (64, 2, 5, 4), (7, 1, 3, 3), (5, 1, 3, 3)]
 )
 def test_no_duplicate_key_blocks(n_blocks, g, w, r):
-    module = BigBirdAttention(32, 4, global_blocks=g, window_blocks=w, random_blocks=r, seed=5)
+    module = BigBirdAttention(
+        32, 4, BigBirdOptions(global_blocks=g, window_blocks=w, random_blocks=r, random_seed=5)
+    )
     for query, keys in enumerate(key_sets(module, n_blocks), start=g):
         assert len(keys) == len(set(keys)), (query, keys)
         window = {j for j in range(query - w // 2, query + w // 2 + 1) if 0 <= j < n_blocks}
@@ -49,21 +51,23 @@ def test_few_candidates_takes_all_of_them():
 
 
 def test_random_blocks_reproducible_per_seed():
-    first = BigBirdAttention(32, 4, seed=11).fixed_random_table(40)
-    again = BigBirdAttention(32, 4, seed=11).fixed_random_table(40)
-    other = BigBirdAttention(32, 4, seed=12).fixed_random_table(40)
+    first = BigBirdAttention(32, 4, BigBirdOptions(random_seed=11)).fixed_random_table(40)
+    again = BigBirdAttention(32, 4, BigBirdOptions(random_seed=11)).fixed_random_table(40)
+    other = BigBirdAttention(32, 4, BigBirdOptions(random_seed=12)).fixed_random_table(40)
     assert torch.equal(first, again)
     assert not torch.equal(first, other)
 
 
 def test_fixed_pattern_is_the_same_every_call():
-    module = BigBirdAttention(32, 4, block_size=8, seed=2)
+    module = BigBirdAttention(32, 4, BigBirdOptions(block_size=8, random_seed=2))
     q, k, v = torch.randn(3, 1, 4, 200, 8).unbind(0)
     torch.testing.assert_close(module.attend(q, k, v), module.attend(q, k, v), rtol=0, atol=0)
 
 
 def test_resample_per_training_step_and_fixed_in_eval():
-    module = BigBirdAttention(32, 4, block_size=8, seed=2, resample_random=True)
+    module = BigBirdAttention(
+        32, 4, BigBirdOptions(block_size=8, random_seed=2, resample_random=True)
+    )
     module.train()
     draws = [module.random_table(30) for _ in range(3)]
     assert not torch.equal(draws[0], draws[1])
@@ -80,7 +84,9 @@ def test_resample_per_training_step_and_fixed_in_eval():
 
 def test_resampled_training_forward_matches_its_own_mask():
     """In training with resampling, attend uses the draw made for that step."""
-    module = BigBirdAttention(32, 4, block_size=8, random_blocks=2, resample_random=True)
+    module = BigBirdAttention(
+        32, 4, BigBirdOptions(block_size=8, random_blocks=2, resample_random=True)
+    )
     module.train()
     q, k, v = torch.randn(3, 1, 4, 120, 8).unbind(0)
     state = module._generator.get_state()
@@ -101,14 +107,16 @@ def test_density_with_defaults():
     (2g + w + r) b / L = 9 * 64 / 4096 = 0.1406 ignores the overlaps at the edges, hence the
     15 % relative tolerance (the edges cost 12.6 %).
     """
-    density = build_attention("bigbird", 512, 8).dense_mask(4096).float().mean().item()
+    density = build_attention("bigbird", {}, 512, 8).dense_mask(4096).float().mean().item()
     assert density == pytest.approx(503 / 4096, abs=1e-9)
     assert density == pytest.approx((2 * 1 + 3 + 3) * 64 / 4096, rel=0.15)
 
 
 @pytest.mark.parametrize("length", [24, 30, 48])
 def test_all_global_equals_dense(length):
-    module = BigBirdAttention(32, 4, block_size=8, global_blocks=math.ceil(length / 8))
+    module = BigBirdAttention(
+        32, 4, BigBirdOptions(block_size=8, global_blocks=math.ceil(length / 8))
+    )
     q, k, v = torch.randn(3, 2, 4, length, 8, dtype=torch.float64).unbind(0)
     padding = torch.rand(2, length) > 0.3
     padding[:, 0] = True
@@ -119,13 +127,13 @@ def test_all_global_equals_dense(length):
 
 
 def test_global_blocks_beyond_length_is_dense():
-    module = BigBirdAttention(32, 4, block_size=64, global_blocks=2)
+    module = BigBirdAttention(32, 4, BigBirdOptions(block_size=64, global_blocks=2))
     q, k, v = torch.randn(3, 1, 4, 100, 8, dtype=torch.float64).unbind(0)
     torch.testing.assert_close(module.attend(q, k, v), masked_attention(q, k, v))
 
 
 def test_no_global_blocks():
-    module = BigBirdAttention(32, 4, block_size=8, global_blocks=0, random_blocks=2)
+    module = BigBirdAttention(32, 4, BigBirdOptions(block_size=8, global_blocks=0, random_blocks=2))
     q, k, v = torch.randn(3, 1, 4, 64, 8, dtype=torch.float64).unbind(0)
     expected = masked_attention(q, k, v, mask=module.dense_mask(64))
     torch.testing.assert_close(module.attend(q, k, v), expected)

@@ -15,15 +15,15 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 SMALL = {
     "dense": {},
     "bigbird": {"block_size": 8, "random_blocks": 2},
-    "strided": {"stride": 8},
-    "fixed": {"stride": 8, "summary": 3},
+    "strided": {"sparse_stride": 8},
+    "fixed": {"sparse_stride": 8, "sparse_summary": 3},
     "adaptive_span": {"init_span": 6.0, "ramp": 4.0, "block_size": 8},
 }
 
 
 @pytest.mark.parametrize("name", list(SMALL))
 def test_dropout_only_in_training(name):
-    module = build_attention(name, 32, 4, dropout=0.5, **SMALL[name])
+    module = build_attention(name, SMALL[name], 32, 4, dropout=0.5)
     q, k, v = torch.randn(3, 1, 4, 40, 8).unbind(0)
     module.eval()
     torch.testing.assert_close(module.attend(q, k, v), module.attend(q, k, v), rtol=0, atol=0)
@@ -35,7 +35,7 @@ def test_dropout_only_in_training(name):
 def test_dropout_is_unbiased(name):
     """The mean over dropout draws matches the eval-mode output within 5 standard errors."""
     torch.manual_seed(0)
-    module = build_attention(name, 32, 4, dropout=0.2, **SMALL[name])
+    module = build_attention(name, SMALL[name], 32, 4, dropout=0.2)
     q, k, v = torch.randn(3, 1, 4, 24, 8, dtype=torch.float64).unbind(0)
     expected = module.eval().attend(q, k, v)
     module.train()
@@ -77,7 +77,7 @@ def test_kernel_gradcheck(dropout, padded):
 
 
 def test_bigbird_training_gradcheck_with_dropout():
-    module = build_attention("bigbird", 16, 2, dropout=0.2, block_size=4, random_blocks=1)
+    module = build_attention("bigbird", {"block_size": 4, "random_blocks": 1}, 16, 2, dropout=0.2)
     module.double().train()
     q, k, v = (torch.randn(1, 2, 22, 8, dtype=torch.float64).requires_grad_() for _ in range(3))
     padding = torch.ones(1, 22, dtype=torch.bool)
@@ -88,8 +88,8 @@ def test_bigbird_training_gradcheck_with_dropout():
 @pytest.mark.parametrize("name", ["strided", "fixed"])
 def test_recompute_matches(name):
     torch.manual_seed(0)
-    plain = build_attention(name, 32, 4, **SMALL[name])
-    recomputed = build_attention(name, 32, 4, recompute=True, **SMALL[name])
+    plain = build_attention(name, SMALL[name], 32, 4)
+    recomputed = build_attention(name, {"recompute": True, **SMALL[name]}, 32, 4)
     recomputed.load_state_dict(plain.state_dict())
     x = torch.randn(2, 50, 32)
     out_plain, out_recomputed = plain(x), recomputed(x)

@@ -12,9 +12,9 @@ from genomix.attention import build_attention
 BATCH, HEADS, HEAD_DIM = 1, 2, 8
 SPARSE = {
     "bigbird": {"block_size": 16},
-    "strided": {"stride": 16},
-    "fixed": {"stride": 16, "summary": 4},
-    "fixed_recompute": {"stride": 16, "summary": 4, "recompute": True},
+    "strided": {"sparse_stride": 16},
+    "fixed": {"sparse_stride": 16, "sparse_summary": 4},
+    "fixed_recompute": {"sparse_stride": 16, "sparse_summary": 4, "recompute": True},
     "adaptive_span": {"init_span": 8.0, "ramp": 8.0, "block_size": 16},
 }
 
@@ -42,7 +42,7 @@ class LargestOutput(TorchDispatchMode):
 
 def largest_tensor(key: str, length: int) -> tuple[int, int, int]:
     """(largest numel, ops in forward, ops in total) for forward + backward of one module."""
-    module = build_attention(key.removesuffix("_recompute"), HEADS * HEAD_DIM, HEADS, **SPARSE[key])
+    module = build_attention(key.removesuffix("_recompute"), SPARSE[key], HEADS * HEAD_DIM, HEADS)
     x = torch.randn(BATCH, length, HEADS * HEAD_DIM, requires_grad=True)
     padding = torch.ones(BATCH, length, dtype=torch.bool)
     padding[:, -7:] = False

@@ -18,7 +18,7 @@ OPTIONS = {"max_span": 40, "ramp": 8.0, "block_size": 16}  # init_span given per
 
 def module_with_spans(spans: list[float], **options) -> AdaptiveSpanAttention:
     module = build_attention(
-        "adaptive_span", 32, len(spans), init_span=0.0, **{**OPTIONS, **options}
+        "adaptive_span", {"init_span": 0.0, **OPTIONS, **options}, 32, len(spans)
     )
     with torch.no_grad():
         module.span.copy_(torch.tensor(spans))
@@ -47,7 +47,7 @@ def test_attend_equals_soft_masked_dense(length, padded):
 
 
 def test_dynamic_spans_equal_soft_masked_dense():
-    module = build_attention("adaptive_span", 32, 4, dynamic=True, init_span=9.0, **OPTIONS)
+    module = build_attention("adaptive_span", {"dynamic": True, "init_span": 9.0, **OPTIONS}, 32, 4)
     q, k, v = torch.randn(3, 2, 4, 90, 8, dtype=torch.float64).unbind(0)
     spans = 45 * torch.rand(2, 4, 90, dtype=torch.float64)
     soft = span_soft_mask(90, spans, ramp=8.0, max_span=40)
@@ -58,7 +58,9 @@ def test_dynamic_spans_equal_soft_masked_dense():
 
 def test_dynamic_forward_penalty_and_spans():
     torch.manual_seed(0)
-    module = build_attention("adaptive_span", 32, 4, dynamic=True, init_span=10.0, **OPTIONS)
+    module = build_attention(
+        "adaptive_span", {"dynamic": True, "init_span": 10.0, **OPTIONS}, 32, 4
+    )
     with pytest.raises(GenomixError, match="after a forward pass"):
         module.span_penalty()
     out = module(torch.randn(2, 33, 32))
@@ -71,7 +73,9 @@ def test_dynamic_forward_penalty_and_spans():
 
 @pytest.mark.parametrize("length", [20, 64, 100])
 def test_span_at_least_length_equals_dense(length):
-    module = build_attention("adaptive_span", 32, 4, init_span=length, max_span=length, ramp=8.0)
+    module = build_attention(
+        "adaptive_span", {"init_span": length, "max_span": length, "ramp": 8.0}, 32, 4
+    )
     q, k, v = torch.randn(3, 2, 4, length, 8, dtype=torch.float64).unbind(0)
     torch.testing.assert_close(module.attend(q, k, v), masked_attention(q, k, v))
 
@@ -89,4 +93,4 @@ def test_penalty_spans_and_clamp():
 
 def test_bad_init_span():
     with pytest.raises(GenomixError, match=r"init_span=50 must be in \[0, max_span=40\]"):
-        build_attention("adaptive_span", 32, 4, init_span=50, max_span=40)
+        build_attention("adaptive_span", {"init_span": 50, "max_span": 40}, 32, 4)

@@ -15,6 +15,7 @@ import safetensors.torch
 import torch
 from conftest import ROOT
 
+from genomix.attention import BigBirdOptions
 from genomix.config import PretrainConfig
 from genomix.model import EncoderConfig
 from genomix.pretrain import pretrain
@@ -23,15 +24,13 @@ from genomix.train import Processes
 # Dropout 0: each process draws its own dropout masks' place in the RNG stream differently
 # from one process running the whole batch, so with dropout the runs would differ by design.
 MODEL = EncoderConfig(
-    attention="bigbird",
     d_model=16,
     n_layers=1,
     n_heads=2,
     d_ff=32,
     dropout=0.0,
     max_tokens=64,
-    block_size=8,
-    random_blocks=1,
+    attention=BigBirdOptions(block_size=8, random_blocks=1),
 )
 CONFIG = PretrainConfig(
     steps=3, batch_size=4, warmup_steps=1, eval_every=3, eval_batches=1, device="cpu"
@@ -74,7 +73,9 @@ def test_shares_partition_the_batch() -> None:
 def test_two_processes_train_like_one(shard: Path, one_process: Path, tmp_path: Path) -> None:
     out = tmp_path / "mlm"
     flags = []
-    for key, value in {**dataclasses.asdict(MODEL), **dataclasses.asdict(CONFIG)}.items():
+    options = dataclasses.asdict(MODEL.attention)  # --attention NAME, then a flag per option
+    model = {**dataclasses.asdict(MODEL), "attention": options.pop("name"), **options}
+    for key, value in {**model, **dataclasses.asdict(CONFIG)}.items():
         if isinstance(value, bool):
             flags.append(("--" if value else "--no-") + key.replace("_", "-"))
         elif not isinstance(value, tuple):

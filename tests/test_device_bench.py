@@ -105,7 +105,9 @@ def test_flex_mask_with_coarser_blocks_is_the_same_attention(device_bench) -> No
     from genomix.attention import build_attention
     from genomix.attention.masks import bigbird_block_mask
 
-    attention = build_attention("bigbird", 32, 2, block_size=16, global_blocks=1, random_blocks=2)
+    attention = build_attention(
+        "bigbird", {"block_size": 16, "global_blocks": 1, "random_blocks": 2}, 32, 2
+    )
     table = bigbird_block_mask(
         8, global_blocks=1, window_blocks=3, random_table=attention.fixed_random_table(8)
     )

@@ -31,7 +31,11 @@ from genomix.train import TrainingStopped
 # Dropout draws from the global RNG and resampled BigBird blocks from a module's generator, the
 # row order from the seeded generator: resuming must restore all three. Mean pooling, since the
 # [CLS] query is global: with one layer and [CLS] pooling the random blocks would not matter.
-MODEL = dataclasses.replace(TINY_MODEL, dropout=0.1, resample_random=True)
+MODEL = dataclasses.replace(
+    TINY_MODEL,
+    dropout=0.1,
+    attention=dataclasses.replace(TINY_MODEL.attention, resample_random=True),
+)
 TOKENIZE = TokenizeConfig(k=3, stride=1)
 CONFIG = FinetuneConfig(
     epochs=3,

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from genomix import cli
+from genomix.attention import BigBirdOptions
 from genomix.checkpoint import read_classifier_metadata
 from genomix.config import FinetuneConfig, TokenizeConfig
 from genomix.errors import GenomixError
@@ -20,7 +21,14 @@ from genomix.scoring import encode_sequences
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-CONFIG = EncoderConfig(d_model=32, n_layers=2, n_heads=2, d_ff=64, max_tokens=64, block_size=8)
+CONFIG = EncoderConfig(
+    d_model=32,
+    n_layers=2,
+    n_heads=2,
+    d_ff=64,
+    max_tokens=64,
+    attention=BigBirdOptions(block_size=8),
+)
 COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 
 
@@ -100,7 +108,9 @@ def test_rc_average_is_stored_and_predict_can_override_it(tmp_path: Path, promot
         config=FinetuneConfig(
             epochs=1, max_train_rows=32, max_eval_rows=32, rc_average=True, device="cpu"
         ),
-        model_config=dataclasses.replace(CONFIG, max_tokens=320, block_size=32),
+        model_config=dataclasses.replace(
+            CONFIG, max_tokens=320, attention=BigBirdOptions(block_size=32)
+        ),
         tokenize_config=TokenizeConfig(k=3, stride=1),
         progress=False,
     )

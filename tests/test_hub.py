@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 
+from genomix.attention import BigBirdOptions
 from genomix.checkpoint import (
     LEGACY_TOKENIZER_FILE,
     TOKENIZER_FILE,
@@ -32,8 +33,8 @@ from genomix.scoring import score_logits
 transformers = pytest.importorskip("transformers")
 
 CONFIG = EncoderConfig(
-    attention="bigbird", d_model=32, n_layers=1, n_heads=2, d_ff=64, max_tokens=320,
-    block_size=32, random_blocks=1, embedding="both",
+    d_model=32, n_layers=1, n_heads=2, d_ff=64, max_tokens=320,
+    attention=BigBirdOptions(block_size=32, random_blocks=1), embedding="both",
 )  # fmt: skip
 TOKENIZER = KmerTokenizer(3, 1)
 SEQUENCES = ["ACGTNacgtAAGGCTTAGC", "GGGCCCATATNNNNACGTTTAGCCA" * 4]

@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from genomix.attention import BigBirdOptions, attention_options
 from genomix.checkpoint import (
     load_classifier,
     load_pretrained_encoder,
@@ -24,13 +25,29 @@ from genomix.heads import SequenceClassifier
 from genomix.kmers import KmerTokenizer
 from genomix.model import Encoder, EncoderConfig, MaskedLanguageModel
 
-CONFIG = EncoderConfig(d_model=32, n_layers=2, n_heads=2, d_ff=64, max_tokens=256, block_size=16)
+CONFIG = EncoderConfig(
+    d_model=32,
+    n_layers=2,
+    n_heads=2,
+    d_ff=64,
+    max_tokens=256,
+    attention=BigBirdOptions(block_size=16),
+)
+# Small patterns, so that 70-100 tokens span several blocks.
+SMALL = {
+    "dense": {},
+    "bigbird": {"block_size": 16},
+    "strided": {"sparse_stride": 16},
+    "fixed": {"sparse_stride": 16},
+    "adaptive_span": {},
+}
 TOKENIZER = KmerTokenizer(3, 1)
 
 
 @pytest.mark.parametrize("attention", ["dense", "bigbird", "strided", "fixed", "adaptive_span"])
 def test_mlm_shapes_for_every_attention(attention: str, device: str) -> None:
-    config = EncoderConfig(**{**CONFIG.__dict__, "attention": attention, "sparse_stride": 16})
+    small = {"name": attention, **SMALL[attention]}
+    config = dataclasses.replace(CONFIG, attention=attention_options(small))
     model = MaskedLanguageModel(config, TOKENIZER.vocab_size).to(device).eval()
     tokens = torch.randint(5, TOKENIZER.vocab_size, (2, 100), device=device)
     assert model(tokens).shape == (2, 100, TOKENIZER.vocab_size)
@@ -67,7 +84,9 @@ def test_too_long_input_is_refused() -> None:
 
 def test_mlm_save_load_round_trip_gives_identical_logits(tmp_path: Path) -> None:
     model = MaskedLanguageModel(CONFIG, TOKENIZER.vocab_size).eval()
-    write_model_dir(tmp_path / "mlm", model, TOKENIZER, {"kind": "mlm", "model": CONFIG.__dict__})
+    write_model_dir(
+        tmp_path / "mlm", model, TOKENIZER, {"kind": "mlm", "model": dataclasses.asdict(CONFIG)}
+    )
     loaded = MaskedLanguageModel(CONFIG, TOKENIZER.vocab_size).eval()
     load_weights(loaded, tmp_path / "mlm")
     tokens = torch.randint(5, TOKENIZER.vocab_size, (2, 64))
@@ -135,8 +154,9 @@ def test_base_preset_is_bigbirds_genomics_model() -> None:
     config = config_from_mapping(EncoderConfig, {"preset": "base"})
     sizes = (config.n_layers, config.d_model, config.n_heads, config.d_ff)
     assert sizes == (12, 768, 12, 3072)
-    assert (config.attention, config.block_size, config.max_tokens) == ("bigbird", 64, 4096)
-    assert (config.global_blocks, config.window_blocks, config.random_blocks) == (2, 3, 3)
+    options = config.attention
+    assert (options.name, options.block_size, config.max_tokens) == ("bigbird", 64, 4096)
+    assert (options.global_blocks, options.window_blocks, options.random_blocks) == (2, 3, 3)
     with torch.device("meta"):  # sizes only, no memory
         encoder = Encoder(config, TOKENIZER.vocab_size)
     # Per block: q/k/v/out 4 (768^2 + 768), MLP 2 (768 x 3072) + 3072 + 768, two LayerNorms.
@@ -162,8 +182,9 @@ def test_keys_given_beside_a_preset_override_it() -> None:
 
 @pytest.mark.parametrize("attention", ["bigbird", "adaptive_span"])
 def test_activation_checkpointing_gives_the_same_gradients(attention: str) -> None:
-    base = EncoderConfig(**{**CONFIG.__dict__, "attention": attention, "dropout": 0.2})
-    recomputed = EncoderConfig(**{**base.__dict__, "activation_checkpointing": True})
+    small = attention_options({"name": attention, **SMALL[attention]})
+    base = dataclasses.replace(CONFIG, attention=small, dropout=0.2)
+    recomputed = dataclasses.replace(base, activation_checkpointing=True)
     torch.manual_seed(0)
     plain_model = MaskedLanguageModel(base, TOKENIZER.vocab_size).train()
     model = MaskedLanguageModel(recomputed, TOKENIZER.vocab_size).train()
@@ -177,7 +198,7 @@ def test_activation_checkpointing_gives_the_same_gradients(attention: str) -> No
     grads = []
     for m in (plain_model, model):
         torch.manual_seed(1)  # same dropout masks in both
-        loss = m(tokens, padding).logsumexp(-1).mean() + m.encoder.span_penalty()
+        loss = m(tokens, padding).logsumexp(-1).mean() + m.encoder.aux_loss()
         loss.backward()
         grads.append({name: p.grad for name, p in m.named_parameters()})
     # Each block ran again in the backward pass: the activations were recomputed, not stored.
@@ -187,8 +208,9 @@ def test_activation_checkpointing_gives_the_same_gradients(attention: str) -> No
 
 
 def test_activation_checkpointing_refuses_resampled_blocks() -> None:
-    with pytest.raises(GenomixError, match="model.resample_random would draw new random blocks"):
-        EncoderConfig(activation_checkpointing=True, resample_random=True)
+    resampled = BigBirdOptions(resample_random=True)
+    with pytest.raises(GenomixError, match="resample_random would draw new random blocks"):
+        EncoderConfig(activation_checkpointing=True, attention=resampled)
 
 
 def test_tiny_preset_is_the_demo_encoder() -> None:

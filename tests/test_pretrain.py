@@ -10,6 +10,7 @@ import pytest
 import torch
 from conftest import HUMAN
 
+from genomix.attention import AdaptiveSpanOptions, BigBirdOptions
 from genomix.checkpoint import read_metadata, read_tokenizer
 from genomix.config import FinetuneConfig, PretrainConfig
 from genomix.data.pretrain import write_token_shard
@@ -24,7 +25,14 @@ from genomix.train import unwrap_model
 
 CHROMATIN_METRICS = Path(__file__).parent / "data" / "chromatin_metrics_example.tsv"
 PROMOTER_METRICS = Path(__file__).parent / "data" / "promoter_metrics_example.tsv"
-MODEL = EncoderConfig(d_model=32, n_layers=1, n_heads=2, d_ff=64, max_tokens=320, block_size=32)
+MODEL = EncoderConfig(
+    d_model=32,
+    n_layers=1,
+    n_heads=2,
+    d_ff=64,
+    max_tokens=320,
+    attention=BigBirdOptions(block_size=32),
+)
 CONFIG = PretrainConfig(
     steps=4, batch_size=2, warmup_steps=1, eval_every=2, eval_batches=1, device="cpu"
 )
@@ -77,20 +85,17 @@ def test_finetune_from_pretrained(shard: Path, tmp_path: Path, promoter_table) -
 
 def test_adaptive_span_spans_are_learned_clamped_and_reported(shard: Path, tmp_path: Path) -> None:
     config = EncoderConfig(
-        attention="adaptive_span",
+        attention=AdaptiveSpanOptions(max_span=64, init_span=64.0, ramp=8),
         d_model=32,
         n_layers=2,
         n_heads=2,
         d_ff=64,
         max_tokens=128,
-        span_max=64,
-        span_init=64.0,
-        span_ramp=8,
     )
     out = pretrain([shard], tmp_path / "span", model_config=config, config=CONFIG, progress=False)
     spans = pd.read_csv(out / "spans.tsv", sep="\t")
     assert spans[["layer", "head"]].values.tolist() == [[0, 0], [0, 1], [1, 0], [1, 1]]
-    assert spans["span"].between(0, 64).all()  # started at span_max; clamped after each step
+    assert spans["span"].between(0, 64).all()  # started at max_span; clamped after each step
     report = write_report(
         tmp_path / "report.md",
         chromatin=CHROMATIN_METRICS,

@@ -17,6 +17,7 @@ import safetensors.torch
 import torch
 from conftest import ROOT
 
+from genomix.attention import BigBirdOptions
 from genomix.checkpoint import (
     STATE_FILE,
     load_training_state,
@@ -31,16 +32,13 @@ from genomix.pretrain import pretrain, training_settings
 # Dropout and BigBird's resampled random blocks draw from the global RNG and a module's own
 # generator: resuming must restore both, not only the sampler's.
 MODEL = EncoderConfig(
-    attention="bigbird",
     d_model=16,
     n_layers=1,
     n_heads=2,
     d_ff=32,
     dropout=0.1,
     max_tokens=64,
-    block_size=8,
-    random_blocks=1,
-    resample_random=True,
+    attention=BigBirdOptions(block_size=8, random_blocks=1, resample_random=True),
 )
 CONFIG = PretrainConfig(
     steps=300,
@@ -69,7 +67,11 @@ def reference(shard: Path, tmp_path_factory: pytest.TempPathFactory, one_thread)
 
 def _flags(config: object) -> list[str]:
     flags = []
-    for key, value in dataclasses.asdict(config).items():
+    values = dataclasses.asdict(config)
+    if "attention" in values:  # --attention NAME, then a flag per option of that family
+        options = values.pop("attention")
+        values = {"attention": options.pop("name"), **options, **values}
+    for key, value in values.items():
         flag = "--" + key.replace("_", "-")
         if isinstance(value, bool):
             flags.append(flag if value else "--no-" + key.replace("_", "-"))
@@ -207,7 +209,9 @@ def test_how_a_step_runs_may_change_on_resume(shard: Path) -> None:
     assert training_settings([shard], MODEL, SHORT, 3, 1) != training_settings(
         [shard], MODEL, dataclasses.replace(SHORT, seed=1), 3, 1
     )
-    fixed_blocks = dataclasses.replace(MODEL, resample_random=False)
+    fixed_blocks = dataclasses.replace(
+        MODEL, attention=dataclasses.replace(MODEL.attention, resample_random=False)
+    )
     recomputing = dataclasses.replace(fixed_blocks, activation_checkpointing=True)
     assert training_settings([shard], recomputing, SHORT, 3, 1) == training_settings(
         [shard], fixed_blocks, SHORT, 3, 1

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from genomix.attention import build_attention
+from genomix.attention import BigBirdOptions, build_attention
 from genomix.attention.masks import masked_attention
 from genomix.attention.rotary import apply_rotary, rotary_angles
 from genomix.checkpoint import (
@@ -27,13 +27,19 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 TOKENIZER = KmerTokenizer(3, 1)
 VOCAB = {"k": 3, "stride": 1}  # config.json's tokenizer section (model directories need it)
 ROTARY = EncoderConfig(
-    d_model=32, n_layers=2, n_heads=2, d_ff=64, max_tokens=128, block_size=16, positions="rotary"
+    d_model=32,
+    n_layers=2,
+    n_heads=2,
+    d_ff=64,
+    max_tokens=128,
+    attention=BigBirdOptions(block_size=16),
+    positions="rotary",
 )
 STATIC = {
     "dense": {},
-    "bigbird": {"block_size": 8, "random_blocks": 2, "seed": 3},
-    "strided": {"stride": 8},
-    "fixed": {"stride": 8, "summary": 3},
+    "bigbird": {"block_size": 8, "random_blocks": 2, "random_seed": 3},
+    "strided": {"sparse_stride": 8},
+    "fixed": {"sparse_stride": 8, "sparse_summary": 3},
 }
 
 
@@ -79,9 +85,10 @@ def test_scores_depend_only_on_relative_position() -> None:
 
 @pytest.mark.parametrize("name", [*STATIC, "adaptive_span"])
 def test_every_attention_rotates_q_and_k_by_position(name: str) -> None:
-    options = {"max_span": 64, "block_size": 8} if name == "adaptive_span" else STATIC[name]
-    plain = build_attention(name, 32, 4, **options)
-    rotary = build_attention(name, 32, 4, rotary=True, **options)
+    span = {"max_span": 64, "init_span": 64.0, "block_size": 8}
+    options = span if name == "adaptive_span" else STATIC[name]
+    plain = build_attention(name, options, 32, 4)
+    rotary = build_attention(name, options, 32, 4, rotary=True)
     rotary.load_state_dict(plain.state_dict())
     x = torch.randn(2, 21, 32, generator=torch.Generator().manual_seed(1))
     q, k, v = plain.split_heads(x)
@@ -100,7 +107,7 @@ def test_every_attention_rotates_q_and_k_by_position(name: str) -> None:
 
 @pytest.mark.parametrize("name", STATIC)
 def test_rotary_forward_equals_masked_dense_on_rotated_q_k(name: str) -> None:
-    module = build_attention(name, 32, 4, rotary=True, **STATIC[name]).eval()
+    module = build_attention(name, STATIC[name], 32, 4, rotary=True).eval()
     x = torch.randn(1, 37, 32, generator=torch.Generator().manual_seed(2))
     padding = torch.ones(1, 37, dtype=torch.bool)
     padding[0, 30:] = False
@@ -113,8 +120,8 @@ def test_rotary_forward_equals_masked_dense_on_rotated_q_k(name: str) -> None:
 
 
 def test_adaptive_span_longer_than_input_equals_dense_with_rotary() -> None:
-    dense = build_attention("dense", 32, 4, rotary=True)
-    span = build_attention("adaptive_span", 32, 4, rotary=True, max_span=64, init_span=64.0)
+    dense = build_attention("dense", {}, 32, 4, rotary=True)
+    span = build_attention("adaptive_span", {"max_span": 64, "init_span": 64.0}, 32, 4, rotary=True)
     span.load_state_dict(dense.state_dict(), strict=False)
     x = torch.randn(2, 30, 32, generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(span(x), dense(x), atol=1e-5, rtol=0)
@@ -124,7 +131,7 @@ def test_odd_head_width_is_refused() -> None:
     with pytest.raises(
         GenomixError, match="rotary positions need an even head width, got dim/heads=5"
     ):
-        build_attention("dense", 10, 2, rotary=True)
+        build_attention("dense", {}, 10, 2, rotary=True)
     with pytest.raises(GenomixError, match="model.positions=rotary needs an even head width"):
         EncoderConfig(d_model=30, n_heads=2, positions="rotary")
     with pytest.raises(GenomixError, match="model.positions='sinusoidal' is not one of"):

@@ -18,7 +18,11 @@ from genomix.sweep_report import context_verdict, table_markdown
 CONFIG = {
     "run": "sw",
     "tokenize": {"k": 6, "stride": 1},
-    "model": {"attention": "bigbird", "d_model": 64, "max_tokens": 1024},
+    "model": {
+        "attention": {"name": "bigbird", "block_size": 32},
+        "d_model": 64,
+        "max_tokens": 1024,
+    },
     "pretrain": {"steps": 100},
     "chromatin": {"bin_size": 200, "flank": 400, "peaks": {"CTCF": "ctcf.bed"}},
     "sweep": {
@@ -59,7 +63,10 @@ def test_variant_config_overrides_only_what_the_sweep_varies() -> None:
     variant = plan_variants(CONFIG)[3]
     config = variant_config(CONFIG, variant)
     assert "sweep" not in config and config["run"] == "sw/bigbird_flank800"
-    assert config["model"] == {"attention": "bigbird", "d_model": 64, "max_tokens": 1796}
+    bigbird = {"name": "bigbird", "block_size": 32}  # config.yaml's options of the variant's kind
+    assert config["model"] == {"attention": bigbird, "d_model": 64, "max_tokens": 1796}
+    dense = variant_config(CONFIG, plan_variants(CONFIG)[0])
+    assert dense["model"]["attention"] == {"name": "dense"}  # not BigBird's options
     assert config["chromatin"] == {
         "bin_size": 200,
         "flank": 800,

@@ -69,7 +69,8 @@ def local_source(wildcards):
 
 
 def cli_flags(section, exclude=()):
-    """--key value flags for one config section (underscores become dashes; lists, booleans)."""
+    """--key value flags for one config section (underscores become dashes; lists, booleans,
+    and the nested model.attention)."""
     flags = []
     for key, value in section.items():
         if key in exclude:
@@ -79,6 +80,10 @@ def cli_flags(section, exclude=()):
             flags.append(flag if value else "--no-" + key.replace("_", "-"))
         elif isinstance(value, list):
             flags += [flag, *(str(item) for item in value)]
+        elif isinstance(value, dict):
+            # model.attention {name, options}: --attention NAME, then each option's own flag.
+            options = dict(value)
+            flags += [flag, str(options.pop("name")), *shlex.split(cli_flags(options))]
         else:
             flags += [flag, str(value)]
     return shlex.join(flags)

@@ -18,17 +18,55 @@ window (``unfold``), so cost is O(L (block_size + 2 span)), not O(L^2).
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from genomix.attention.base import ProjectedAttention
+from genomix.attention.base import AttentionOptions, ProjectedAttention
 from genomix.attention.blocks import additive_bias, key_validity, pad_length
 from genomix.errors import GenomixError
 
-__all__ = ["AdaptiveSpanAttention"]
+__all__ = ["AdaptiveSpanAttention", "AdaptiveSpanOptions"]
+
+
+@dataclass(frozen=True)
+class AdaptiveSpanOptions(AttentionOptions):
+    """Options of ``AdaptiveSpanAttention`` (``model.attention`` with ``name: adaptive_span``).
+
+    Attributes:
+        max_span: S, hard maximum distance (>= 1).
+        ramp: R, length of the soft ramp (> 0).
+        init_span: initial span z in positions, 0 <= init_span <= max_span.
+        span_loss_coef: coefficient of the L1 span penalty ``span_penalty()`` (>= 0).
+        dynamic: predict the span per head and query position from x.
+        block_size: query block length of the banded computation (>= 1).
+    """
+
+    name: str = dataclasses.field(default="adaptive_span", init=False)
+    max_span: int = 1024
+    ramp: float = 32.0
+    init_span: float = 256.0
+    span_loss_coef: float = 2e-6
+    dynamic: bool = False
+    block_size: int = 64
+
+    def __post_init__(self) -> None:
+        for option in ("max_span", "block_size"):
+            if getattr(self, option) < 1:
+                raise ValueError(f"adaptive_span: {option}={getattr(self, option)} must be >= 1")
+        if self.ramp <= 0:
+            raise ValueError(f"adaptive_span: ramp={self.ramp} must be > 0")
+        if self.span_loss_coef < 0:
+            raise ValueError(f"adaptive_span: span_loss_coef={self.span_loss_coef} must be >= 0")
+        if not 0 <= self.init_span <= self.max_span:
+            raise ValueError(
+                f"adaptive_span: init_span={self.init_span} must be in "
+                f"[0, max_span={self.max_span}]"
+            )
 
 
 class AdaptiveSpanAttention(ProjectedAttention):
@@ -36,43 +74,27 @@ class AdaptiveSpanAttention(ProjectedAttention):
 
     Args:
         dim, heads, dropout, rotary: see ``ProjectedAttention``.
-        init_span: initial span z in positions, 0 <= init_span <= max_span (default 64).
-        max_span: S, hard maximum distance (default 1024).
-        ramp: R, length of the soft ramp (default 32).
-        span_loss_coef: coefficient of the L1 penalty ``span_penalty()`` (default 2e-6).
-        dynamic: predict the span per head and query position from x (default False).
-        block_size: query block length of the banded computation (default 64).
+        options: ``AdaptiveSpanOptions`` (max_span S, ramp R, init_span, span_loss_coef,
+            dynamic, block_size); default ``AdaptiveSpanOptions()``.
     """
 
     def __init__(
         self,
         dim: int,
         heads: int,
+        options: AdaptiveSpanOptions | None = None,
         *,
         dropout: float = 0.0,
-        init_span: float = 64.0,
-        max_span: int = 1024,
-        ramp: float = 32.0,
-        span_loss_coef: float = 2e-6,
-        dynamic: bool = False,
-        block_size: int = 64,
         rotary: bool = False,
     ) -> None:
         super().__init__(dim, heads, dropout=dropout, rotary=rotary)
-        if max_span < 1 or ramp <= 0 or block_size < 1 or span_loss_coef < 0:
-            raise GenomixError(
-                "adaptive_span: need max_span >= 1, ramp > 0, block_size >= 1, "
-                f"span_loss_coef >= 0 (got {max_span}, {ramp}, {block_size}, {span_loss_coef})"
-            )
-        if not 0 <= init_span <= max_span:
-            raise GenomixError(
-                f"adaptive_span: init_span={init_span} must be in [0, max_span={max_span}]"
-            )
+        self.options = options = options or AdaptiveSpanOptions()
+        init_span, max_span = options.init_span, options.max_span
         self.max_span = max_span
-        self.ramp = ramp
-        self.span_loss_coef = span_loss_coef
-        self.dynamic = dynamic
-        self.block_size = block_size
+        self.ramp = options.ramp
+        self.span_loss_coef = options.span_loss_coef
+        self.dynamic = dynamic = options.dynamic
+        self.block_size = options.block_size
         if dynamic:
             self.span_predictor = nn.Linear(dim, heads)
             # Start at init_span: z = S sigmoid(bias) with zero weights.
@@ -125,6 +147,18 @@ class AdaptiveSpanAttention(ProjectedAttention):
         """Keep z in [0, max_span] after an optimizer step (dynamic spans are already bounded)."""
         if not self.dynamic:
             self.span.clamp_(0.0, self.max_span)
+
+    def aux_loss(self) -> torch.Tensor:
+        """The L1 span penalty (``span_penalty``), added to the training loss."""
+        return self.span_penalty()
+
+    def after_step(self) -> None:
+        """Clamp the learned spans after each optimizer step (``clamp_spans_``)."""
+        self.clamp_spans_()
+
+    def learned_spans(self) -> list[float]:
+        """Current span of each head (``spans``), as floats."""
+        return [float(span) for span in self.spans().tolist()]
 
     def _log_soft_mask(
         self, z: torch.Tensor, spans: torch.Tensor | None, block: int, reach: int, padded: int

@@ -1,6 +1,10 @@
-"""The shared attention interface: q/k/v projection (+ RoPE), ``attend``, output projection."""
+"""The shared attention interface: q/k/v projection (+ RoPE), ``attend``, output projection,
+the training hooks every family has, and the base of every family's options dataclass."""
 
 from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -8,7 +12,35 @@ from torch import nn
 from genomix.attention.rotary import apply_rotary, rotary_angles
 from genomix.errors import GenomixError
 
-__all__ = ["ProjectedAttention"]
+__all__ = ["AttentionOptions", "ProjectedAttention", "option_fields"]
+
+
+@dataclass(frozen=True)
+class AttentionOptions:
+    """Base of each family's frozen options (config.yaml `model.attention`, minus its `name`).
+
+    A subclass declares every option of its family once, with its one default, and checks the
+    values in ``__post_init__`` (ValueError naming the option). It redeclares ``name``, not an
+    option but the family's registry name, with that name as its default: so
+    ``dataclasses.asdict`` gives the config form ``{"name": ..., option: value, ...}``.
+    """
+
+    name: str = dataclasses.field(default="", init=False)
+
+    def for_layer(self, layer: int) -> AttentionOptions:
+        """The options of encoder layer ``layer`` (0-based); the same for every layer here."""
+        del layer
+        return self
+
+    def recompute_conflict(self) -> str:
+        """Why a forward pass recomputed in the backward pass (activation checkpointing) would
+        differ from the first one, as a sentence ending; "" when it would not."""
+        return ""
+
+
+def option_fields(options: type[AttentionOptions]) -> list[dataclasses.Field]:
+    """The options of a family's options class: its fields but ``name``."""
+    return [field for field in dataclasses.fields(options) if field.init]
 
 
 class ProjectedAttention(nn.Module):
@@ -78,3 +110,14 @@ class ProjectedAttention(nn.Module):
     ) -> torch.Tensor:
         """The attention operation alone. q, k, v: (B, H, L, Dh) -> (B, H, L, Dh)."""
         raise NotImplementedError
+
+    def aux_loss(self) -> torch.Tensor:
+        """A scalar the training loss adds (a regulariser of the family); 0 here."""
+        return torch.zeros((), device=self.out.weight.device)
+
+    def after_step(self) -> None:
+        """Called after every optimizer step (e.g. to keep learned parameters in range); no-op."""
+
+    def learned_spans(self) -> list[float]:
+        """Learned attention span of each head, for families that learn one; empty here."""
+        return []

@@ -11,19 +11,66 @@ all candidates are taken.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from genomix.attention.base import ProjectedAttention
+from genomix.attention.base import AttentionOptions, ProjectedAttention
 from genomix.attention.blocks import additive_bias, key_validity, pad_length
 from genomix.attention.kernels import gathered_block_attention
 from genomix.attention.masks import bigbird_mask
-from genomix.errors import GenomixError
 
-__all__ = ["BigBirdAttention", "bigbird_layout", "sample_random_blocks"]
+__all__ = ["BigBirdAttention", "BigBirdOptions", "bigbird_layout", "sample_random_blocks"]
+
+
+@dataclass(frozen=True)
+class BigBirdOptions(AttentionOptions):
+    """Options of ``BigBirdAttention`` (config.yaml ``model.attention`` with ``name: bigbird``).
+
+    Attributes:
+        block_size: b, positions per block (>= 1).
+        global_blocks: g, leading blocks that attend to and are attended by all (>= 0; block 0
+            holds [CLS]; 0 = no global blocks, only window and random ones).
+        window_blocks: w, odd, centred sliding window in blocks.
+        random_blocks: r, random key blocks per query block (>= 0).
+        resample_random: False: the random blocks are a deterministic function of
+            (random_seed, number of blocks). True: a new draw each forward in training mode,
+            from a generator seeded at init; eval mode uses the fixed draw.
+        random_seed: seed of the random-block draw (>= 0); encoder layer i draws with
+            ``random_seed + i`` (``for_layer``).
+    """
+
+    name: str = dataclasses.field(default="bigbird", init=False)
+    block_size: int = 64
+    global_blocks: int = 1
+    window_blocks: int = 3
+    random_blocks: int = 3
+    resample_random: bool = False
+    random_seed: int = 0
+
+    def __post_init__(self) -> None:
+        for option in ("block_size", "window_blocks"):
+            if getattr(self, option) < 1:
+                raise ValueError(f"bigbird: {option}={getattr(self, option)} must be >= 1")
+        for option in ("global_blocks", "random_blocks", "random_seed"):
+            if getattr(self, option) < 0:
+                raise ValueError(f"bigbird: {option}={getattr(self, option)} must be >= 0")
+        if self.window_blocks % 2 == 0:
+            raise ValueError(f"bigbird: window_blocks={self.window_blocks} must be odd")
+
+    def for_layer(self, layer: int) -> BigBirdOptions:
+        """Each layer draws its own random blocks: ``random_seed + layer``."""
+        return dataclasses.replace(self, random_seed=self.random_seed + layer)
+
+    def recompute_conflict(self) -> str:
+        """A recomputed forward would draw other random blocks when they are resampled."""
+        if self.resample_random:
+            return "model.attention.resample_random would draw new random blocks"
+        return ""
 
 
 def sample_random_blocks(
@@ -86,15 +133,8 @@ class BigBirdAttention(ProjectedAttention):
 
     Args:
         dim, heads, dropout, rotary: see ``ProjectedAttention``.
-        block_size: b, positions per block (default 64).
-        global_blocks: g, leading blocks that attend to and are attended by all (default 1;
-            block 0 holds [CLS]).
-        window_blocks: w, odd, centred sliding window in blocks (default 3).
-        random_blocks: r, random key blocks per query block (default 3).
-        seed: seed of the random-block draw.
-        resample_random: False (default): the random blocks are a deterministic function of
-            (seed, number of blocks). True: a new draw each forward in training mode, from a
-            generator seeded with ``seed`` at init; eval mode uses the fixed draw.
+        options: ``BigBirdOptions`` (block_size b, global_blocks g, window_blocks w,
+            random_blocks r, resample_random, random_seed); default ``BigBirdOptions()``.
 
     Global query blocks attend densely (``scaled_dot_product_attention``, g b rows). The other
     blocks use ``kernels.gathered_block_attention``: one gather of their g + w + r key blocks
@@ -116,36 +156,25 @@ class BigBirdAttention(ProjectedAttention):
         self,
         dim: int,
         heads: int,
+        options: BigBirdOptions | None = None,
         *,
         dropout: float = 0.0,
-        block_size: int = 64,
-        global_blocks: int = 1,
-        window_blocks: int = 3,
-        random_blocks: int = 3,
-        seed: int = 0,
-        resample_random: bool = False,
         rotary: bool = False,
     ) -> None:
         super().__init__(dim, heads, dropout=dropout, rotary=rotary)
-        if block_size < 1 or global_blocks < 0 or random_blocks < 0 or seed < 0:
-            raise GenomixError(
-                "bigbird: block_size must be >= 1 and global_blocks, random_blocks, seed >= 0 "
-                f"(got {block_size}, {global_blocks}, {random_blocks}, {seed})"
-            )
-        if window_blocks < 1 or window_blocks % 2 == 0:
-            raise GenomixError(f"bigbird: window_blocks={window_blocks} must be odd and >= 1")
-        self.block_size = block_size
-        self.global_blocks = global_blocks
-        self.window_blocks = window_blocks
-        self.random_blocks = random_blocks
-        self.seed = seed
-        self.resample_random = resample_random
-        self._generator = torch.Generator().manual_seed(seed)
+        self.options = options = options or BigBirdOptions()
+        self.block_size = options.block_size
+        self.global_blocks = options.global_blocks
+        self.window_blocks = options.window_blocks
+        self.random_blocks = options.random_blocks
+        self.random_seed = options.random_seed
+        self.resample_random = options.resample_random
+        self._generator = torch.Generator().manual_seed(options.random_seed)
         self._layouts: dict[tuple[int, str], tuple[torch.Tensor, ...]] = {}
 
     def fixed_random_table(self, n_blocks: int) -> torch.Tensor:
         """The fixed random draw for ``n_blocks`` blocks: (nb, r) long, -1 = empty."""
-        state = np.random.SeedSequence([self.seed, n_blocks]).generate_state(1)[0]
+        state = np.random.SeedSequence([self.random_seed, n_blocks]).generate_state(1)[0]
         return self._draw(n_blocks, torch.Generator().manual_seed(int(state)))
 
     def _draw(self, n_blocks: int, generator: torch.Generator) -> torch.Tensor:

@@ -2,18 +2,45 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
-from genomix.attention.base import ProjectedAttention
+from genomix.attention.base import AttentionOptions, ProjectedAttention
 from genomix.attention.blocks import additive_bias
 from genomix.attention.masks import full_mask
 
-__all__ = ["DenseAttention"]
+__all__ = ["DenseAttention", "DenseOptions"]
+
+
+@dataclass(frozen=True)
+class DenseOptions(AttentionOptions):
+    """Dense attention has no options of its own."""
+
+    name: str = dataclasses.field(default="dense", init=False)
 
 
 class DenseAttention(ProjectedAttention):
-    """Every query attends to every real key: O(L^2) compute."""
+    """Every query attends to every real key: O(L^2) compute.
+
+    Args:
+        dim, heads, dropout, rotary: see ``ProjectedAttention``.
+        options: ``DenseOptions`` (none).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        options: DenseOptions | None = None,
+        *,
+        dropout: float = 0.0,
+        rotary: bool = False,
+    ) -> None:
+        super().__init__(dim, heads, dropout=dropout, rotary=rotary)
+        self.options = options or DenseOptions()
 
     def attend(
         self,

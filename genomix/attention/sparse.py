@@ -1,6 +1,6 @@
 """Sparse Transformer patterns (Child et al. 2019), bidirectional encoder versions.
 
-Both patterns are computed block-wise over blocks of ``stride`` positions: each query block
+Both patterns are computed block-wise over blocks of ``sparse_stride`` positions: each query block
 scores a few local key blocks plus a shared set of summary columns, with one softmax over
 both (see ``blocks.local_shared_attend``). A summary key that is already a local key of a
 query is masked out of the summary part, so no key is counted twice. Cost is
@@ -13,13 +13,15 @@ stored, as in the paper.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-from genomix.attention.base import ProjectedAttention
+from genomix.attention.base import AttentionOptions, ProjectedAttention
 from genomix.attention.blocks import (
     additive_bias,
     key_validity,
@@ -27,22 +29,69 @@ from genomix.attention.blocks import (
     pad_length,
 )
 from genomix.attention.masks import fixed_mask, strided_mask
-from genomix.errors import GenomixError
 
-__all__ = ["FixedAttention", "StridedAttention"]
+__all__ = ["FixedAttention", "FixedOptions", "StridedAttention", "StridedOptions"]
+
+
+@dataclass(frozen=True)
+class StridedOptions(AttentionOptions):
+    """Options of ``StridedAttention`` (config.yaml ``model.attention`` with ``name: strided``).
+
+    Attributes:
+        sparse_stride: l, band half-width and summary period (>= 1).
+        recompute: recompute attention in the backward pass to save memory.
+    """
+
+    name: str = dataclasses.field(default="strided", init=False)
+    sparse_stride: int = 128
+    recompute: bool = False
+
+    def __post_init__(self) -> None:
+        if self.sparse_stride < 1:
+            raise ValueError(f"{self.name}: sparse_stride={self.sparse_stride} must be >= 1")
+
+
+@dataclass(frozen=True)
+class FixedOptions(AttentionOptions):
+    """Options of ``FixedAttention`` (config.yaml ``model.attention`` with ``name: fixed``).
+
+    Attributes:
+        sparse_stride: l, block length (>= 1).
+        sparse_summary: c, summary positions at the end of each block, 1 <= c <= l.
+        recompute: recompute attention in the backward pass to save memory.
+    """
+
+    name: str = dataclasses.field(default="fixed", init=False)
+    sparse_stride: int = 128
+    sparse_summary: int = 8
+    recompute: bool = False
+
+    def __post_init__(self) -> None:
+        if self.sparse_stride < 1:
+            raise ValueError(f"{self.name}: sparse_stride={self.sparse_stride} must be >= 1")
+        if not 1 <= self.sparse_summary <= self.sparse_stride:
+            raise ValueError(
+                f"fixed: sparse_summary={self.sparse_summary} must be in "
+                f"[1, sparse_stride={self.sparse_stride}]"
+            )
 
 
 class _BlockPattern(ProjectedAttention):
     """Shared plumbing: padding to whole strides, validity, optional recomputation."""
 
     def __init__(
-        self, dim: int, heads: int, *, dropout: float, stride: int, recompute: bool, rotary: bool
+        self,
+        dim: int,
+        heads: int,
+        options: StridedOptions | FixedOptions,
+        *,
+        dropout: float,
+        rotary: bool,
     ) -> None:
         super().__init__(dim, heads, dropout=dropout, rotary=rotary)
-        if stride < 1:
-            raise GenomixError(f"{type(self).__name__}: stride={stride} must be >= 1")
-        self.stride = stride
-        self.recompute = recompute
+        self.options = options
+        self.sparse_stride = options.sparse_stride
+        self.recompute = options.recompute
 
     def attend(
         self,
@@ -53,7 +102,7 @@ class _BlockPattern(ProjectedAttention):
     ) -> torch.Tensor:
         """q, k, v: (B, H, L, Dh); padding_mask: (B, L) bool -> (B, H, L, Dh), 0 at padding."""
         batch, _, length, _ = q.shape
-        padded = math.ceil(length / self.stride) * self.stride
+        padded = math.ceil(length / self.sparse_stride) * self.sparse_stride
         valid = key_validity(padding_mask, batch, length, padded, q.device)
         q, k, v = (pad_length(t, padded) for t in (q, k, v))
         if self.recompute and torch.is_grad_enabled():
@@ -80,33 +129,29 @@ class StridedAttention(_BlockPattern):
 
     Args:
         dim, heads, dropout, rotary: see ``ProjectedAttention``.
-        stride: l, band half-width and summary period (default 128).
-        recompute: recompute attention in the backward pass to save memory (default False).
+        options: ``StridedOptions`` (sparse_stride l, recompute); default ``StridedOptions()``.
     """
 
     def __init__(
         self,
         dim: int,
         heads: int,
+        options: StridedOptions | None = None,
         *,
         dropout: float = 0.0,
-        stride: int = 128,
-        recompute: bool = False,
         rotary: bool = False,
     ) -> None:
-        super().__init__(
-            dim, heads, dropout=dropout, stride=stride, recompute=recompute, rotary=rotary
-        )
+        super().__init__(dim, heads, options or StridedOptions(), dropout=dropout, rotary=rotary)
 
     def dense_mask(self, length: int) -> torch.Tensor:
         """(L, L) bool strided pattern."""
-        return strided_mask(length, stride=self.stride)
+        return strided_mask(length, stride=self.sparse_stride)
 
     def _blocks(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor
     ) -> torch.Tensor:
         batch, heads, padded, head_dim = q.shape
-        l = self.stride  # noqa: E741 - the paper's name
+        l = self.sparse_stride  # noqa: E741 - the paper's name
         n = padded // l
         # Local keys of block I: blocks I-1, I, I+1, read as overlapping windows of a view.
         k_band = F.pad(k, (0, 0, l, l)).unfold(2, 3 * l, l).transpose(-1, -2)
@@ -141,38 +186,32 @@ class FixedAttention(_BlockPattern):
 
     Args:
         dim, heads, dropout, rotary: see ``ProjectedAttention``.
-        stride: l, block length (default 128).
-        summary: c, summary positions at the end of each block, 1 <= c <= l (default 8).
-        recompute: recompute attention in the backward pass to save memory (default False).
+        options: ``FixedOptions`` (sparse_stride l, sparse_summary c, recompute); default
+            ``FixedOptions()``.
     """
 
     def __init__(
         self,
         dim: int,
         heads: int,
+        options: FixedOptions | None = None,
         *,
         dropout: float = 0.0,
-        stride: int = 128,
-        summary: int = 8,
-        recompute: bool = False,
         rotary: bool = False,
     ) -> None:
-        super().__init__(
-            dim, heads, dropout=dropout, stride=stride, recompute=recompute, rotary=rotary
-        )
-        if not 1 <= summary <= stride:
-            raise GenomixError(f"fixed: summary={summary} must be in [1, stride={stride}]")
-        self.summary = summary
+        options = options or FixedOptions()
+        super().__init__(dim, heads, options, dropout=dropout, rotary=rotary)
+        self.sparse_summary = options.sparse_summary
 
     def dense_mask(self, length: int) -> torch.Tensor:
         """(L, L) bool fixed pattern."""
-        return fixed_mask(length, block_size=self.stride, summary=self.summary)
+        return fixed_mask(length, block_size=self.sparse_stride, summary=self.sparse_summary)
 
     def _blocks(
         self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid: torch.Tensor
     ) -> torch.Tensor:
         batch, heads, padded, head_dim = q.shape
-        l, c = self.stride, self.summary  # noqa: E741 - the paper's names
+        l, c = self.sparse_stride, self.sparse_summary  # noqa: E741 - the paper's names
         n = padded // l
         k_blocks = k.view(batch, heads, n, l, head_dim)
         v_blocks = v.view(batch, heads, n, l, head_dim)

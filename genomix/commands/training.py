@@ -7,6 +7,7 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from genomix.attention.flags import add_attention_flags, given_attention_flags
 from genomix.commands.command import Command, Section
 from genomix.commands.tables import add_table_arguments, read_table
 from genomix.config import (
@@ -21,8 +22,10 @@ from genomix.errors import GenomixError
 
 
 def add_encoder_flags(parser: argparse.ArgumentParser) -> None:
-    """The encoder's flags, its attention options among them: one per `EncoderConfig` field."""
+    """The encoder's flags: one per `EncoderConfig` field, then the attention options' flags
+    (generated from the attention families' options dataclasses)."""
     add_config_arguments(parser, EncoderConfig, "model")
+    add_attention_flags(parser)
 
 
 ENCODER = Section(EncoderConfig, "model", add_flags=add_encoder_flags)
@@ -45,7 +48,9 @@ def run_pretrain(args: argparse.Namespace) -> None:
     pretrain(
         args.shards,
         args.out,
-        model_config=config_from_arguments(EncoderConfig, args, "model"),
+        model_config=config_from_arguments(
+            EncoderConfig, args, "model", nested={"attention": given_attention_flags(args)}
+        ),
         config=config_from_arguments(PretrainConfig, args, "pretrain"),
     )
 
@@ -73,6 +78,8 @@ def run_finetune(args: argparse.Namespace) -> None:
 
     config = config_from_arguments(FinetuneConfig, args, "finetune")
     architecture = _given(args, EncoderConfig) + _given(args, TokenizeConfig)
+    attention = given_attention_flags(args)
+    architecture += [key if key != "name" else "attention" for key in attention]
     if args.pretrained and architecture:
         raise GenomixError(
             f"--{architecture[0].replace('_', '-')} sets the architecture, which comes from "
@@ -85,7 +92,9 @@ def run_finetune(args: argparse.Namespace) -> None:
         task=args.task,
         config=config,
         pretrained=args.pretrained,
-        model_config=config_from_arguments(EncoderConfig, args, "model"),
+        model_config=config_from_arguments(
+            EncoderConfig, args, "model", nested={"attention": attention}
+        ),
         tokenize_config=config_from_arguments(TokenizeConfig, args, "tokenize"),
     )
 
