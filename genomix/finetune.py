@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import logging
 import shutil
 from pathlib import Path
@@ -26,6 +25,7 @@ from genomix.checkpoint import (
     write_model_dir,
 )
 from genomix.config import FinetuneConfig, TokenizeConfig
+from genomix.data.rows import positive_weight, rows_digest, training_rows
 from genomix.data.streaming import batch_loader, check_token_budget, sequence_lengths
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
@@ -33,6 +33,7 @@ from genomix.heads import SequenceClassifier
 from genomix.kmers import KmerTokenizer
 from genomix.metrics import best_f1_threshold, has_both_classes, mean_auroc
 from genomix.model import Encoder, EncoderConfig
+from genomix.runtime import hide_progress, resolve_device
 from genomix.scoring import score_sequences
 from genomix.steps import StepSchedule
 from genomix.train import (
@@ -41,9 +42,7 @@ from genomix.train import (
     TrainingStopped,
     build_optimizer,
     freeze_encoder,
-    hide_progress,
     module_generators,
-    resolve_device,
     restore_training_state,
     rng_state,
     warmup_cosine,
@@ -136,7 +135,7 @@ def finetune(
     check_token_budget(tokenizer, int(train_lengths.max()), max_tokens=encoder_config.max_tokens)
     pad_to = tokenizer.tokens_for_length(window_bases) + 1
     labels = torch.from_numpy(train.labels)
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_positive_weight(train.labels).to(device))
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=positive_weight(train.labels).to(device))
 
     steps = StepSchedule(
         len(train.sequences),
@@ -307,17 +306,6 @@ def training_settings(
     }
 
 
-def rows_digest(*tables: LabeledTable) -> str:
-    """SHA-256 (hex) of the tables' profiles, sequences and labels, in order."""
-    digest = hashlib.sha256()
-    for table in tables:
-        digest.update(("\t".join(table.profiles) + f"\n{len(table)}\n").encode())
-        for sequence in table.sequences:
-            digest.update(sequence.encode() + b"\n")
-        digest.update(np.ascontiguousarray(table.labels, dtype=np.float32).tobytes())
-    return digest.hexdigest()
-
-
 def _validate(
     model: SequenceClassifier,
     valid: LabeledTable,
@@ -394,54 +382,6 @@ def _stopped(saved: int, steps: StepSchedule, state_dir: Path) -> TrainingStoppe
     )
 
 
-def training_rows(
-    table: LabeledTable,
-    *,
-    task: str,
-    max_train_rows: int,
-    max_eval_rows: int,
-    generator: torch.Generator,
-) -> tuple[LabeledTable, LabeledTable]:
-    """The (train, valid) rows fine-tuning uses: each split capped, train first, then valid, from
-    `generator` (seeded with `finetune.seed`); `genomix.baselines` draws the same rows with it.
-
-    Chromatin profiles are rare (1-5% positives): a capped training sample keeps their positives.
-    """
-    train = cap_rows(
-        table.subset("train"), max_train_rows, generator, enrich_positives=task == "chromatin"
-    )
-    valid = cap_rows(table.subset("valid"), max_eval_rows, generator)
-    return train, valid
-
-
-def cap_rows(
-    table: LabeledTable, limit: int, generator: torch.Generator, *, enrich_positives: bool = False
-) -> LabeledTable:
-    """At most `limit` rows (0 = all), a seeded sample.
-
-    With `enrich_positives`, rows with any positive label fill up to half of the sample before
-    the rest is drawn from the other rows, so rare profiles keep positives and the sample keeps
-    all-negative background rows.
-    """
-    n = len(table.sequences)
-    if limit == 0 or n <= limit:
-        return table
-    order = torch.randperm(n, generator=generator).numpy()
-    if enrich_positives:
-        has_positive = table.labels[order].any(axis=1)
-        positives = order[has_positive][: limit // 2]
-        others = order[~np.isin(order, positives)][: limit - len(positives)]
-        order = np.concatenate([positives, others])
-    return table.subset(np.sort(order[:limit]))
-
-
 def _float_labels(table: LabeledTable) -> LabeledTable:
     """The table with float32 labels (a streamed table keeps them as uint8 until capped)."""
     return dataclasses.replace(table, labels=table.labels.astype(np.float32, copy=False))
-
-
-def _positive_weight(labels: np.ndarray) -> torch.Tensor:
-    """Per-output negatives/positives (BCE pos_weight), so rare profiles are not ignored."""
-    positives = labels.sum(axis=0)
-    negatives = len(labels) - positives
-    return torch.from_numpy(negatives / np.maximum(positives, 1.0)).float().clamp(max=100.0)
