@@ -42,8 +42,8 @@ import torch
 from genomix.attribution import METHODS, importance
 from genomix.checkpoint import load_classifier
 from genomix.data.tables import LabeledTable, read_labeled_table
+from genomix.runtime import resolve_device
 from genomix.seqio.regions import reverse_complement
-from genomix.train import resolve_device
 
 CTCF_CORE = "CCGCGNGGNGGCAG"
 CTCF_PROFILES = ("CTCF_Kc", "CTCF_Mbn2")

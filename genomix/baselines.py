@@ -23,9 +23,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from torch import nn
 
+from genomix.data.rows import positive_weight, training_rows
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
-from genomix.finetune import training_rows
 from genomix.kmers import KmerTokenizer
 from genomix.metrics import has_both_classes, mean_auroc
 
@@ -40,7 +40,7 @@ def finetune_rows(
 ) -> tuple[LabeledTable, LabeledTable]:
     """The (train, valid) rows `genomix.finetune.finetune` trains and validates on.
 
-    `genomix.finetune.training_rows` with a generator seeded with `seed`, as fine-tuning calls
+    `genomix.data.rows.training_rows` with a generator seeded with `seed`, as fine-tuning calls
     it, so a baseline sees exactly the transformer's rows.
     """
     train, valid = training_rows(
@@ -166,13 +166,6 @@ class DeepSeaCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
-def _positive_weight(labels: np.ndarray) -> torch.Tensor:
-    """(P,) negatives / positives per output, capped at 100: fine-tuning's BCE weights."""
-    positives = labels.sum(axis=0)
-    weight = (len(labels) - positives) / np.maximum(positives, 1.0)
-    return torch.from_numpy(weight).float().clamp(max=100.0)
-
-
 @torch.no_grad()
 def _score_cnn(model: DeepSeaCNN, inputs: torch.Tensor, batch_size: int = 256) -> np.ndarray:
     """Sigmoid outputs (N, P) of `model` on one-hot inputs (N, 4, L), in eval mode."""
@@ -207,7 +200,7 @@ def train_cnn(
         generator = torch.Generator().manual_seed(seed)
         x_train, x_valid = one_hot(train.sequences, length), one_hot(valid.sequences, length)
         labels = torch.from_numpy(train.labels)
-        loss_fn = nn.BCEWithLogitsLoss(pos_weight=_positive_weight(train.labels))
+        loss_fn = nn.BCEWithLogitsLoss(pos_weight=positive_weight(train.labels))
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
         best_auroc, best_state = -1.0, None
         for _ in range(epochs):

@@ -15,9 +15,9 @@ import torch
 from genomix.baselines import finetune_rows, train_baselines
 from genomix.checkpoint import load_classifier
 from genomix.config import EvaluateConfig
+from genomix.data.rows import cap_rows
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
-from genomix.finetune import cap_rows
 from genomix.metrics import (
     best_f1_threshold,
     binary_metrics,
@@ -27,8 +27,8 @@ from genomix.metrics import (
     weighted_calls,
     weighted_scores,
 )
+from genomix.runtime import resolve_device
 from genomix.scoring import score_sequences
-from genomix.train import resolve_device
 
 logger = logging.getLogger(__name__)
 

@@ -26,11 +26,11 @@ from genomix.checkpoint import load_classifier, read_classifier_metadata
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
 from genomix.logos import draw_logos
+from genomix.runtime import hide_progress, resolve_device
 from genomix.seqio.fasta import FastaRecord, read_fasta
 from genomix.seqio.genome import open_genome
 from genomix.seqio.outputs import open_table
 from genomix.seqio.regions import AlleleWindow, GenomicRecord, read_bed_records
-from genomix.train import hide_progress, resolve_device
 from genomix.variants import Variant, allele_windows, read_vcf
 
 logger = logging.getLogger(__name__)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import logging
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from genomix.checkpoint import (
     write_model_dir,
 )
 from genomix.config import FinetuneConfig, TokenizeConfig
+from genomix.data.rows import positive_weight, rows_digest, training_rows
 from genomix.data.streaming import batch_loader, check_token_budget, sequence_lengths
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
@@ -33,6 +34,7 @@ from genomix.heads import SequenceClassifier
 from genomix.kmers import KmerTokenizer
 from genomix.metrics import best_f1_threshold, has_both_classes, mean_auroc
 from genomix.model import Encoder, EncoderConfig
+from genomix.runtime import hide_progress, resolve_device
 from genomix.scoring import score_sequences
 from genomix.steps import StepSchedule
 from genomix.train import (
@@ -41,9 +43,7 @@ from genomix.train import (
     TrainingStopped,
     build_optimizer,
     freeze_encoder,
-    hide_progress,
     module_generators,
-    resolve_device,
     restore_training_state,
     rng_state,
     warmup_cosine,
@@ -90,77 +90,21 @@ def finetune(
     """
     if task not in TASKS:
         raise GenomixError(f"task '{task}' is not one of {', '.join(TASKS)}")
-    torch.manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # the classifier's initial weights and dropout draw from it
     device = resolve_device(config.device)
-    if pretrained is not None:
-        encoder_config = encoder_config_from(read_pretrained_metadata(pretrained))
-        tokenizer = read_tokenizer(pretrained)
-    else:
-        encoder_config = model_config or EncoderConfig()
-        tokenize_config = tokenize_config or TokenizeConfig()
-        tokenizer = KmerTokenizer(tokenize_config.k, tokenize_config.stride)
-    encoder = Encoder(encoder_config, tokenizer.vocab_size)
-    if pretrained is not None:
-        load_pretrained_encoder(encoder, pretrained)
-    model = SequenceClassifier(
-        encoder,
+    model, tokenizer, encoder_config = _build_classifier(
         len(table.profiles),
-        pooling=config.pooling,
-        rc_average=config.rc_average,
-        tokenizer=tokenizer,
-    ).to(device)
-    if config.freeze_encoder:
-        freeze_encoder(model)
-
-    generator = torch.Generator().manual_seed(config.seed)
-    train, valid = training_rows(
-        table,
-        task=task,
-        max_train_rows=config.max_train_rows,
-        max_eval_rows=config.max_eval_rows,
-        generator=generator,
+        config=config,
+        pretrained=pretrained,
+        model_config=model_config,
+        tokenize_config=tokenize_config,
+        device=device,
     )
-    train, valid = _float_labels(train), _float_labels(valid)
-    if len(train.sequences) == 0 or len(valid.sequences) == 0:
-        raise GenomixError(
-            f"the table has {len(train.sequences)} train and {len(valid.sequences)} valid rows; "
-            "both splits need rows"
-        )
-    if not any(has_both_classes(valid.labels[:, j]) for j in range(len(table.profiles))):
-        raise GenomixError(
-            "the valid split has no output with both positives and negatives, so early stopping "
-            "and thresholds have nothing to go by; hold out other chromosomes or rows"
-        )
-    train_lengths = sequence_lengths(train.sequences)
-    window_bases = int(max(train_lengths.max(), sequence_lengths(valid.sequences).max()))
-    check_token_budget(tokenizer, int(train_lengths.max()), max_tokens=encoder_config.max_tokens)
-    pad_to = tokenizer.tokens_for_length(window_bases) + 1
-    labels = torch.from_numpy(train.labels)
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=_positive_weight(train.labels).to(device))
-
-    steps = StepSchedule(
-        len(train.sequences),
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        max_steps=config.max_steps,
-        eval_every=config.eval_every,
-        checkpoint_every=config.checkpoint_every,
-        generator=generator,
+    generator = torch.Generator().manual_seed(config.seed)  # the rows, then each epoch's order
+    train, valid = _checked_rows(table, task=task, config=config, generator=generator)
+    inputs = _train_inputs(
+        train, valid, tokenizer=tokenizer, max_tokens=encoder_config.max_tokens, device=device
     )
-    total_steps = steps.total_steps
-    optimizer = build_optimizer(model, lr=config.lr, weight_decay=config.weight_decay)
-    schedule = warmup_cosine(
-        optimizer, warmup_steps=int(config.warmup_fraction * total_steps), total_steps=total_steps
-    )
-    log = MetricsLog()
-    # Early stopping: the best validation so far, its weights and thresholds, validations since.
-    best: dict[str, Any] = {
-        "auroc": -1.0, "epoch": 0, "step": 0, "model": None, "thresholds": [], "stale": 0
-    }  # fmt: skip
-    # Training loss since the last validation: sum over rows, rows.
-    loss = {"sum": 0.0, "rows": 0}
-    generators = {"rows": generator, **module_generators(model)}
-    state_dir = training_state_dir(out)
     settings = training_settings(
         train,
         valid,
@@ -170,113 +114,30 @@ def finetune(
         config=config,
         tokenizer=tokenizer,
     )
-    state = load_training_state(state_dir, settings=settings)
-    saved = 0  # the step of the last saved state
-    if state is not None:
-        restore_training_state(
-            state, model=model, optimizer=optimizer, schedule=schedule, generators=generators
-        )
-        log.rows, best, loss = state["metrics"], state["best"], state["loss"]
-        steps.load_state_dict(state["steps"])
-        saved = steps.step
-        logger.info("resuming after %s (%s)", _position(steps), state_dir)
-    logger.info(
-        "fine-tuning %s head (%d outputs) on %d train / %d valid rows, %d-token inputs",
+    loop = _start_loop(
+        model,
+        n_rows=len(train.sequences),
+        config=config,
+        generator=generator,
+        state_dir=training_state_dir(out),
+        settings=settings,
+    )
+    _train(loop, inputs, task=task, config=config, progress=progress)
+    model.load_state_dict(loop.best["model"])
+    metadata = _model_metadata(
         task,
-        len(table.profiles),
-        len(train.sequences),
-        len(valid.sequences),
-        pad_to,
+        table.profiles,
+        config=config,
+        window_bases=inputs.window_bases,
+        best=loop.best,
+        encoder_config=encoder_config,
+        tokenizer=tokenizer,
+        pretrained=pretrained,
     )
-    with StopSignal() as stop:
-        stopping = False
-        for epoch, batches in steps.epoch_batches():
-            model.train()
-            inputs = batch_loader(
-                train.sequences,
-                labels,
-                batches,
-                tokenizer=tokenizer,
-                pad_to=pad_to,
-                num_workers=config.num_workers,
-            )
-            for tokens, padding, batch_labels in tqdm(
-                inputs, desc=f"epoch {epoch}", unit="batch", disable=hide_progress(progress)
-            ):
-                logits = model(tokens.to(device), padding.to(device))
-                batch_loss = loss_fn(logits, batch_labels.to(device))
-                if not torch.isfinite(batch_loss):
-                    raise GenomixError(
-                        f"fine-tuning diverged (loss {batch_loss.item()}) in epoch {epoch}; "
-                        "lower finetune.lr"
-                    )
-                optimizer.zero_grad(set_to_none=True)
-                (batch_loss + model.encoder.aux_loss()).backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                model.encoder.after_step()
-                schedule.step()
-                steps.advance()
-                loss["sum"] += batch_loss.item() * len(tokens)
-                loss["rows"] += len(tokens)
-                if steps.validates():
-                    best, stopping = _validate(
-                        model,
-                        valid,
-                        tokenizer=tokenizer,
-                        steps=steps,
-                        best=best,
-                        loss=loss,
-                        log=log,
-                        config=config,
-                        device=device,
-                        pad_to=pad_to,
-                    )
-                    loss = {"sum": 0.0, "rows": 0}
-                    model.train()
-                if stopping:
-                    break
-                if steps.saves():
-                    save_training_state(
-                        state_dir,
-                        {
-                            "model": model.state_dict(),
-                            "optimizer": optimizer.state_dict(),
-                            "schedule": schedule.state_dict(),
-                            "rng": rng_state(generators),
-                            "steps": steps.state_dict(),
-                            "best": best,
-                            "loss": loss,
-                            "metrics": log.rows,
-                        },
-                        settings=settings,
-                    )
-                    saved = steps.step
-                if stop.requested:  # the steps after the last save are redone on resume
-                    raise _stopped(saved, steps, state_dir)
-            if stopping:
-                break
-    model.load_state_dict(best["model"])
-
-    metadata = {
-        "kind": "classifier",
-        "task": task,
-        "profiles": list(table.profiles),
-        "pooling": config.pooling,
-        "window_bases": window_bases,
-        "thresholds": best["thresholds"],
-        "best_epoch": best["epoch"],
-        "best_step": best["step"],
-        "valid_mean_auroc": best["auroc"],
-        "model": dataclasses.asdict(encoder_config),
-        "tokenizer": {"k": tokenizer.k, "stride": tokenizer.stride},
-        "finetune": dataclasses.asdict(config),
-        "pretrained": None if pretrained is None else str(pretrained),
-    }
     path = write_model_dir(
-        out, model.cpu(), tokenizer, metadata, extra_files={METRICS_FILE: log.write}
+        out, model.cpu(), tokenizer, metadata, extra_files={METRICS_FILE: loop.log.write}
     )
-    shutil.rmtree(state_dir, ignore_errors=True)  # the model directory supersedes it
+    shutil.rmtree(loop.state_dir, ignore_errors=True)  # the model directory supersedes it
     return path
 
 
@@ -307,71 +168,370 @@ def training_settings(
     }
 
 
-def rows_digest(*tables: LabeledTable) -> str:
-    """SHA-256 (hex) of the tables' profiles, sequences and labels, in order."""
-    digest = hashlib.sha256()
-    for table in tables:
-        digest.update(("\t".join(table.profiles) + f"\n{len(table)}\n").encode())
-        for sequence in table.sequences:
-            digest.update(sequence.encode() + b"\n")
-        digest.update(np.ascontiguousarray(table.labels, dtype=np.float32).tobytes())
-    return digest.hexdigest()
+@dataclasses.dataclass(frozen=True)
+class _Inputs:
+    """What every step trains on and every validation scores.
+
+    train: the N train rows, tokenized batch by batch (`genomix.data.streaming.batch_loader`).
+    labels: (N, P) float32 0/1, the train rows' labels.
+    pad_to: token width T every train and valid input is padded to.
+    window_bases: the longest train or valid row (bp), which T fits.
+    """
+
+    train: LabeledTable
+    labels: torch.Tensor
+    loss_fn: torch.nn.BCEWithLogitsLoss
+    valid: LabeledTable
+    tokenizer: KmerTokenizer
+    device: torch.device
+    pad_to: int
+    window_bases: int
 
 
-def _validate(
-    model: SequenceClassifier,
+@dataclasses.dataclass
+class _Loop:
+    """The training loop's state: what a saved training state holds, and where it is saved."""
+
+    model: SequenceClassifier
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LRScheduler
+    steps: StepSchedule
+    generators: dict[str, torch.Generator]
+    state_dir: Path
+    settings: dict[str, Any]
+    log: MetricsLog = dataclasses.field(default_factory=MetricsLog)
+    # Early stopping: the best validation so far, its weights and thresholds, validations since.
+    best: dict[str, Any] = dataclasses.field(
+        default_factory=lambda: {
+            "auroc": -1.0,
+            "epoch": 0,
+            "step": 0,
+            "model": None,
+            "thresholds": [],
+            "stale": 0,
+        }
+    )
+    # Training loss since the last validation: sum over rows, rows.
+    loss: dict[str, float] = dataclasses.field(default_factory=lambda: {"sum": 0.0, "rows": 0})
+    saved: int = 0  # the step of the last saved state
+
+
+def _build_classifier(
+    n_outputs: int,
+    *,
+    config: FinetuneConfig,
+    pretrained: str | Path | None,
+    model_config: EncoderConfig | None,
+    tokenize_config: TokenizeConfig | None,
+    device: torch.device,
+) -> tuple[SequenceClassifier, KmerTokenizer, EncoderConfig]:
+    """The classifier on `device` (encoder frozen with `config.freeze_encoder`), its tokenizer and
+    its encoder's config: pretrained from `pretrained`, else new from the two configs."""
+    if pretrained is not None:
+        encoder_config = encoder_config_from(read_pretrained_metadata(pretrained))
+        tokenizer = read_tokenizer(pretrained)
+    else:
+        encoder_config = model_config or EncoderConfig()
+        tokenize_config = tokenize_config or TokenizeConfig()
+        tokenizer = KmerTokenizer(tokenize_config.k, tokenize_config.stride)
+    encoder = Encoder(encoder_config, tokenizer.vocab_size)
+    if pretrained is not None:
+        load_pretrained_encoder(encoder, pretrained)
+    model = SequenceClassifier(
+        encoder,
+        n_outputs,
+        pooling=config.pooling,
+        rc_average=config.rc_average,
+        tokenizer=tokenizer,
+    ).to(device)
+    if config.freeze_encoder:
+        freeze_encoder(model)
+    return model, tokenizer, encoder_config
+
+
+def _checked_rows(
+    table: LabeledTable, *, task: str, config: FinetuneConfig, generator: torch.Generator
+) -> tuple[LabeledTable, LabeledTable]:
+    """The (train, valid) rows (`genomix.data.rows.training_rows`, drawn from `generator`), with
+    float32 labels.
+
+    GenomixError unless both splits have rows and some output has both classes in valid.
+    """
+    train, valid = training_rows(
+        table,
+        task=task,
+        max_train_rows=config.max_train_rows,
+        max_eval_rows=config.max_eval_rows,
+        generator=generator,
+    )
+    train, valid = _float_labels(train), _float_labels(valid)
+    if len(train.sequences) == 0 or len(valid.sequences) == 0:
+        raise GenomixError(
+            f"the table has {len(train.sequences)} train and {len(valid.sequences)} valid rows; "
+            "both splits need rows"
+        )
+    if not any(has_both_classes(valid.labels[:, j]) for j in range(len(valid.profiles))):
+        raise GenomixError(
+            "the valid split has no output with both positives and negatives, so early stopping "
+            "and thresholds have nothing to go by; hold out other chromosomes or rows"
+        )
+    return train, valid
+
+
+def _train_inputs(
+    train: LabeledTable,
     valid: LabeledTable,
     *,
     tokenizer: KmerTokenizer,
-    steps: StepSchedule,
-    best: dict[str, Any],
-    loss: dict[str, float],
-    log: MetricsLog,
-    config: FinetuneConfig,
+    max_tokens: int,
     device: torch.device,
-    pad_to: int,
-) -> tuple[dict[str, Any], bool]:
-    """Score the valid rows, log them with the training loss since the last validation, update
-    the best validation; returns (best, whether to stop early).
+) -> _Inputs:
+    """What training needs of the rows: the token width that fits the longest train or valid row
+    (GenomixError when a train row needs more than `max_tokens`), and the loss, weighted with
+    `genomix.data.rows.positive_weight` of the train labels."""
+    train_lengths = sequence_lengths(train.sequences)
+    window_bases = int(max(train_lengths.max(), sequence_lengths(valid.sequences).max()))
+    check_token_budget(tokenizer, int(train_lengths.max()), max_tokens=max_tokens)
+    pad_to = tokenizer.tokens_for_length(window_bases) + 1
+    labels = torch.from_numpy(train.labels)
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=positive_weight(train.labels).to(device))
+    return _Inputs(train, labels, loss_fn, valid, tokenizer, device, pad_to, window_bases)
 
-    pad_to: token width T of the training inputs (N, T), which the valid rows are padded to.
-    """
-    probabilities = score_sequences(
-        model,
-        tokenizer,
-        valid.sequences,
+
+def _start_loop(
+    model: SequenceClassifier,
+    *,
+    n_rows: int,
+    config: FinetuneConfig,
+    generator: torch.Generator,
+    state_dir: Path,
+    settings: dict[str, Any],
+) -> _Loop:
+    """The loop over `n_rows` train rows: its step schedule (each epoch's order drawn from
+    `generator`), optimizer and learning-rate schedule, resumed from the state saved in
+    `state_dir` when one was saved with the same `settings`."""
+    steps = StepSchedule(
+        n_rows,
         batch_size=config.batch_size,
-        device=device,
-        pad_to=pad_to,
+        epochs=config.epochs,
+        max_steps=config.max_steps,
+        eval_every=config.eval_every,
+        checkpoint_every=config.checkpoint_every,
+        generator=generator,
+    )
+    total_steps = steps.total_steps
+    optimizer = build_optimizer(model, lr=config.lr, weight_decay=config.weight_decay)
+    schedule = warmup_cosine(
+        optimizer, warmup_steps=int(config.warmup_fraction * total_steps), total_steps=total_steps
+    )
+    generators = {"rows": generator, **module_generators(model)}
+    loop = _Loop(model, optimizer, schedule, steps, generators, state_dir, settings)
+    state = load_training_state(state_dir, settings=settings)
+    if state is not None:
+        restore_training_state(
+            state, model=model, optimizer=optimizer, schedule=schedule, generators=generators
+        )
+        loop.log.rows, loop.best, loop.loss = state["metrics"], state["best"], state["loss"]
+        steps.load_state_dict(state["steps"])
+        loop.saved = steps.step
+        logger.info("resuming after %s (%s)", _position(steps), state_dir)
+    return loop
+
+
+def _train(
+    loop: _Loop, inputs: _Inputs, *, task: str, config: FinetuneConfig, progress: bool | None
+) -> None:
+    """Run the loop's epochs from where it stands to the end or an early stop."""
+    logger.info(
+        "fine-tuning %s head (%d outputs) on %d train / %d valid rows, %d-token inputs",
+        task,
+        inputs.labels.shape[1],
+        len(inputs.train.sequences),
+        len(inputs.valid.sequences),
+        inputs.pad_to,
+    )
+    with StopSignal() as stop:
+        for epoch, batches in loop.steps.epoch_batches():
+            if _train_epoch(
+                loop, inputs, epoch, batches, config=config, stop=stop, progress=progress
+            ):
+                return  # early stop
+
+
+def _train_epoch(
+    loop: _Loop,
+    inputs: _Inputs,
+    epoch: int,
+    batches: list[torch.Tensor],
+    *,
+    config: FinetuneConfig,
+    stop: StopSignal,
+    progress: bool | None,
+) -> bool:
+    """Train on one epoch's (rest of its) batches, validating and saving the state when the step
+    schedule says so; returns whether early stopping ends training.
+
+    batches: (B,) int64 row indices each. Raises TrainingStopped after a step once SIGTERM came.
+    """
+    loop.model.train()
+    loader = batch_loader(
+        inputs.train.sequences,
+        inputs.labels,
+        batches,
+        tokenizer=inputs.tokenizer,
+        pad_to=inputs.pad_to,
+        num_workers=config.num_workers,
+    )
+    for tokens, padding, labels in tqdm(
+        loader, desc=f"epoch {epoch}", unit="batch", disable=hide_progress(progress)
+    ):
+        _train_step(loop, inputs, tokens, padding, labels, epoch=epoch)
+        if loop.steps.validates():
+            auroc, probabilities = _validate(loop, inputs, batch_size=config.batch_size)
+            stopping = _track_best(
+                loop, inputs.valid, auroc, probabilities, patience=config.patience
+            )
+            loop.loss = {"sum": 0.0, "rows": 0}
+            loop.model.train()
+            if stopping:
+                return True
+        if loop.steps.saves():
+            _save_state(loop)
+        if stop.requested:  # the steps after the last save are redone on resume
+            raise _stopped(loop.saved, loop.steps, loop.state_dir)
+    return False
+
+
+def _train_step(
+    loop: _Loop,
+    inputs: _Inputs,
+    tokens: torch.Tensor,
+    padding: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    epoch: int,
+) -> None:
+    """One optimizer step on a batch, adding its loss to `loop.loss`.
+
+    tokens: (B, T) int64; padding: (B, T) bool, True at padding; labels: (B, P) float32.
+    """
+    model, device = loop.model, inputs.device
+    logits = model(tokens.to(device), padding.to(device))
+    batch_loss = inputs.loss_fn(logits, labels.to(device))
+    if not torch.isfinite(batch_loss):
+        raise GenomixError(
+            f"fine-tuning diverged (loss {batch_loss.item()}) in epoch {epoch}; lower finetune.lr"
+        )
+    loop.optimizer.zero_grad(set_to_none=True)
+    (batch_loss + model.encoder.aux_loss()).backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    loop.optimizer.step()
+    model.encoder.after_step()
+    loop.schedule.step()
+    loop.steps.advance()
+    loop.loss["sum"] += batch_loss.item() * len(tokens)
+    loop.loss["rows"] += len(tokens)
+
+
+def _validate(loop: _Loop, inputs: _Inputs, *, batch_size: int) -> tuple[float, np.ndarray]:
+    """Score the valid rows and log their mean AUROC with the training loss since the last
+    validation; returns (mean AUROC, probabilities (N_valid, P))."""
+    valid = inputs.valid
+    probabilities = score_sequences(
+        loop.model,
+        inputs.tokenizer,
+        valid.sequences,
+        batch_size=batch_size,
+        device=inputs.device,
+        pad_to=inputs.pad_to,
     )
     auroc = mean_auroc(valid.labels, probabilities)
-    log.append(
+    loop.log.append(
         {
-            "epoch": steps.epoch,
-            "step": steps.step,
-            "train_loss": loss["sum"] / loss["rows"],
+            "epoch": loop.steps.epoch,
+            "step": loop.steps.step,
+            "train_loss": loop.loss["sum"] / loop.loss["rows"],
             "valid_mean_auroc": auroc,
         }
     )
-    if auroc > best["auroc"]:
+    return auroc, probabilities
+
+
+def _track_best(
+    loop: _Loop, valid: LabeledTable, auroc: float, probabilities: np.ndarray, *, patience: int
+) -> bool:
+    """Keep this validation's weights and F1 thresholds in `loop.best` when its mean AUROC beats
+    the best so far; returns whether `patience` validations in a row brought no gain.
+
+    probabilities: (N_valid, P) of the valid rows.
+    """
+    if auroc > loop.best["auroc"]:
         thresholds = [
             best_f1_threshold(valid.labels[:, j], probabilities[:, j])
             for j in range(valid.labels.shape[1])
         ]
-        model_state = copy.deepcopy(model.state_dict())
-        return {
+        loop.best = {
             "auroc": auroc,
-            "epoch": steps.epoch,
-            "step": steps.step,
-            "model": model_state,
+            "epoch": loop.steps.epoch,
+            "step": loop.steps.step,
+            "model": copy.deepcopy(loop.model.state_dict()),
             "thresholds": thresholds,
             "stale": 0,
-        }, False
-    best = {**best, "stale": best["stale"] + 1}
-    if best["stale"] >= config.patience:
-        logger.info("early stop: no validation gain in %d validations", best["stale"])
-        return best, True
-    return best, False
+        }
+        return False
+    loop.best = {**loop.best, "stale": loop.best["stale"] + 1}
+    if loop.best["stale"] >= patience:
+        logger.info("early stop: no validation gain in %d validations", loop.best["stale"])
+        return True
+    return False
+
+
+def _save_state(loop: _Loop) -> None:
+    """Save everything a rerun needs to go on after this step to `loop.state_dir`."""
+    save_training_state(
+        loop.state_dir,
+        {
+            "model": loop.model.state_dict(),
+            "optimizer": loop.optimizer.state_dict(),
+            "schedule": loop.schedule.state_dict(),
+            "rng": rng_state(loop.generators),
+            "steps": loop.steps.state_dict(),
+            "best": loop.best,
+            "loss": loop.loss,
+            "metrics": loop.log.rows,
+        },
+        settings=loop.settings,
+    )
+    loop.saved = loop.steps.step
+
+
+def _model_metadata(
+    task: str,
+    profiles: Sequence[str],
+    *,
+    config: FinetuneConfig,
+    window_bases: int,
+    best: dict[str, Any],
+    encoder_config: EncoderConfig,
+    tokenizer: KmerTokenizer,
+    pretrained: str | Path | None,
+) -> dict[str, Any]:
+    """The classifier's metadata (JSON-able): what predict needs, and how it was trained."""
+    return {
+        "kind": "classifier",
+        "task": task,
+        "profiles": list(profiles),
+        "pooling": config.pooling,
+        "window_bases": window_bases,
+        "thresholds": best["thresholds"],
+        "best_epoch": best["epoch"],
+        "best_step": best["step"],
+        "valid_mean_auroc": best["auroc"],
+        "model": dataclasses.asdict(encoder_config),
+        "tokenizer": {"k": tokenizer.k, "stride": tokenizer.stride},
+        "finetune": dataclasses.asdict(config),
+        "pretrained": None if pretrained is None else str(pretrained),
+    }
 
 
 def _position(steps: StepSchedule) -> str:
@@ -394,54 +554,6 @@ def _stopped(saved: int, steps: StepSchedule, state_dir: Path) -> TrainingStoppe
     )
 
 
-def training_rows(
-    table: LabeledTable,
-    *,
-    task: str,
-    max_train_rows: int,
-    max_eval_rows: int,
-    generator: torch.Generator,
-) -> tuple[LabeledTable, LabeledTable]:
-    """The (train, valid) rows fine-tuning uses: each split capped, train first, then valid, from
-    `generator` (seeded with `finetune.seed`); `genomix.baselines` draws the same rows with it.
-
-    Chromatin profiles are rare (1-5% positives): a capped training sample keeps their positives.
-    """
-    train = cap_rows(
-        table.subset("train"), max_train_rows, generator, enrich_positives=task == "chromatin"
-    )
-    valid = cap_rows(table.subset("valid"), max_eval_rows, generator)
-    return train, valid
-
-
-def cap_rows(
-    table: LabeledTable, limit: int, generator: torch.Generator, *, enrich_positives: bool = False
-) -> LabeledTable:
-    """At most `limit` rows (0 = all), a seeded sample.
-
-    With `enrich_positives`, rows with any positive label fill up to half of the sample before
-    the rest is drawn from the other rows, so rare profiles keep positives and the sample keeps
-    all-negative background rows.
-    """
-    n = len(table.sequences)
-    if limit == 0 or n <= limit:
-        return table
-    order = torch.randperm(n, generator=generator).numpy()
-    if enrich_positives:
-        has_positive = table.labels[order].any(axis=1)
-        positives = order[has_positive][: limit // 2]
-        others = order[~np.isin(order, positives)][: limit - len(positives)]
-        order = np.concatenate([positives, others])
-    return table.subset(np.sort(order[:limit]))
-
-
 def _float_labels(table: LabeledTable) -> LabeledTable:
     """The table with float32 labels (a streamed table keeps them as uint8 until capped)."""
     return dataclasses.replace(table, labels=table.labels.astype(np.float32, copy=False))
-
-
-def _positive_weight(labels: np.ndarray) -> torch.Tensor:
-    """Per-output negatives/positives (BCE pos_weight), so rare profiles are not ignored."""
-    positives = labels.sum(axis=0)
-    negatives = len(labels) - positives
-    return torch.from_numpy(negatives / np.maximum(positives, 1.0)).float().clamp(max=100.0)

@@ -23,12 +23,12 @@ from genomix.checkpoint import load_classifier
 from genomix.errors import GenomixError
 from genomix.heads import SequenceClassifier
 from genomix.kmers import KmerTokenizer
+from genomix.runtime import hide_progress, resolve_device
 from genomix.scoring import score_sequences
 from genomix.seqio.fasta import FastaRecord, stream_fasta
 from genomix.seqio.genome import open_genome
 from genomix.seqio.outputs import open_table
 from genomix.seqio.regions import GenomicRecord, read_bed_records
-from genomix.train import hide_progress, resolve_device
 from genomix.windows import AGGREGATES, n_fraction, scored_records, window_starts
 
 logger = logging.getLogger(__name__)

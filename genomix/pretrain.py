@@ -36,6 +36,7 @@ from genomix.data.pretrain import (
 )
 from genomix.errors import GenomixError
 from genomix.model import EncoderConfig, MaskedLanguageModel
+from genomix.runtime import hide_progress
 from genomix.train import (
     MetricsLog,
     Processes,
@@ -44,7 +45,6 @@ from genomix.train import (
     autocast,
     build_optimizer,
     check_precision,
-    hide_progress,
     module_generators,
     open_tensorboard,
     restore_training_state,

@@ -28,11 +28,11 @@ from tqdm import tqdm
 
 from genomix.checkpoint import load_classifier
 from genomix.errors import GenomixError
+from genomix.runtime import hide_progress, resolve_device
 from genomix.scoring import score_sequences
 from genomix.seqio.fasta import normalize_sequence
 from genomix.seqio.genome import fetch_sequence, open_genome
 from genomix.seqio.outputs import open_table, output_format_of
-from genomix.train import hide_progress, resolve_device
 
 logger = logging.getLogger(__name__)
 

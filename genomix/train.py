@@ -1,5 +1,5 @@
-"""Training policy shared by pretraining and fine-tuning: device, torchrun processes, precision,
-optimizer, schedule, stop signal, RNG state, log."""
+"""Training policy shared by pretraining and fine-tuning: torchrun processes, precision,
+optimizer, schedule, stop signal, RNG state, log (the device: `genomix.runtime`)."""
 
 from __future__ import annotations
 
@@ -23,37 +23,11 @@ import torch.distributed as dist
 from torch import nn
 
 from genomix.errors import GenomixError
+from genomix.runtime import resolve_device
 
 logger = logging.getLogger(__name__)
 
 PRECISIONS = ("fp32", "bf16")
-
-
-def resolve_device(name: str, *, index: int | None = None) -> torch.device:
-    """'auto' -> cuda when present, else cpu; 'cuda' without a GPU is an error. Logs the choice.
-
-    `index` picks one GPU (a torchrun process's LOCAL_RANK); it is ignored on the CPU.
-    """
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    elif name == "cuda" and not torch.cuda.is_available():
-        raise GenomixError("device 'cuda' was asked for, but torch sees no CUDA GPU")
-    elif name not in ("cpu", "cuda"):
-        raise GenomixError(f"device '{name}' is not one of auto, cpu, cuda")
-    if name == "cuda" and index is not None:
-        if index >= torch.cuda.device_count():
-            raise GenomixError(
-                f"process {index} of this node needs GPU {index}, but torch sees "
-                f"{torch.cuda.device_count()}; start at most that many processes per node"
-            )
-        torch.cuda.set_device(index)
-        device = torch.device("cuda", index)
-    else:
-        device = torch.device(name)
-    logger.info(
-        "device: %s%s", device, f" ({torch.cuda.get_device_name()})" if name == "cuda" else ""
-    )
-    return device
 
 
 @dataclass(frozen=True)
@@ -320,11 +294,6 @@ def open_tensorboard(directory: Path, *, purge_step: int | None = None) -> Any |
     except ImportError:
         return None
     return SummaryWriter(str(directory), purge_step=purge_step)
-
-
-def hide_progress(progress: bool | None) -> bool | None:
-    """tqdm's `disable` for a progress choice: None = show only when stderr is a terminal."""
-    return None if progress is None else not progress
 
 
 def _format(value: float | int | str) -> str:

@@ -35,12 +35,12 @@ from tqdm import tqdm
 
 from genomix.errors import GenomixError
 from genomix.predict import Predictor, load_predictor
+from genomix.runtime import hide_progress
 from genomix.scoring import score_logits, sigmoid
 from genomix.seqio.fasta import is_readable_input, normalize_sequence, open_bytes
 from genomix.seqio.genome import fetch_sequence, open_genome
 from genomix.seqio.outputs import open_table
 from genomix.seqio.regions import describe_chromosomes, match_chromosome
-from genomix.train import hide_progress
 
 logger = logging.getLogger(__name__)
 

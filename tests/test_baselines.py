@@ -11,6 +11,7 @@ import torch
 from conftest import DEMO, PROMOTERS, TINY_MODEL
 from sklearn.metrics import roc_auc_score
 
+import genomix.data.rows
 import genomix.finetune
 from genomix.baselines import (
     finetune_rows,
@@ -61,13 +62,13 @@ def test_baseline_rows_are_the_fine_tuning_rows(
 ) -> None:
     """Record what fine-tuning samples (chromatin task: positive enrichment) and compare."""
     sampled: list[LabeledTable] = []
-    cap_rows = genomix.finetune.cap_rows
+    cap_rows = genomix.data.rows.cap_rows
 
     def recording(*args, **kwargs):
         sampled.append(cap_rows(*args, **kwargs))
         return sampled[-1]
 
-    monkeypatch.setattr(genomix.finetune, "cap_rows", recording)
+    monkeypatch.setattr(genomix.data.rows, "cap_rows", recording)
     config = FinetuneConfig(
         epochs=1, batch_size=16, max_train_rows=40, max_eval_rows=24, seed=5, device="cpu"
     )

@@ -22,9 +22,10 @@ from conftest import TINY_MODEL
 import genomix.finetune
 from genomix.checkpoint import STATE_FILE, save_training_state, training_state_dir
 from genomix.config import FinetuneConfig, TokenizeConfig
+from genomix.data.rows import training_rows
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
-from genomix.finetune import finetune, training_rows, training_settings
+from genomix.finetune import finetune, training_settings
 from genomix.kmers import KmerTokenizer
 from genomix.train import TrainingStopped
 

@@ -15,11 +15,12 @@ from conftest import TINY_MODEL
 
 from genomix.config import FinetuneConfig, TokenizeConfig
 from genomix.data.genome_windows import GenomeWindows
+from genomix.data.rows import rows_digest, training_rows
 from genomix.data.streaming import batch_loader, check_token_budget
 from genomix.data.tables import read_labeled_table
 from genomix.data.window_table import read_window_table
 from genomix.errors import GenomixError
-from genomix.finetune import finetune, rows_digest, training_rows
+from genomix.finetune import finetune
 from genomix.kmers import KmerTokenizer
 from genomix.scoring import encode_sequences
 

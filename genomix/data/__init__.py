@@ -1,1 +1,2 @@
-"""Labelled data sets: build them from a genome (``labels``) and read them back (``tables``)."""
+"""Labelled data sets: build them from a genome (``labels``), read them back (``tables``) and
+pick the rows each model trains, validates and is evaluated on (``rows``)."""
