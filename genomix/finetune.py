@@ -35,6 +35,7 @@ from genomix.metrics import best_f1_threshold, has_both_classes, mean_auroc
 from genomix.model import Encoder, EncoderConfig
 from genomix.scoring import score_sequences
 from genomix.steps import StepSchedule
+from genomix.tasks import get_task
 from genomix.train import (
     MetricsLog,
     StopSignal,
@@ -51,7 +52,6 @@ from genomix.train import (
 
 logger = logging.getLogger(__name__)
 
-TASKS = ("promoter", "chromatin")
 METRICS_FILE = "metrics.csv"
 # Options that change where training runs, not what it computes: a resumed run may change them.
 RESUMABLE_CHANGES = frozenset({"device", "num_workers"})
@@ -69,6 +69,9 @@ def finetune(
     progress: bool | None = None,
 ) -> Path:
     """Train a SequenceClassifier on the table's train rows and write the model directory `out`.
+
+    `task` names a task kind (`genomix.tasks`; the legacy 'promoter'/'chromatin' name theirs),
+    saved with the model by its kind's name.
 
     The encoder comes from `pretrained` (a `genomix pretrain` model directory) or, without it, is
     built from scratch from `model_config` and `tokenize_config`. Training runs `config.epochs`
@@ -88,8 +91,7 @@ def finetune(
     TrainingStopped; steps after the last save are redone on resume. The state is deleted once
     the model directory is written.
     """
-    if task not in TASKS:
-        raise GenomixError(f"task '{task}' is not one of {', '.join(TASKS)}")
+    task = get_task(task).name  # a legacy head name is saved as its kind
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
     if pretrained is not None:
@@ -405,10 +407,14 @@ def training_rows(
     """The (train, valid) rows fine-tuning uses: each split capped, train first, then valid, from
     `generator` (seeded with `finetune.seed`); `genomix.baselines` draws the same rows with it.
 
-    Chromatin profiles are rare (1-5% positives): a capped training sample keeps their positives.
+    A task kind with rare outputs (multilabel: 1-5% positives per profile) keeps their positives
+    in a capped training sample (`Task.enrich_positives`).
     """
     train = cap_rows(
-        table.subset("train"), max_train_rows, generator, enrich_positives=task == "chromatin"
+        table.subset("train"),
+        max_train_rows,
+        generator,
+        enrich_positives=get_task(task).enrich_positives,
     )
     valid = cap_rows(table.subset("valid"), max_eval_rows, generator)
     return train, valid
