@@ -115,9 +115,7 @@ def score_models(
                 f"{len(other_metadata['profiles'])}) differ from those of {model_dir} "
                 f"({metadata['task']}, {len(metadata['profiles'])}); it cannot be compared"
             )
-        other_pad = other_tokenizer.tokens_for_length(
-            max(longest, other_metadata["window_bases"])
-        )
+        other_pad = other_tokenizer.tokens_for_length(max(longest, other_metadata["window_bases"]))
         probabilities[name] = score_sequences(
             other.to(torch_device),
             other_tokenizer,
