@@ -1,6 +1,7 @@
 # genomix: fetch -> tokenize -> pretrain -> finetune -> evaluate -> explain -> report.
 # Rules call the `genomix` CLI (see workflows/*.smk); `snakemake -c2` runs config.yaml end to end.
 import os
+from importlib.resources import files
 
 import yaml
 from snakemake.utils import min_version, validate
@@ -32,7 +33,8 @@ for path in workflow.config_settings.configfiles:
         config["model"] = given["model"]
 
 
-validate(config, schema="workflows/schemas/config.schema.yaml")
+# The schema shipped in the package: the one the CLI checks each stage's flags against.
+validate(config, schema=str(files("genomix") / "config.schema.yaml"))
 
 
 include: "workflows/common.smk"

@@ -57,6 +57,32 @@ def test_dry_run_plans_every_stage(tmp_path: Path) -> None:
         assert rule in result.stdout
 
 
+def test_token_shards_are_keyed_by_their_tokenizer(tmp_path: Path) -> None:
+    # Two runs with another k: each pretrains on its own shard, so neither replaces the other's.
+    shards = {}
+    for k in (6, 4):
+        config = tmp_path / f"k{k}.yaml"
+        config.write_text(yaml.safe_dump({"run": f"k{k}", "tokenize": {"k": k, "stride": 1}}))
+        result = _dry_run_commands(tmp_path, ROOT / "tests" / "smoke.yaml", config)
+        assert result.returncode == 0, result.stderr
+        shards[k] = set(re.findall(r"results/tokens/\S+\.npy", result.stdout))
+        assert f"--k {k} --stride 1" in result.stdout
+    assert shards[6] == {
+        "results/tokens/dm3_segments.k6s1.npy",
+        "results/tokens/human_chr20.k6s1.npy",
+    }
+    assert shards[4] == {
+        "results/tokens/dm3_segments.k4s1.npy",
+        "results/tokens/human_chr20.k4s1.npy",
+    }
+
+
+def test_the_workflow_validates_against_the_package_schema() -> None:
+    # One schema, shipped in the package (importlib.resources), no copy or link in workflows/.
+    assert not (ROOT / "workflows" / "schemas").exists()
+    assert 'files("genomix") / "config.schema.yaml"' in (ROOT / "Snakefile").read_text()
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [

@@ -4,7 +4,7 @@ import re
 import shlex
 import urllib.parse
 
-from genomix.config import HEAD_OVERRIDES, WORKFLOW_KEYS, FinetuneConfig
+from genomix.config import HEAD_OVERRIDES, WORKFLOW_KEYS, FinetuneConfig, TokenizeConfig
 
 RUN = config["run"]
 ENV = "envs/genomix.yaml"
@@ -144,8 +144,14 @@ def encoder_flags(name):
     return f"{cli_flags(model)} {cli_flags(pretrain, exclude=WORKFLOW_KEYS['pretrain'])}"
 
 
+def token_shard(genome):
+    """The token shard of a genome under the run's tokenizer: results/tokens/<genome>.k<k>s<stride>.npy
+    (keyed by the tokenizer, so runs with another k or stride keep their own)."""
+    tokenize = {"k": TokenizeConfig.k, "stride": TokenizeConfig.stride, **config["tokenize"]}
+    return f"results/tokens/{genome}.k{tokenize['k']}s{tokenize['stride']}.npy"
+
+
 def encoder_shards(wildcards):
     """The token shards one encoder pretrains on."""
-    genomes = ENCODERS[wildcards.encoder][1]["genomes"]
-    return [f"results/tokens/{genome}.npy" for genome in genomes]
+    return [token_shard(genome) for genome in ENCODERS[wildcards.encoder][1]["genomes"]]
 

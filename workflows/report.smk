@@ -52,10 +52,11 @@ rule report:
         pretrain_metrics=lambda wc, input: shlex.join(
             f"{directory}/metrics.csv" for directory in input.pretrained
         ),
+        heads="--heads promoter=binary chromatin=multilabel",
     shell:
-        "genomix report --chromatin {input.chromatin:q} --promoter {input.promoter:q} "
-        "--chromatin-predictions {input.chromatin_predictions:q} "
-        "--promoter-predictions {input.promoter_predictions:q} "
+        "genomix report {params.heads} --metrics promoter={input.promoter:q} "
+        "chromatin={input.chromatin:q} --predictions promoter={input.promoter_predictions:q} "
+        "chromatin={input.chromatin_predictions:q} "
         "--pretrain-metrics {params.pretrain_metrics} "
         "--finetune-metrics promoter={input.promoter_model:q}/metrics.csv "
         "chromatin={input.chromatin_model:q}/metrics.csv --benchmarks {input.benchmarks:q} "
