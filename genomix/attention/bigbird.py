@@ -279,3 +279,4 @@ class BigBirdAttention(ProjectedAttention):
         if padding_mask is not None:
             out = out * padding_mask[:, None, :, None]
         return out
+
