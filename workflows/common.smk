@@ -14,7 +14,7 @@ HEADS = config["heads"]
 
 def run_path(*parts):
     """results/<run>/<parts...>: every file of this run (wildcards such as "{head}" pass through)."""
-    return "/".join(("results", RUN, *parts))
+    return os.path.join("results", RUN, *parts)
 
 
 def log_path(name):
@@ -200,3 +200,8 @@ def encoder_shards(wildcards):
     """The token shards one encoder pretrains on."""
     return [token_shard(genome) for genome in ENCODERS[wildcards.encoder][1]["genomes"]]
 
+
+
+def head_pairs(flag, paths):
+    """FLAG HEAD=PATH ... for every head (paths: head -> path)."""
+    return shlex.join([flag, *(f"{head}={path}" for head, path in paths.items())])

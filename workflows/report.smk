@@ -9,11 +9,6 @@ STAGE_BENCHMARKS = [
 ]
 
 
-def head_pairs(flag, paths):
-    """FLAG HEAD=PATH ... for every head (paths: head -> path)."""
-    return shlex.join([flag, *(f"{head}={path}" for head, path in paths.items())])
-
-
 rule report:
     """Markdown summary: verdict against baselines, each head's section (its task kind's tables
     and plots), ROC/PR curves, MLM and fine-tuning curves, top-record logos, stage run times."""
