@@ -141,7 +141,7 @@ def test_smoke_run_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     report = (tmp_path / "results/smoke/report.md").read_text()
     assert "chromatin profiles" in report and "report_chromatin_auroc.png" in report
     shared = pd.read_csv(tmp_path / "results/smoke/promoter_shared_metrics.tsv", sep="\t")
-    assert shared["profile"].tolist() == ["promoter"]
+    assert shared["profile"].tolist() == ["promoter", "mean", "median"]
     assert "## promoter_shared (test split)" in report
     assert (tmp_path / "results/smoke/report_chromatin_auroc.png").stat().st_size > 1000
     assert "## Which bases drive the calls" in report
