@@ -1,6 +1,7 @@
 # genomix: fetch -> tokenize -> pretrain -> finetune -> evaluate -> explain -> report.
 # Rules call the `genomix` CLI (see workflows/*.smk); `snakemake -c2` runs config.yaml end to end.
 import os
+from importlib.resources import files
 
 import yaml
 from snakemake.utils import min_version, validate
@@ -21,15 +22,17 @@ configfile: os.path.join(workflow.basedir, "config.yaml")
 for path in workflow.config_settings.configfiles:
     with open(path) as handle:
         given = yaml.safe_load(handle) or {}
+    given_heads = given.get("heads") or {}
     if "genomes" in given:
         config["genomes"] = given["genomes"]
         # Nor the demo heads' own encoders (pretrained on demo genomes), unless given again.
-        for head in ("promoter", "chromatin"):
+        for head, settings in config["heads"].items():
             for key in ("model", "pretrain"):
-                if key not in given.get(head, {}):
-                    config[head].pop(key, None)
-    if "peaks" in given.get("chromatin", {}):
-        config["chromatin"]["peaks"] = given["chromatin"]["peaks"]
+                if key not in (given_heads.get(head) or {}):
+                    settings.pop(key, None)
+    for head, settings in given_heads.items():
+        if "peaks" in (settings or {}):
+            config["heads"][head]["peaks"] = settings["peaks"]
     if "preset" in given.get("model", {}):
         config["model"] = given["model"]
     attention = given.get("model", {}).get("attention")
@@ -47,7 +50,8 @@ for head in ("promoter", "chromatin"):
         config[head]["model"] = nest_attention({**shared, **own})
 
 
-validate(config, schema="workflows/schemas/config.schema.yaml")
+# The schema shipped in the package: the one the CLI checks each stage's flags against.
+validate(config, schema=str(files("genomix") / "config.schema.yaml"))
 
 
 include: "workflows/common.smk"
@@ -76,8 +80,6 @@ if "sweep" in config:
 rule all:
     input:
         expand("results/genomes/{genome}.fa.fai", genome=config["genomes"]),
-        f"results/{RUN}/chromatin_auroc.tsv",
-        f"results/{RUN}/promoter_metrics.tsv",
-        f"results/{RUN}/explain/promoter.parquet",
-        f"results/{RUN}/explain/chromatin.parquet",
-        f"results/{RUN}/report.md",
+        [run_path(f"{head}_metrics.tsv") for head in HEADS],
+        [run_path("explain", f"{head}.parquet") for head in HEADS],
+        run_path("report.md"),

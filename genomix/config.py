@@ -29,7 +29,7 @@ SCHEMA_PATH = files("genomix") / "config.schema.yaml"
 
 # Keys of a config section that name workflow inputs (paths, genome names): the Snakefile turns
 # them into a rule's inputs, so they are not fields of the stage dataclass.
-# Keys of the `promoter` and `chromatin` sections that override `finetune` for that head alone.
+# Keys of a head (config `heads`) that override `finetune` for that head alone.
 HEAD_OVERRIDES = frozenset(
     {"epochs", "max_steps", "eval_every", "checkpoint_every", "max_train_rows", "lr", "pooling"}
 )
@@ -39,10 +39,13 @@ HEAD_ENCODER = frozenset({"model", "pretrain"})
 
 WORKFLOW_KEYS: Mapping[str, frozenset[str]] = {
     "pretrain": frozenset({"genomes", "gpus"}),
-    "promoter": frozenset({"table", "tss", "genome", "bed_upstream", "valid_chroms", "test_chroms"})
+    # heads by task kind (the schema's $defs): a binary head's keys are all workflow keys
+    "binary": frozenset(
+        {"task", "table", "tss", "genome", "bed_upstream", "valid_chroms", "test_chroms"}
+    )
     | HEAD_OVERRIDES
     | HEAD_ENCODER,
-    "chromatin": frozenset({"genome", "peaks"}) | HEAD_OVERRIDES | HEAD_ENCODER,
+    "multilabel": frozenset({"task", "genome", "peaks"}) | HEAD_OVERRIDES | HEAD_ENCODER,
     "evaluate": frozenset({"pretraining_gain"}),
     "scan": frozenset({"head", "genome", "parts"}),
     "explain": frozenset({"records"}),
@@ -301,6 +304,13 @@ def _named_branch(error: jsonschema.ValidationError) -> jsonschema.ValidationErr
     return jsonschema.exceptions.best_match(named[0]) if len(named) == 1 else error
 
 
+def section_schema(section: str) -> dict[str, Any]:
+    """The schema of one section: a top-level one (a stage), else a head's task kind (`$defs`:
+    binary, multilabel)."""
+    schema = load_schema()
+    return schema["properties"].get(section) or schema["$defs"][section]
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
     error = _named_branch(error)
     key = ".".join(str(part) for part in error.absolute_path) or "(top level)"
@@ -309,7 +319,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
 
 def validate_section(values: Mapping[str, Any], section: str, *, source: str) -> None:
     """Check one stage's values against its schema section; errors name `source` and the key."""
-    schema = load_schema()["properties"][section]
+    schema = section_schema(section)
     error = jsonschema.exceptions.best_match(
         jsonschema.Draft202012Validator(schema).iter_errors(dict(values))
     )
@@ -348,7 +358,7 @@ def _without_none(kind: Any) -> Any:
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type, section: str) -> None:
     """Add one `--flag` per field of dataclass `cls`, documented from the schema's `section`."""
-    schema = load_schema()["properties"][section]["properties"]
+    schema = section_schema(section)["properties"]
     hints = typing.get_type_hints(cls)
     group = parser.add_argument_group(f"{section} options (config.yaml section `{section}`)")
     for field in dataclasses.fields(cls):

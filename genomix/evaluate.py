@@ -29,6 +29,7 @@ from genomix.metrics import (
 )
 from genomix.runtime import resolve_device
 from genomix.scoring import score_sequences
+from genomix.tasks import get_task
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +46,8 @@ class HeldOutScores:
         rows: the N scored rows (P profiles).
         split: the split they come from.
         probabilities: model name -> (N, P) float, the transformer (`MODEL`) first.
-        thresholds: model name -> P thresholds chosen on the validation rows (promoter task),
-            or None (chromatin task: no calls).
+        thresholds: model name -> P thresholds chosen on the validation rows (a task kind that
+            makes calls, e.g. binary), or None (multilabel: no calls).
     """
 
     rows: LabeledTable
@@ -74,8 +75,8 @@ def score_models(
     with its own threshold, so `metrics_table` gives the model's gain over it with a paired
     interval. `config` (default `EvaluateConfig()`: no baselines) names the baselines. Each is
     first trained on the rows fine-tuning used (the model's own caps and seed,
-    `genomix.baselines.finetune_rows`), then scores the same rows; for the promoter task its
-    threshold is chosen on the validation rows, as fine-tuning's is.
+    `genomix.baselines.finetune_rows`), then scores the same rows; for a task kind that makes
+    calls its threshold is chosen on the validation rows, as fine-tuning's is.
     """
     config = config or EvaluateConfig()
     model, tokenizer, metadata = load_classifier(model_dir)
@@ -101,12 +102,12 @@ def score_models(
             pad_to=pad_to,
         )
     }
-    promoter = metadata["task"] == "promoter"
-    thresholds = {MODEL: metadata["thresholds"]} if promoter else None
+    task = get_task(metadata["task"])
+    thresholds = {MODEL: metadata["thresholds"]} if task.makes_calls else None
     for name, directory in (compare or {}).items():
         other, other_tokenizer, other_metadata = load_classifier(directory)
-        if (other_metadata["task"], other_metadata["profiles"]) != (
-            metadata["task"],
+        if (get_task(other_metadata["task"]), other_metadata["profiles"]) != (
+            task,
             metadata["profiles"],
         ):
             raise GenomixError(
@@ -114,9 +115,7 @@ def score_models(
                 f"{len(other_metadata['profiles'])}) differ from those of {model_dir} "
                 f"({metadata['task']}, {len(metadata['profiles'])}); it cannot be compared"
             )
-        other_pad = other_tokenizer.tokens_for_length(
-            max(longest, other_metadata["window_bases"])
-        )
+        other_pad = other_tokenizer.tokens_for_length(max(longest, other_metadata["window_bases"]))
         probabilities[name] = score_sequences(
             other.to(torch_device),
             other_tokenizer,
@@ -163,7 +162,7 @@ def metrics_table(scores: HeldOutScores, *, bootstrap: int = 0, seed: int = 0) -
     (and `mean[<group>]`, `median[<group>]` per profile group, e.g. DeepSEA's DNase / TF / HM).
     A profile without positives in the split keeps its row with empty scores and a note.
 
-    Columns: `profile, auroc, auprc, n_pos, n_neg`, for the promoter task `threshold, f1, mcc,
+    Columns: `profile, auroc, auprc, n_pos, n_neg`, for a task kind with calls `threshold, f1, mcc,
     accuracy` (calls at the threshold chosen on the validation rows), all of the transformer;
     then per metric, the same metric of each baseline (`auroc_kmer_lr`, ...) and the
     transformer's gain over it (`delta_auroc_kmer_lr` = auroc - auroc_kmer_lr); with

@@ -37,6 +37,7 @@ from genomix.model import Encoder, EncoderConfig
 from genomix.runtime import hide_progress, resolve_device
 from genomix.scoring import score_sequences
 from genomix.steps import StepSchedule
+from genomix.tasks import get_task
 from genomix.train import (
     MetricsLog,
     StopSignal,
@@ -51,7 +52,6 @@ from genomix.train import (
 
 logger = logging.getLogger(__name__)
 
-TASKS = ("promoter", "chromatin")
 METRICS_FILE = "metrics.csv"
 # Options that change where training runs, not what it computes: a resumed run may change them.
 RESUMABLE_CHANGES = frozenset({"device", "num_workers"})
@@ -69,6 +69,9 @@ def finetune(
     progress: bool | None = None,
 ) -> Path:
     """Train a SequenceClassifier on the table's train rows and write the model directory `out`.
+
+    `task` names a task kind (`genomix.tasks`; the legacy 'promoter'/'chromatin' name theirs),
+    saved with the model by its kind's name.
 
     The encoder comes from `pretrained` (a `genomix pretrain` model directory) or, without it, is
     built from scratch from `model_config` and `tokenize_config`. Training runs `config.epochs`
@@ -88,8 +91,7 @@ def finetune(
     TrainingStopped; steps after the last save are redone on resume. The state is deleted once
     the model directory is written.
     """
-    if task not in TASKS:
-        raise GenomixError(f"task '{task}' is not one of {', '.join(TASKS)}")
+    task = get_task(task).name  # a legacy head name is saved as its kind
     torch.manual_seed(config.seed)  # the classifier's initial weights and dropout draw from it
     device = resolve_device(config.device)
     model, tokenizer, encoder_config = _build_classifier(

@@ -20,6 +20,7 @@ import jsonschema
 from genomix.config import load_schema
 from genomix.errors import GenomixError
 from genomix.seqio.atomic import check_writable, is_stream
+from genomix.tasks import LEGACY_NAMES, TASKS
 
 CHECKSUM_FILE = "checksums.sha256"
 _CHUNK = 1 << 20
@@ -55,7 +56,7 @@ def model_dir_schemas() -> dict[str, dict[str, Any]]:
             "properties": {
                 **common,
                 "tokenizer": tokenizer,
-                "task": {"enum": ["promoter", "chromatin"]},
+                "task": {"enum": [*TASKS, *LEGACY_NAMES]},
                 "profiles": {
                     "type": "array",
                     "items": {"type": "string", "minLength": 1},

@@ -19,6 +19,7 @@ from sklearn.metrics import precision_recall_curve, roc_curve  # noqa: E402
 from genomix.errors import GenomixError  # noqa: E402
 from genomix.explain import logo_folder  # noqa: E402
 from genomix.seqio.atomic import atomic_path  # noqa: E402
+from genomix.tasks import get_task  # noqa: E402
 
 SUMMARY_ROWS = ("mean", "median")
 MODEL = "transformer"  # genomix.evaluate.MODEL: its metric columns carry no suffix
@@ -126,8 +127,9 @@ def comparison_table(metrics: pd.DataFrame, metric: str) -> str:
     return pd.DataFrame(columns).to_markdown(index=False, disable_numparse=True)
 
 
-def promoter_table(metrics: pd.DataFrame) -> str:
-    """Markdown: one row per model, its promoter metrics (95% intervals when present)."""
+def calls_table(metrics: pd.DataFrame) -> str:
+    """Markdown: one row per model, its metrics and calls on the one output (95% intervals when
+    present)."""
     row = metrics.iloc[0]
     lines = []
     for model in [MODEL, *baselines_of(metrics)]:
@@ -140,7 +142,7 @@ def promoter_table(metrics: pd.DataFrame) -> str:
     return pd.DataFrame(lines).to_markdown(index=False, disable_numparse=True)
 
 
-def _verdict(auroc: float) -> str:
+def verdict(auroc: float) -> str:
     """A plain warning when an AUROC is near chance, else nothing."""
     if auroc < 0.55:
         return f"AUROC {auroc:.3f} is close to chance (0.5): this head has not learned the task."
@@ -285,26 +287,6 @@ def plot_finetune_curves(curves: Mapping[str, pd.DataFrame], out: Path) -> Path:
     return _save(figure, out)
 
 
-def curve_panels(
-    chromatin_metrics: pd.DataFrame,
-    chromatin: pd.DataFrame | None,
-    promoter: pd.DataFrame | None,
-) -> list[tuple[str, pd.DataFrame]]:
-    """(title, predictions of one output) for the promoter head, then the chromatin profiles
-    with the best and the worst AUROC of the transformer."""
-    panels = []
-    if promoter is not None:
-        panels.append(("promoter", promoter[promoter["profile"] == promoter["profile"].iloc[0]]))
-    if chromatin is not None:
-        scored = profile_rows(chromatin_metrics).dropna(subset=["auroc"])
-        scored = scored.sort_values("auroc", ascending=False)
-        picks = [("best", scored.iloc[0]), ("worst", scored.iloc[-1])][: min(len(scored), 2)]
-        for rank, row in picks:
-            title = f"{rank}: {row['profile']}"
-            panels.append((title, chromatin[chromatin["profile"] == row["profile"]]))
-    return panels
-
-
 def stage_times(benchmarks: Sequence[Path]) -> pd.DataFrame:
     """One row per Snakemake benchmark file: stage (file stem), seconds, peak RSS in MB."""
     rows = []
@@ -374,65 +356,56 @@ def explanation_sections(explanations: Mapping[str, str | Path], out: Path) -> l
 def write_report(
     out: str | Path,
     *,
-    chromatin: str | Path,
-    promoter: str | Path,
+    heads: Mapping[str, str],
+    metrics: Mapping[str, str | Path],
     pretrain_metrics: str | Path | Sequence[str | Path],
-    chromatin_predictions: str | Path | None = None,
-    promoter_predictions: str | Path | None = None,
+    predictions: Mapping[str, str | Path] | None = None,
     finetune_metrics: Mapping[str, str | Path] | None = None,
     benchmarks: Sequence[str | Path] = (),
     explanations: Mapping[str, str | Path] | None = None,
 ) -> Path:
     """Write a markdown report `out` with its PNG plots beside it (`<stem>_*.png`).
 
-    `explanations` (head -> `genomix explain` table) adds a section with their logos.
-    `pretrain_metrics`: the metrics.csv of each pretrained encoder (one shared, or one per head),
-    each named by its model directory.
+    `heads` maps each head to its task kind (`genomix.tasks`), in report order; `metrics` maps
+    each head to its `genomix evaluate` table, `predictions` (optional) to its predictions table.
+    Each head's task kind writes the head's section (a multilabel head's per-profile plot is
+    `<stem>_<head>_auroc.png`). `explanations` (head -> `genomix explain` table) adds a section
+    with their logos. `pretrain_metrics`: the metrics.csv of each pretrained encoder (one shared,
+    or one per head), each named by its model directory.
 
-    Always: `_chromatin_auroc.png`, `_pretrain_curve.png`; `_curves.png` (ROC and PR) with either
-    predictions table; `_finetune_curve.png` with `finetune_metrics` (head -> its metrics.csv).
+    Always: `_pretrain_curve.png`; `_curves.png` (ROC and PR) with any predictions table;
+    `_finetune_curve.png` with `finetune_metrics` (head -> its metrics.csv).
     """
     out = Path(out)
-    chromatin_table = _read_table(Path(chromatin))
-    promoter_table_ = _read_table(Path(promoter))
+    predictions = predictions or {}
+    for given, flag in ((metrics, "metrics"), (predictions, "predictions")):
+        unknown = sorted(set(given) - set(heads))
+        if unknown:
+            raise GenomixError(f"{flag} of {', '.join(unknown)}: not among the heads given")
+    missing = sorted(set(heads) - set(metrics))
+    if missing:
+        raise GenomixError(f"no metrics table for head {', '.join(missing)}")
+    tasks = {head: get_task(kind) for head, kind in heads.items()}
+    tables = {head: _read_table(Path(metrics[head])) for head in heads}
     if isinstance(pretrain_metrics, (str, Path)):
         pretrain_metrics = [pretrain_metrics]
     curves = {Path(path).parent.name: _read_table(Path(path), sep=",") for path in pretrain_metrics}
-    auroc_png = plot_profile_auroc(
-        chromatin_table, out.with_name(f"{out.stem}_chromatin_auroc.png")
-    )
     curve_png = plot_pretrain_curve(curves, out.with_name(f"{out.stem}_pretrain_curve.png"))
-    mean = chromatin_table.set_index("profile").loc["mean"]
-    promoter_auroc = promoter_table_["auroc"].iloc[0]
     sections = ["# genomix run report"]
-    verdicts = [
-        comparison_verdict(chromatin_table, row="mean", what="chromatin (mean over profiles)"),
-        comparison_verdict(
-            promoter_table_, row=promoter_table_["profile"].iloc[0], what="promoters"
-        ),
-    ]
+    verdicts = []
+    for head, table in tables.items():
+        row, what = tasks[head].verdict_row(head, table)
+        verdicts.append(comparison_verdict(table, row=row, what=what))
     if any(verdicts):
         sections += ["## Verdict: transformer against baselines trained on the same rows"]
         sections += [v for v in verdicts if v]
-    sections += [
-        "## Chromatin profiles (held-out chromosomes)",
-        f"Mean AUROC {mean['auroc']:.3f}, mean AUPRC {mean['auprc']:.3f} ({mean['note']}). "
-        + _verdict(mean["auroc"]),
-        "AUROC per profile (95% bootstrap intervals in brackets when computed):",
-        comparison_table(chromatin_table, "auroc"),
-        f"![per-profile AUROC]({auroc_png.name})",
-        "AUPRC per profile:",
-        comparison_table(chromatin_table, "auprc"),
-        "## Promoters (test split)",
-        promoter_table(promoter_table_),
-        "F1, MCC and accuracy are at each model's threshold chosen on the validation split. "
-        + _verdict(promoter_auroc),
+    for head, table in tables.items():
+        sections += tasks[head].report_section(head, table, out)
+    panels = [
+        panel
+        for head, path in predictions.items()
+        for panel in tasks[head].curve_panels(head, tables[head], _read_predictions(Path(path)))
     ]
-    predictions = {
-        name: None if path is None else _read_predictions(Path(path))
-        for name, path in (("chromatin", chromatin_predictions), ("promoter", promoter_predictions))
-    }
-    panels = curve_panels(chromatin_table, predictions["chromatin"], predictions["promoter"])
     if panels:
         curves_png = plot_curves(panels, out.with_name(f"{out.stem}_curves.png"))
         sections += [

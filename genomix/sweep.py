@@ -46,7 +46,7 @@ MODEL = "transformer"  # genomix.evaluate.MODEL: the fine-tuned model's column i
 HEADS = ("promoter", "chromatin")
 # Per head: the metrics file `genomix evaluate` writes in the variant's folder, and its summary row
 # (chromatin: the mean over profiles; promoter: its one output, the first row).
-METRICS_FILES = {"promoter": "promoter_metrics.tsv", "chromatin": "chromatin_auroc.tsv"}
+METRICS_FILES = {head: f"{head}_metrics.tsv" for head in HEADS}
 SUMMARY_ROW = {"promoter": None, "chromatin": "mean"}
 # Snakemake benchmark file (stem) of each head's fine-tuning -> the head (beside pretrain.tsv).
 STAGES = {"finetune_promoter": "promoter", "finetune_chromatin": "chromatin"}
@@ -73,7 +73,7 @@ class Variant:
         """config.yaml keys this variant changes, by section."""
         return {
             "model": {"attention": {"name": self.attention}, "max_tokens": self.max_tokens},
-            "chromatin": {"flank": self.flank, "margin": self.margin},
+            "heads": {"chromatin": {"flank": self.flank, "margin": self.margin}},
         }
 
 
@@ -84,7 +84,7 @@ def plan_variants(config: Mapping[str, Any]) -> list[Variant]:
         GenomixError: a kind of `sweep.flank_attention` missing from `sweep.attention`.
     """
     sweep = config["sweep"]
-    chromatin = config["chromatin"]
+    chromatin = config["heads"]["chromatin"]
     bin_size = chromatin.get("bin_size", ChromatinConfig.bin_size)
     default_flank = chromatin.get("flank", ChromatinConfig.flank)
     tokenize = config.get("tokenize", {})
@@ -112,10 +112,12 @@ def plan_variants(config: Mapping[str, Any]) -> list[Variant]:
 
 def variant_config(config: Mapping[str, Any], variant: Variant) -> dict[str, Any]:
     """The config one variant runs: `config` without `sweep`, run `<run>/<variant>`, and the
-    variant's overrides merged key by key into their sections. `model.attention` keeps its
-    options when it names the variant's kind (its defaults else)."""
+    variant's overrides merged key by key into their sections (into each head's, for `heads`).
+    `model.attention` keeps its options when it names the variant's kind (its defaults else)."""
     merged = copy.deepcopy({key: value for key, value in config.items() if key != "sweep"})
     for section, values in variant.overrides().items():
+        if section == "heads":
+            values = {head: {**merged[section][head], **keys} for head, keys in values.items()}
         merged[section] = {**merged.get(section, {}), **values}
     own = config.get("model", {}).get("attention", {})
     if own.get("name") == variant.attention:

@@ -175,10 +175,10 @@ def test_version_and_verbosity_anywhere(capsys: pytest.CaptureFixture) -> None:
         (["-q", "report"], (False, True)),
         (["report"], (False, False)),
     ):
-        args = parser.parse_args([*argv, "--chromatin", "c", "--promoter", "p",
+        args = parser.parse_args([*argv, "--heads", "c=multilabel", "--metrics", "c=c.tsv",
                                   "--pretrain-metrics", "m", "-o", "r.md"])  # fmt: skip
         assert (args.verbose, args.quiet) == expected, argv
-    assert main(["-v", "report", "-q", "--chromatin", "c", "--promoter", "p",
+    assert main(["-v", "report", "-q", "--heads", "c=multilabel", "--metrics", "c=c.tsv",
                  "--pretrain-metrics", "m", "-o", "r.md"]) == 1  # fmt: skip
     assert "contradict" in capsys.readouterr().err
 

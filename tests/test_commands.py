@@ -22,6 +22,7 @@ from genomix.config import (
     config_from_arguments,
     load_config,
     load_schema,
+    section_schema,
 )
 from genomix.errors import GenomixError
 
@@ -63,7 +64,7 @@ def test_help_lists_exactly_the_commands(capsys: pytest.CaptureFixture[str]) -> 
 
 @pytest.mark.parametrize(("section", "cls"), SECTIONS, ids=[name for name, _ in SECTIONS])
 def test_section_fields_match_the_schema(section: str, cls: type) -> None:
-    keys = set(load_schema()["properties"][section]["properties"])
+    keys = set(section_schema(section)["properties"])
     fields = {field.name for field in dataclasses.fields(cls)}
     assert keys - WORKFLOW_KEYS.get(section, frozenset()) == fields
 
@@ -105,7 +106,7 @@ def test_device_and_batch_size_come_from_the_sections() -> None:
     schema = load_schema()["properties"]
     for name, command in COMMANDS.items():
         for section in command.sections:
-            keys = schema[section.name]["properties"]
+            keys = section_schema(section.name)["properties"]
             if "device" in keys:
                 assert keys["device"] == schema["pretrain"]["properties"]["device"], name
             if "batch_size" in keys:

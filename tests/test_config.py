@@ -23,6 +23,7 @@ from genomix.config import (
     VariantsConfig,
     load_config,
     load_schema,
+    section_schema,
 )
 from genomix.errors import GenomixError
 
@@ -32,7 +33,7 @@ SECTIONS = {
     "model": EncoderConfig,
     "pretrain": PretrainConfig,
     "finetune": FinetuneConfig,
-    "chromatin": ChromatinConfig,
+    "multilabel": ChromatinConfig,
     "evaluate": EvaluateConfig,
     "scan": ScanConfig,
     "explain": ExplainConfig,
@@ -44,15 +45,33 @@ SECTIONS = {
 
 @pytest.mark.parametrize("section", sorted(SECTIONS))
 def test_schema_keys_match_dataclass_fields(section: str) -> None:
-    schema_keys = set(load_schema()["properties"][section]["properties"])
+    schema_keys = set(section_schema(section)["properties"])
     fields = {field.name for field in dataclasses.fields(SECTIONS[section])}
     assert schema_keys - WORKFLOW_KEYS.get(section, frozenset()) == fields
 
 
 def test_every_schema_key_is_described() -> None:
-    for name, section in load_schema()["properties"].items():
+    schema = load_schema()
+    for name, section in {**schema["properties"], **schema["$defs"]}.items():
         for key, spec in section.get("properties", {}).items():
             assert spec.get("description"), f"{name}.{key} has no description"
+
+
+def test_heads_are_checked_by_their_task_kind(tmp_path: Path) -> None:
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["heads"]["tata"] = {"task": "binary", "table": "t.tsv", "peaks": {"a": "a.bed"}}
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(GenomixError, match="heads.tata: Additional properties are not allowed"):
+        load_config(path)
+    config["heads"]["tata"] = {"task": "multilabel", "genome": "dm3_segments"}
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(GenomixError, match="heads.tata: 'peaks' is a required property"):
+        load_config(path)
+    config["heads"]["tata"] = {"task": "regression"}
+    path.write_text(yaml.safe_dump(config))
+    with pytest.raises(GenomixError, match="heads.tata.task: 'regression' is not one of"):
+        load_config(path)
 
 
 def test_default_config_is_valid() -> None:
@@ -97,11 +116,11 @@ def test_head_overrides_are_finetune_fields() -> None:
     from genomix.config import HEAD_OVERRIDES
 
     assert {field.name for field in dataclasses.fields(FinetuneConfig)} >= HEAD_OVERRIDES
-    schema = load_schema()["properties"]
-    for head in ("promoter", "chromatin"):
+    schema = load_schema()
+    for kind in ("binary", "multilabel"):
         for key in HEAD_OVERRIDES:
-            head_spec = dict(schema[head]["properties"][key])
-            finetune_spec = dict(schema["finetune"]["properties"][key])
+            head_spec = dict(schema["$defs"][kind]["properties"][key])
+            finetune_spec = dict(schema["properties"]["finetune"]["properties"][key])
             head_spec.pop("description"), finetune_spec.pop("description")
             assert head_spec.get("type") == finetune_spec.get("type")
             assert head_spec.get("enum") == finetune_spec.get("enum")

@@ -203,7 +203,7 @@ def _settings(table: LabeledTable, config: FinetuneConfig) -> dict:
     return training_settings(
         train,
         valid,
-        task="promoter",
+        task="binary",  # finetune saves the task kind (the legacy name maps to it)
         pretrained=None,
         encoder_config=MODEL,
         config=config,
@@ -222,8 +222,8 @@ def _relabeled(table: LabeledTable) -> LabeledTable:
         (lambda table: _settings(table, dataclasses.replace(CONFIG, lr=2e-3)),
          r"finetune\.lr: 0\.002 -> 0\.001"),
         (lambda table: _settings(_relabeled(table), CONFIG), r"rows: '[0-9a-f]{64}' -> "),
-        (lambda table: {**_settings(table, CONFIG), "task": "chromatin"},
-         r"task: 'chromatin' -> 'promoter'"),
+        (lambda table: {**_settings(table, CONFIG), "task": "multilabel"},
+         r"task: 'multilabel' -> 'binary'"),
     ],
     ids=["lr", "rows", "task"],
 )  # fmt: skip

@@ -178,9 +178,9 @@ SLOTS: dict[str, tuple[list[str], list[dict[str, Callable[[Path], None]]]]] = {
         ["finetune", "--task", "promoter", "--table", "{}", "--out", "new_model"],
         [BAD_FILES, BAD_TABLES],
     ),
-    "report --chromatin": (
-        ["report", "--chromatin", "{}", "--promoter", "t.tsv", "--pretrain-metrics", "t.tsv"]
-        + ["-o", "out.tsv"],
+    "report --metrics": (
+        ["report", "--heads", "chromatin=multilabel", "promoter=binary", "--metrics"]
+        + ["chromatin={}", "promoter=t.tsv", "--pretrain-metrics", "t.tsv", "-o", "out.tsv"],
         [BAD_FILES],
     ),
 }
@@ -208,7 +208,7 @@ def test_bad_file_in_every_command(
     suffix = {"predict-variants VCF": ".vcf", "evaluate --table": ".tsv"}.get(slot, ".fa")
     if "bed" in slot or "peaks" in slot or "tss" in slot:
         suffix = ".bed"
-    if slot in ("finetune --table", "report --chromatin"):
+    if slot in ("finetune --table", "report --metrics"):
         suffix = ".tsv"
     bad = work / f"bad{suffix}"
     _all_bad()[kind](bad)
@@ -463,10 +463,10 @@ OVERLAPS = {
     ],
     "report -o an input": [
         "report",
-        "--chromatin",
-        "t.tsv",
-        "--promoter",
-        "t.tsv",
+        "--heads",
+        "chromatin=multilabel",
+        "--metrics",
+        "chromatin=t.tsv",
         "--pretrain-metrics",
         "t.tsv",
         "-o",

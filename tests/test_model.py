@@ -129,7 +129,7 @@ def test_loading_a_non_model_directory(tmp_path: Path) -> None:
 
 def test_classifier_round_trip(promoter_model: Path, promoter_table) -> None:
     model, tokenizer, metadata = load_classifier(promoter_model)
-    assert metadata["task"] == "promoter" and metadata["profiles"] == ["promoter"]
+    assert metadata["task"] == "binary" and metadata["profiles"] == ["promoter"]
     assert metadata["window_bases"] == 300
     assert (tokenizer.k, tokenizer.stride) == (3, 1)
     again, _, _ = load_classifier(promoter_model)

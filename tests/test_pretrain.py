@@ -98,8 +98,8 @@ def test_adaptive_span_spans_are_learned_clamped_and_reported(shard: Path, tmp_p
     assert spans["span"].between(0, 64).all()  # started at max_span; clamped after each step
     report = write_report(
         tmp_path / "report.md",
-        chromatin=CHROMATIN_METRICS,
-        promoter=PROMOTER_METRICS,
+        heads={"chromatin": "multilabel", "promoter": "binary"},
+        metrics={"chromatin": CHROMATIN_METRICS, "promoter": PROMOTER_METRICS},
         pretrain_metrics=out / "metrics.csv",
     )
     assert "Learned attention spans" in report.read_text()

@@ -64,10 +64,11 @@ def _run(tmp_path: Path, *, transformer_noise: float, kmer_noise: float) -> Path
     pd.DataFrame(
         {"epoch": [1, 2], "train_loss": [0.7, 0.6], "valid_mean_auroc": [0.6, 0.7]}
     ).to_csv(tmp_path / "finetune.csv", index=False)
-    argv = ["report", "--chromatin", str(tmp_path / "chromatin.tsv")]
-    argv += ["--promoter", str(tmp_path / "promoter.tsv")]
-    argv += ["--chromatin-predictions", str(tmp_path / "chromatin_predictions.tsv.gz")]
-    argv += ["--promoter-predictions", str(tmp_path / "promoter_predictions.tsv.gz")]
+    argv = ["report", "--heads", "promoter=binary", "--heads", "chromatin=multilabel"]
+    argv += ["--metrics", f"chromatin={tmp_path / 'chromatin.tsv'}"]
+    argv += ["--metrics", f"promoter={tmp_path / 'promoter.tsv'}"]
+    argv += ["--predictions", f"chromatin={tmp_path / 'chromatin_predictions.tsv.gz'}"]
+    argv += ["--predictions", f"promoter={tmp_path / 'promoter_predictions.tsv.gz'}"]
     argv += ["--pretrain-metrics", str(tmp_path / "pretrain.csv")]
     argv += ["--finetune-metrics", f"chromatin={tmp_path / 'finetune.csv'}"]
     assert main([*argv, "-o", str(tmp_path / "report.md")]) == 0
@@ -82,7 +83,7 @@ def test_report_says_plainly_when_the_transformer_is_below_the_kmer_baseline(
         "**On chromatin (mean over profiles) the transformer is worse than the k-mer LR "
         "baseline**: AUROC 0." in report
     )
-    assert "**On promoters the transformer is worse than the k-mer LR baseline**" in report
+    assert "**On promoter the transformer is worse than the k-mer LR baseline**" in report
     assert "which excludes 0" in report  # noise 1.0 against 0.3 on 200 rows is a clear gap
     header = next(line for line in report.splitlines() if line.startswith("| profile"))
     assert [cell.strip() for cell in header.strip("|").split("|")] == [
@@ -136,8 +137,11 @@ def test_tables_without_baselines_still_make_a_report(tmp_path: Path) -> None:
     ).to_csv(tmp_path / "pretrain.csv", index=False)
     out = write_report(
         tmp_path / "report.md",
-        chromatin=DATA / "chromatin_metrics_example.tsv",
-        promoter=DATA / "promoter_metrics_example.tsv",
+        heads={"chromatin": "multilabel", "promoter": "binary"},
+        metrics={
+            "chromatin": DATA / "chromatin_metrics_example.tsv",
+            "promoter": DATA / "promoter_metrics_example.tsv",
+        },
         pretrain_metrics=tmp_path / "pretrain.csv",
     )
     report = out.read_text()
@@ -147,7 +151,8 @@ def test_tables_without_baselines_still_make_a_report(tmp_path: Path) -> None:
 
 
 def test_finetune_metrics_must_be_named(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    argv = ["report", "--chromatin", "c.tsv", "--promoter", "p.tsv", "--pretrain-metrics", "m"]
+    argv = ["report", "--heads", "chromatin=multilabel", "--metrics", "chromatin=c.tsv"]
+    argv += ["--pretrain-metrics", "m"]
     assert main([*argv, "--finetune-metrics", "metrics.csv", "-o", str(tmp_path / "r.md")]) == 1
     assert "--finetune-metrics: give HEAD=CSV" in capsys.readouterr().err
 

@@ -24,7 +24,15 @@ CONFIG = {
         "max_tokens": 1024,
     },
     "pretrain": {"steps": 100},
-    "chromatin": {"bin_size": 200, "flank": 400, "peaks": {"CTCF": "ctcf.bed"}},
+    "heads": {
+        "promoter": {"task": "binary", "table": "p.tsv"},
+        "chromatin": {
+            "task": "multilabel",
+            "bin_size": 200,
+            "flank": 400,
+            "peaks": {"CTCF": "ctcf.bed"},
+        },
+    },
     "sweep": {
         "attention": ["dense", "bigbird"],
         "flanks": [100, 400, 800],
@@ -67,15 +75,17 @@ def test_variant_config_overrides_only_what_the_sweep_varies() -> None:
     assert config["model"] == {"attention": bigbird, "d_model": 64, "max_tokens": 1796}
     dense = variant_config(CONFIG, plan_variants(CONFIG)[0])
     assert dense["model"]["attention"] == {"name": "dense"}  # not BigBird's options
-    assert config["chromatin"] == {
+    assert config["heads"]["promoter"] == {"task": "binary", "table": "p.tsv"}
+    assert config["heads"]["chromatin"] == {
+        "task": "multilabel",
         "bin_size": 200,
         "flank": 800,
         "margin": 800,
         "peaks": {"CTCF": "ctcf.bed"},
     }
     assert config["pretrain"] == {"steps": 100}
-    config["chromatin"]["peaks"]["CTCF"] = "other.bed"
-    assert CONFIG["chromatin"]["peaks"] == {"CTCF": "ctcf.bed"}  # a copy, not shared
+    config["heads"]["chromatin"]["peaks"]["CTCF"] = "other.bed"
+    assert CONFIG["heads"]["chromatin"]["peaks"] == {"CTCF": "ctcf.bed"}  # a copy, not shared
     assert CONFIG["model"]["max_tokens"] == 1024  # the sweep's own config is untouched
 
 
@@ -133,7 +143,7 @@ def _fake_variant(
     _benchmark(times / "pretrain.tsv", 60.5, 2000.0)
     _write(folder / "chromatin" / "config.json", json.dumps({"window_bases": window}))
     _write(
-        folder / "chromatin_auroc.tsv",
+        folder / "chromatin_metrics.tsv",
         "profile\tauroc\tauprc\tauroc_lo\tauroc_hi\tauroc_kmer_lr\tdelta_auroc_kmer_lr\n"
         "A\t0.6\t0.1\t0.5\t0.7\t0.55\t0.05\n"
         "B\t0.8\t0.2\t0.7\t0.9\t0.65\t0.15\n"

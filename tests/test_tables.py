@@ -94,7 +94,7 @@ def test_row_split_fractions(tmp_path: Path) -> None:
         ("seq\tlabel\nACGT\t1\n", {}, "t.tsv: needs a 'sequence' column"),
         ("chrom\tstart\tend\tlabel\nchr1\t0\t4\t1\n", {}, "t.tsv: rows are chrom/start/end"),
         ("sequence\tlabel\nACGT\t1\nACGT\t2\n", {}, "t.tsv: line 3: column 'label' has value '2'"),
-        ("sequence\tx\nACGT\t1\n", {}, "t.tsv: promoter task needs a 'label' column"),
+        ("sequence\tx\nACGT\t1\n", {}, "t.tsv: binary task needs a 'label' column"),
         (
             "sequence\tlabel\nACGT\t1\nACZT\t0\n",
             {},

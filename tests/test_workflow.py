@@ -45,16 +45,60 @@ def test_dry_run_plans_every_stage(tmp_path: Path) -> None:
         "fetch",
         "tokenize",
         "pretrain",
-        "chromatin_labels",
-        "finetune_promoter",
-        "finetune_chromatin",
-        "evaluate_chromatin",
-        "evaluate_promoter",
-        "explain_promoter",
-        "explain_chromatin",
+        "multilabel_labels",
+        "finetune",
+        "evaluate",
+        "explain",
         "report",
     ):
         assert rule in result.stdout
+    for head in ("promoter", "chromatin"):
+        for stage in ("finetune", "evaluate", "explain"):
+            assert f"logs/demo/{stage}_{head}.log" in result.stdout
+
+
+def test_a_head_is_added_from_config_alone(tmp_path: Path) -> None:
+    """tests/smoke.yaml's third head (a binary head on the promoter table) gets every stage, its
+    own outputs and a place in the report, with no rule of its own."""
+    result = _dry_run_commands(tmp_path, ROOT / "tests" / "smoke.yaml")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], flags=re.M))
+    for rule in ("finetune", "finetune_scratch", "evaluate", "explain"):
+        assert stats[rule] == "3", rule
+    assert "--task binary --table" in out and "--out results/smoke/promoter_shared " in out
+    assert "--pretrained results/smoke/pretrain --out results/smoke/promoter_shared" in out
+    assert "-o results/smoke/explain/promoter_shared.parquet" in out
+    assert (
+        "--heads promoter=binary chromatin=multilabel promoter_shared=binary" in out
+        and "promoter_shared=results/smoke/promoter_shared_metrics.tsv" in out
+    )
+
+
+def test_token_shards_are_keyed_by_their_tokenizer(tmp_path: Path) -> None:
+    # Two runs with another k: each pretrains on its own shard, so neither replaces the other's.
+    shards = {}
+    for k in (6, 4):
+        config = tmp_path / f"k{k}.yaml"
+        config.write_text(yaml.safe_dump({"run": f"k{k}", "tokenize": {"k": k, "stride": 1}}))
+        result = _dry_run_commands(tmp_path, ROOT / "tests" / "smoke.yaml", config)
+        assert result.returncode == 0, result.stderr
+        shards[k] = set(re.findall(r"results/tokens/\S+\.npy", result.stdout))
+        assert f"--k {k} --stride 1" in result.stdout
+    assert shards[6] == {
+        "results/tokens/dm3_segments.k6s1.npy",
+        "results/tokens/human_chr20.k6s1.npy",
+    }
+    assert shards[4] == {
+        "results/tokens/dm3_segments.k4s1.npy",
+        "results/tokens/human_chr20.k4s1.npy",
+    }
+
+
+def test_the_workflow_validates_against_the_package_schema() -> None:
+    # One schema, shipped in the package (importlib.resources), no copy or link in workflows/.
+    assert not (ROOT / "workflows" / "schemas").exists()
+    assert 'files("genomix") / "config.schema.yaml"' in (ROOT / "Snakefile").read_text()
 
 
 @pytest.mark.parametrize(
@@ -103,7 +147,7 @@ def test_smoke_run_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     smoke = str(ROOT / "tests" / "smoke.yaml")
     result = _snakemake("--configfile", smoke, "--directory", str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
-    chromatin = pd.read_csv(tmp_path / "results/smoke/chromatin_auroc.tsv", sep="\t")
+    chromatin = pd.read_csv(tmp_path / "results/smoke/chromatin_metrics.tsv", sep="\t")
     assert chromatin["profile"].tolist()[:8] == [
         "BEAF_Kc",
         "BEAF_Mbn2",
@@ -118,7 +162,10 @@ def test_smoke_run_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     promoter = pd.read_csv(tmp_path / "results/smoke/promoter_metrics.tsv", sep="\t")
     assert {"auroc", "auprc", "f1", "mcc", "accuracy"} <= set(promoter.columns)
     report = (tmp_path / "results/smoke/report.md").read_text()
-    assert "Chromatin profiles" in report and "report_chromatin_auroc.png" in report
+    assert "chromatin profiles" in report and "report_chromatin_auroc.png" in report
+    shared = pd.read_csv(tmp_path / "results/smoke/promoter_shared_metrics.tsv", sep="\t")
+    assert shared["profile"].tolist() == ["promoter", "mean", "median"]
+    assert "## promoter_shared (test split)" in report
     assert (tmp_path / "results/smoke/report_chromatin_auroc.png").stat().st_size > 1000
     assert "## Which bases drive the calls" in report
     assert "](explain/chromatin.logos/CTCF_Kc.png)" in report
@@ -178,15 +225,15 @@ def test_hg38_dry_run_plans_the_full_run(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     config = yaml.safe_load((ROOT / "config" / "hg38.yaml").read_text())
-    peaks = config["chromatin"]["peaks"]
+    peaks = config["heads"]["chromatin"]["peaks"]
     stats = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1], flags=re.M))
     assert stats["fetch"] == "1" and stats["fetch_file"] == str(len(peaks) + 1)  # + EPDnew BED
-    for rule in ("promoter_labels", "chromatin_labels", "tokenize", "pretrain", "report"):
+    for rule in ("binary_labels", "multilabel_labels", "tokenize", "pretrain", "report"):
         assert stats[rule] == "1", rule
     assert "hgdownload.soe.ucsc.edu/goldenPath/hg38/bigZips/md5sum.txt" in out
     assert "--preset base" in out and "dm3" not in out and "human_chr20" not in out
     assert "--valid-chroms chr7 --test-chroms chr8 chr9" in out
-    assert "--bed-upstream 49" in out and "--task promoter --table results/hg38/labels" in out
+    assert "--bed-upstream 49" in out and "--task binary --table results/hg38/labels" in out
     for name, url in peaks.items():
         assert f"{name}=results/downloads/{url.rsplit('/', 1)[1]}" in out
         assert name.split("_", 1)[0] in {"TF", "DNase", "ATAC", "HM"}
@@ -206,12 +253,11 @@ def test_sweep_dry_run_plans_every_variant(tmp_path: Path) -> None:
     chromatin_only = ["bigbird_flank100", "bigbird_flank800"]
     expected = {"fetch": 2, "tokenize": 2, "sweep_table": 1, "sweep": 1}
     for variant in both_heads + chromatin_only:
-        for rule in ("chromatin_labels", "pretrain", "finetune_chromatin", "evaluate_chromatin"):
+        for rule in ("multilabel_labels", "pretrain", "finetune", "evaluate"):
             expected[f"sweep_{variant}_{rule}"] = 1
     for variant in both_heads:
-        expected[f"sweep_{variant}_pretrain"] = 2
-        expected[f"sweep_{variant}_finetune_promoter"] = 1
-        expected[f"sweep_{variant}_evaluate_promoter"] = 1
+        for rule in ("pretrain", "finetune", "evaluate"):
+            expected[f"sweep_{variant}_{rule}"] = 2
     assert {rule: int(count) for rule, count in stats.items() if rule != "total"} == expected
     # what each variant varies, and the equal budget of all of them
     run = "results/sweep-attention"
@@ -253,10 +299,10 @@ def test_smoke_sweep_end_to_end(tmp_path: Path) -> None:
 
 def test_hg38_panel_lists_encode_narrowpeak_files_by_accession() -> None:
     config = yaml.safe_load((ROOT / "config" / "hg38.yaml").read_text())
-    groups = [name.split("_", 1)[0] for name in config["chromatin"]["peaks"]]
+    groups = [name.split("_", 1)[0] for name in config["heads"]["chromatin"]["peaks"]]
     assert len(groups) >= 20 and {"TF", "DNase", "HM"} <= set(groups)
     assert min(groups.count(group) for group in ("TF", "DNase", "HM")) >= 4  # several per group
-    for name, url in config["chromatin"]["peaks"].items():
+    for name, url in config["heads"]["chromatin"]["peaks"].items():
         accession = name.rsplit("_", 1)[1]
         assert re.fullmatch(r"ENCFF\d{3}[A-Z]{3}", accession), name
         files = "https://www.encodeproject.org/files"
@@ -294,8 +340,7 @@ def test_cluster_profiles_parse_and_name_real_rules() -> None:
         assert set(resources) <= {"slurm_partition", "runtime", "mem_mb", "cpus_per_task", "gpu"}
         assert all(isinstance(value, (int, str)) for value in resources.values()), rule
     # every rule that declares a GPU runs on the GPU partition
-    gpu_rules = {"pretrain", "pretrain_ddp", "finetune_promoter", "finetune_chromatin"}
-    gpu_rules |= {"evaluate_chromatin", "evaluate_promoter"}
+    gpu_rules = {"pretrain", "pretrain_ddp", "finetune", "evaluate"}
     assert all(slurm["set-resources"][rule]["slurm_partition"] == "gpu" for rule in gpu_rules)
 
 
@@ -335,10 +380,12 @@ def test_unreachable_url_fails_its_job_only(tmp_path: Path) -> None:
             "good": {"url": "file:data/demo/human_grch37_chr20_1mb.fa.gz"},
             "gone": {"url": bad_genome},
         },
-        "chromatin": {
-            "peaks": {
-                "ok": f"http://127.0.0.1:{server.server_port}/CTCF_Kc.bed.gz",
-                "missing": bad_peaks,
+        "heads": {
+            "chromatin": {
+                "peaks": {
+                    "ok": f"http://127.0.0.1:{server.server_port}/CTCF_Kc.bed.gz",
+                    "missing": bad_peaks,
+                }
             }
         },
     }

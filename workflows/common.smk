@@ -4,10 +4,41 @@ import re
 import shlex
 import urllib.parse
 
-from genomix.config import HEAD_OVERRIDES, WORKFLOW_KEYS, FinetuneConfig
+from genomix.config import HEAD_OVERRIDES, WORKFLOW_KEYS, FinetuneConfig, TokenizeConfig
 
 RUN = config["run"]
 ENV = "envs/genomix.yaml"
+# head name -> its settings (config `heads`), in config order: one set of rules serves them all.
+HEADS = config["heads"]
+
+
+def run_path(*parts):
+    """results/<run>/<parts...>: every file of this run (wildcards such as "{head}" pass through)."""
+    return os.path.join("results", RUN, *parts)
+
+
+def log_path(name):
+    """logs/<run>/<name>.log"""
+    return f"logs/{RUN}/{name}.log"
+
+
+def benchmark_path(name):
+    """benchmarks/<run>/<name>.tsv: one per stage and head (the report's stage times)."""
+    return f"benchmarks/{RUN}/{name}.tsv"
+
+
+def heads_of(task, *, key=None):
+    """The heads of one task kind (binary, multilabel), those giving `key` when given."""
+    return [
+        head
+        for head, settings in HEADS.items()
+        if settings["task"] == task and (key is None or settings.get(key))
+    ]
+
+
+def one_of(names):
+    """A wildcard constraint matching exactly these names (none: matches nothing)."""
+    return "|".join(re.escape(name) for name in names) or "(?!)"
 
 
 def repo_path(path):
@@ -31,8 +62,8 @@ def is_remote(path):
 
 def remote_files():
     """results/downloads/<file name> -> URL, for every peak file and TSS BED given as a URL."""
-    urls = list(config["chromatin"]["peaks"].values())
-    urls.append(config["promoter"].get("tss", ""))
+    urls = [url for head in heads_of("multilabel") for url in HEADS[head]["peaks"].values()]
+    urls += [HEADS[head]["tss"] for head in heads_of("binary", key="tss")]
     files = {}
     for url in filter(is_remote, urls):
         name = os.path.basename(urllib.parse.urlsplit(url).path)
@@ -53,11 +84,28 @@ def data_path(path):
     return repo_path(path)
 
 
-def promoter_table():
-    """The promoter head's table: built from `promoter.tss` when given, else `promoter.table`."""
-    if config["promoter"].get("tss"):
-        return f"results/{RUN}/labels/promoter.tsv.gz"
-    return repo_path(config["promoter"]["table"])
+# Heads whose table the workflow builds: multilabel heads from peaks, binary heads from a TSS BED.
+BUILT_TABLES = {"multilabel": heads_of("multilabel"), "binary": heads_of("binary", key="tss")}
+
+
+def head_table(head):
+    """A head's labeled table: built under results/<run>/labels/, else its `table`."""
+    if head in BUILT_TABLES[HEADS[head]["task"]]:
+        return run_path("labels", f"{head}.tsv.gz")
+    return repo_path(HEADS[head]["table"])
+
+
+def head_fasta(head):
+    """The genome FASTA a head's table rows are cut from (multilabel), else nothing (the table or
+    the TSS builder carries the sequences)."""
+    if HEADS[head]["task"] == "multilabel":
+        return f"results/genomes/{HEADS[head]['genome']}.fa"
+    return []
+
+
+def genome_flag(fasta):
+    """--genome FASTA when the head reads its rows from a genome, else nothing."""
+    return f"--genome {shlex.quote(fasta)}" if fasta else ""
 
 
 def local_source(wildcards):
@@ -89,9 +137,9 @@ def cli_flags(section, exclude=()):
     return shlex.join(flags)
 
 
-def peak_flags():
-    """--peaks PROFILE=FILE ... for the chromatin label builder."""
-    peaks = config["chromatin"]["peaks"]
+def peak_flags(head):
+    """--peaks PROFILE=FILE ... for a multilabel head's label builder."""
+    peaks = HEADS[head]["peaks"]
     return shlex.join(
         ["--peaks", *(f"{name}={data_path(path)}" for name, path in peaks.items())]
     )
@@ -99,14 +147,14 @@ def peak_flags():
 
 def head_flags(head):
     """Fine-tuning flags of one head: the `finetune` section, overridden by the head's own keys."""
-    overrides = {k: v for k, v in config[head].items() if k in HEAD_OVERRIDES}
+    overrides = {k: v for k, v in HEADS[head].items() if k in HEAD_OVERRIDES}
     return cli_flags({**config["finetune"], **overrides})
 
 
 def scratch_models(head):
     """{"scratch": model dir} when `evaluate.pretraining_gain` asks for the head from scratch."""
     if config.get("evaluate", {}).get("pretraining_gain", False):
-        return {"scratch": f"results/{RUN}/scratch/{head}"}
+        return {"scratch": run_path("scratch", head)}
     return {}
 
 
@@ -120,13 +168,10 @@ def compare_flags(head):
     )
 
 
-HEADS = ("promoter", "chromatin")
-
-
 def encoder_name(head):
     """The pretrained encoder a head starts from: `pretrain` (shared), or `pretrain_<head>` when
     the head's section has its own `model` or `pretrain` keys (its own encoder)."""
-    own = config[head].get("model") or config[head].get("pretrain")
+    own = HEADS[head].get("model") or HEADS[head].get("pretrain")
     return f"pretrain_{head}" if own else "pretrain"
 
 
@@ -134,8 +179,8 @@ def encoder_settings(head):
     """(model, pretrain) sections of the head's encoder: the shared ones, the head's keys over
     them."""
     return (
-        {**config["model"], **config[head].get("model", {})},
-        {**config["pretrain"], **config[head].get("pretrain", {})},
+        {**config["model"], **HEADS[head].get("model", {})},
+        {**config["pretrain"], **HEADS[head].get("pretrain", {})},
     )
 
 
@@ -149,8 +194,19 @@ def encoder_flags(name):
     return f"{cli_flags(model)} {cli_flags(pretrain, exclude=WORKFLOW_KEYS['pretrain'])}"
 
 
+def token_shard(genome):
+    """The token shard of a genome under the run's tokenizer: results/tokens/<genome>.k<k>s<stride>.npy
+    (keyed by the tokenizer, so runs with another k or stride keep their own)."""
+    tokenize = {"k": TokenizeConfig.k, "stride": TokenizeConfig.stride, **config["tokenize"]}
+    return f"results/tokens/{genome}.k{tokenize['k']}s{tokenize['stride']}.npy"
+
+
 def encoder_shards(wildcards):
     """The token shards one encoder pretrains on."""
-    genomes = ENCODERS[wildcards.encoder][1]["genomes"]
-    return [f"results/tokens/{genome}.npy" for genome in genomes]
+    return [token_shard(genome) for genome in ENCODERS[wildcards.encoder][1]["genomes"]]
 
+
+
+def head_pairs(flag, paths):
+    """FLAG HEAD=PATH ... for every head (paths: head -> path)."""
+    return shlex.join([flag, *(f"{head}={path}" for head, path in paths.items())])

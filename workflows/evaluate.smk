@@ -11,54 +11,32 @@ EVAL_FLAGS = cli_flags(
 )
 
 
-rule evaluate_chromatin:
-    """AUROC/AUPRC per chromatin profile on the held-out test chromosomes, beside baselines."""
+rule evaluate:
+    """AUROC/AUPRC per output on the held-out test rows, beside baselines (and, for a binary head,
+    F1, MCC and accuracy at the threshold chosen on the validation rows)."""
     input:
-        model=f"results/{RUN}/chromatin",
-        compare=scratch_models("chromatin").values(),
-        table=f"results/{RUN}/labels/chromatin.tsv.gz",
-        fasta=f"results/genomes/{config['chromatin']['genome']}.fa",
+        model=run_path("{head}"),
+        compare=lambda wc: list(scratch_models(wc.head).values()),
+        table=lambda wc: head_table(wc.head),
+        fasta=lambda wc: head_fasta(wc.head),
     output:
-        metrics=f"results/{RUN}/chromatin_auroc.tsv",
-        predictions=f"results/{RUN}/chromatin_predictions.tsv.gz",
+        metrics=run_path("{head}_metrics.tsv"),
+        predictions=run_path("{head}_predictions.tsv.gz"),
     log:
-        f"logs/{RUN}/evaluate_chromatin.log",
+        log_path("evaluate_{head}"),
     benchmark:
-        f"benchmarks/{RUN}/evaluate_chromatin.tsv"
+        benchmark_path("evaluate_{head}")
+    wildcard_constraints:
+        head=one_of(HEADS),
     conda:
         ENV
     threads: 2
     resources:
         mem_mb=4000,
     params:
-        flags=f"{EVAL_FLAGS} {compare_flags('chromatin')}",
+        genome=lambda wc, input: genome_flag(input.fasta),
+        flags=lambda wc: f"{EVAL_FLAGS} {compare_flags(wc.head)}",
     shell:
         "OMP_NUM_THREADS={threads} genomix evaluate --model {input.model:q} "
-        "--table {input.table:q} --genome {input.fasta:q} --out {output.metrics:q} "
+        "--table {input.table:q} {params.genome} --out {output.metrics:q} "
         "--predictions {output.predictions:q} {params.flags} > {log:q} 2>&1"
-
-
-rule evaluate_promoter:
-    """AUROC, AUPRC, F1, MCC, accuracy of the promoter head on the test split, beside baselines."""
-    input:
-        model=f"results/{RUN}/promoter",
-        compare=scratch_models("promoter").values(),
-        table=promoter_table(),
-    output:
-        metrics=f"results/{RUN}/promoter_metrics.tsv",
-        predictions=f"results/{RUN}/promoter_predictions.tsv.gz",
-    log:
-        f"logs/{RUN}/evaluate_promoter.log",
-    benchmark:
-        f"benchmarks/{RUN}/evaluate_promoter.tsv"
-    conda:
-        ENV
-    threads: 2
-    resources:
-        mem_mb=4000,
-    params:
-        flags=f"{EVAL_FLAGS} {compare_flags('promoter')}",
-    shell:
-        "OMP_NUM_THREADS={threads} genomix evaluate --model {input.model:q} "
-        "--table {input.table:q} --out {output.metrics:q} --predictions {output.predictions:q} "
-        "{params.flags} > {log:q} 2>&1"

@@ -1,41 +1,48 @@
-rule chromatin_labels:
-    """DeepSEA-style labels: 200 bp bins x profiles, whole chromosomes held out."""
+# One rule per stage over the heads of config `heads` ({head} wildcard); a head's task kind picks
+# its label builder and the `--task` of genomix finetune.
+
+
+rule multilabel_labels:
+    """A multilabel head's DeepSEA-style labels: 200 bp bins x profiles, whole chromosomes held
+    out."""
     input:
-        fasta=f"results/genomes/{config['chromatin']['genome']}.fa",
-        peaks=[data_path(path) for path in config["chromatin"]["peaks"].values()],
+        fasta=lambda wc: head_fasta(wc.head),
+        peaks=lambda wc: [data_path(path) for path in HEADS[wc.head]["peaks"].values()],
     output:
-        table=f"results/{RUN}/labels/chromatin.tsv.gz",
+        table=run_path("labels", "{head}.tsv.gz"),
     log:
-        f"logs/{RUN}/chromatin_labels.log",
+        log_path("{head}_labels"),
     benchmark:
-        f"benchmarks/{RUN}/chromatin_labels.tsv"
+        benchmark_path("{head}_labels")
+    wildcard_constraints:
+        head=one_of(BUILT_TABLES["multilabel"]),
     conda:
         ENV
     threads: 1
     resources:
         mem_mb=4000,
     params:
-        peaks=peak_flags(),
-        flags=cli_flags(
-            config["chromatin"], exclude=WORKFLOW_KEYS["chromatin"]
-        ),
+        peaks=lambda wc: peak_flags(wc.head),
+        flags=lambda wc: cli_flags(HEADS[wc.head], exclude=WORKFLOW_KEYS["multilabel"]),
     shell:
         "genomix labels {input.fasta:q} {params.peaks} -o {output.table:q} {params.flags} "
         "> {log:q} 2>&1"
 
 
-rule promoter_labels:
-    """Promoter table from a TSS/promoter BED (`promoter.tss`): TSS windows + GC-matched negatives,
-    sequences included, whole chromosomes held out."""
+rule binary_labels:
+    """A binary head's table from a TSS/promoter BED (its `tss`): TSS windows + GC-matched
+    negatives, sequences included, whole chromosomes held out."""
     input:
-        fasta=lambda wc: f"results/genomes/{config['promoter']['genome']}.fa",
-        tss=lambda wc: data_path(config["promoter"]["tss"]),
+        fasta=lambda wc: f"results/genomes/{HEADS[wc.head]['genome']}.fa",
+        tss=lambda wc: data_path(HEADS[wc.head]["tss"]),
     output:
-        table=f"results/{RUN}/labels/promoter.tsv.gz",
+        table=run_path("labels", "{head}.tsv.gz"),
     log:
-        f"logs/{RUN}/promoter_labels.log",
+        log_path("{head}_labels"),
     benchmark:
-        f"benchmarks/{RUN}/promoter_labels.tsv"
+        benchmark_path("{head}_labels")
+    wildcard_constraints:
+        head=one_of(BUILT_TABLES["binary"]),
     conda:
         ENV
     threads: 1
@@ -44,9 +51,9 @@ rule promoter_labels:
     params:
         flags=lambda wc: cli_flags(
             {
-                key: config["promoter"][key]
+                key: HEADS[wc.head][key]
                 for key in ("bed_upstream", "valid_chroms", "test_chroms")
-                if key in config["promoter"]
+                if key in HEADS[wc.head]
             }
         ),
     shell:
@@ -54,17 +61,20 @@ rule promoter_labels:
         "{params.flags} > {log:q} 2>&1"
 
 
-rule finetune_promoter:
-    """Promoter head (binary) on the pretrained encoder."""
+rule finetune:
+    """A head on its pretrained encoder (the shared one, or its own)."""
     input:
-        table=promoter_table(),
-        pretrained=f"results/{RUN}/{encoder_name('promoter')}",
+        table=lambda wc: head_table(wc.head),
+        fasta=lambda wc: head_fasta(wc.head),
+        pretrained=lambda wc: run_path(encoder_name(wc.head)),
     output:
-        model=directory(f"results/{RUN}/promoter"),
+        model=directory(run_path("{head}")),
     log:
-        f"logs/{RUN}/finetune_promoter.log",
+        log_path("finetune_{head}"),
     benchmark:
-        f"benchmarks/{RUN}/finetune_promoter.tsv"
+        benchmark_path("finetune_{head}")
+    wildcard_constraints:
+        head=one_of(HEADS),
     conda:
         ENV
     threads: 2
@@ -72,35 +82,12 @@ rule finetune_promoter:
         gpu=1,
         mem_mb=8000,
     params:
-        flags=head_flags("promoter"),
+        task=lambda wc: HEADS[wc.head]["task"],
+        genome=lambda wc, input: genome_flag(input.fasta),
+        flags=lambda wc: head_flags(wc.head),
     shell:
-        "OMP_NUM_THREADS={threads} genomix finetune --task promoter --table {input.table:q} "
-        "--pretrained {input.pretrained:q} --out {output.model:q} {params.flags} > {log:q} 2>&1"
-
-
-rule finetune_chromatin:
-    """Chromatin head (one output per profile) on the pretrained encoder."""
-    input:
-        table=f"results/{RUN}/labels/chromatin.tsv.gz",
-        fasta=f"results/genomes/{config['chromatin']['genome']}.fa",
-        pretrained=f"results/{RUN}/{encoder_name('chromatin')}",
-    output:
-        model=directory(f"results/{RUN}/chromatin"),
-    log:
-        f"logs/{RUN}/finetune_chromatin.log",
-    benchmark:
-        f"benchmarks/{RUN}/finetune_chromatin.tsv"
-    conda:
-        ENV
-    threads: 2
-    resources:
-        gpu=1,
-        mem_mb=8000,
-    params:
-        flags=head_flags("chromatin"),
-    shell:
-        "OMP_NUM_THREADS={threads} genomix finetune --task chromatin --table {input.table:q} "
-        "--genome {input.fasta:q} --pretrained {input.pretrained:q} --out {output.model:q} "
+        "OMP_NUM_THREADS={threads} genomix finetune --task {params.task} --table {input.table:q} "
+        "{params.genome} --pretrained {input.pretrained:q} --out {output.model:q} "
         "{params.flags} > {log:q} 2>&1"
 
 
@@ -109,24 +96,16 @@ rule finetune_scratch:
     config.yaml), with the head's own settings: what pretraining adds (evaluate.pretraining_gain).
     """
     input:
-        table=lambda wc: (
-            promoter_table()
-            if wc.head == "promoter"
-            else f"results/{RUN}/labels/chromatin.tsv.gz"
-        ),
-        fasta=lambda wc: (
-            []
-            if wc.head == "promoter"
-            else f"results/genomes/{config['chromatin']['genome']}.fa"
-        ),
+        table=lambda wc: head_table(wc.head),
+        fasta=lambda wc: head_fasta(wc.head),
     output:
-        model=directory(f"results/{RUN}/scratch/{{head}}"),
+        model=directory(run_path("scratch", "{head}")),
     log:
-        f"logs/{RUN}/finetune_scratch_{{head}}.log",
+        log_path("finetune_scratch_{head}"),
     benchmark:
-        f"benchmarks/{RUN}/finetune_scratch_{{head}}.tsv"
+        benchmark_path("finetune_scratch_{head}")
     wildcard_constraints:
-        head="promoter|chromatin",
+        head=one_of(HEADS),
     conda:
         ENV
     threads: 2
@@ -134,6 +113,7 @@ rule finetune_scratch:
         gpu=1,
         mem_mb=8000,
     params:
+        task=lambda wc: HEADS[wc.head]["task"],
         flags=lambda wc: " ".join(
             (
                 head_flags(wc.head),
@@ -141,10 +121,8 @@ rule finetune_scratch:
                 cli_flags(config["tokenize"]),
             )
         ),
-        genome=lambda wc, input: (
-            f"--genome {shlex.quote(input.fasta)}" if input.fasta else ""
-        ),
+        genome=lambda wc, input: genome_flag(input.fasta),
     shell:
-        "OMP_NUM_THREADS={threads} genomix finetune --task {wildcards.head} "
+        "OMP_NUM_THREADS={threads} genomix finetune --task {params.task} "
         "--table {input.table:q} {params.genome} --out {output.model:q} {params.flags} "
         "> {log:q} 2>&1"

@@ -1,24 +1,24 @@
 # Genome scan, `snakemake predict_genome`: `genomix scan` split into `scan.parts` jobs (equal
 # shares of the genome's tiles, so an executor can spread them over nodes), gathered in order.
 SCAN = config.get("scan", {})
-SCAN_HEAD = SCAN.get("head", "chromatin")
-SCAN_GENOME = SCAN.get("genome", config["chromatin"]["genome"])
+SCAN_HEAD = SCAN.get("head", (heads_of("multilabel") or list(HEADS))[0])
+SCAN_GENOME = SCAN.get("genome", HEADS[SCAN_HEAD].get("genome"))
 SCAN_PARTS = SCAN.get("parts", 4)
-SCAN_OUT = f"results/{RUN}/scan/{SCAN_HEAD}_{SCAN_GENOME}"
+SCAN_OUT = run_path(f"scan/{SCAN_HEAD}_{SCAN_GENOME}")
 
 
 rule scan_part:
     """One share of the genome scan: rows of tiles, each scored by the window centred on it."""
     input:
-        model=f"results/{RUN}/{SCAN_HEAD}",
+        model=run_path(f"{SCAN_HEAD}"),
         fasta=f"results/genomes/{SCAN_GENOME}.fa",
         fai=f"results/genomes/{SCAN_GENOME}.fa.fai",
     output:
         temp(f"{SCAN_OUT}.parts/{{part}}.parquet"),
     log:
-        f"logs/{RUN}/scan/{{part}}.log",
+        log_path("scan/{part}"),
     benchmark:
-        f"benchmarks/{RUN}/scan/{{part}}.tsv"
+        benchmark_path("scan/{part}")
     conda:
         ENV
     threads: 2
@@ -40,7 +40,7 @@ rule predict_genome:
     output:
         f"{SCAN_OUT}.parquet",
     log:
-        f"logs/{RUN}/scan/gather.log",
+        log_path("scan/gather"),
     conda:
         ENV
     threads: 1

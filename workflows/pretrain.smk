@@ -4,13 +4,13 @@ rule pretrain:
     input:
         shards=encoder_shards,
     output:
-        model=directory(f"results/{RUN}/{{encoder}}"),
+        model=directory(run_path("{encoder}")),
     wildcard_constraints:
         encoder="|".join(ENCODERS),
     log:
-        f"logs/{RUN}/{{encoder}}.log",
+        log_path("{encoder}"),
     benchmark:
-        f"benchmarks/{RUN}/{{encoder}}.tsv"
+        benchmark_path("{encoder}")
     conda:
         ENV
     threads: 2
@@ -36,13 +36,13 @@ if config["pretrain"].get("gpus", 1) > 1:
         input:
             shards=encoder_shards,
         output:
-            model=directory(f"results/{RUN}/{{encoder}}"),
+            model=directory(run_path("{encoder}")),
         wildcard_constraints:
             encoder="|".join(ENCODERS),
         log:
-            f"logs/{RUN}/{{encoder}}.log",
+            log_path("{encoder}"),
         benchmark:
-            f"benchmarks/{RUN}/{{encoder}}.tsv"
+            benchmark_path("{encoder}")
         conda:
             ENV
         threads: 4 * config["pretrain"]["gpus"]

@@ -1,63 +1,60 @@
+# Stage times in the report: every encoder, then each stage of every head.
 STAGE_BENCHMARKS = [
-    f"benchmarks/{RUN}/{stage}.tsv"
+    benchmark_path(stage)
     for stage in (
         *ENCODERS,
-        "chromatin_labels",
-        "finetune_promoter",
-        "finetune_chromatin",
-        "evaluate_promoter",
-        "evaluate_chromatin",
-        "explain_promoter",
-        "explain_chromatin",
+        *(f"{head}_labels" for head in BUILT_TABLES["multilabel"]),
+        *(f"{stage}_{head}" for stage in ("finetune", "evaluate", "explain") for head in HEADS),
     )
 ]
 
 
 rule report:
-    """Markdown summary: verdict against baselines, metric tables, per-profile AUROC plot, ROC/PR
-    curves, MLM and fine-tuning curves, top-record logos, stage run times."""
+    """Markdown summary: verdict against baselines, each head's section (its task kind's tables
+    and plots), ROC/PR curves, MLM and fine-tuning curves, top-record logos, stage run times."""
     input:
-        chromatin=f"results/{RUN}/chromatin_auroc.tsv",
-        promoter=f"results/{RUN}/promoter_metrics.tsv",
-        chromatin_predictions=f"results/{RUN}/chromatin_predictions.tsv.gz",
-        promoter_predictions=f"results/{RUN}/promoter_predictions.tsv.gz",
-        pretrained=[f"results/{RUN}/{name}" for name in ENCODERS],
-        promoter_model=f"results/{RUN}/promoter",
-        chromatin_model=f"results/{RUN}/chromatin",
+        metrics=[run_path(f"{head}_metrics.tsv") for head in HEADS],
+        predictions=[run_path(f"{head}_predictions.tsv.gz") for head in HEADS],
+        pretrained=[run_path(name) for name in ENCODERS],
+        models=[run_path(head) for head in HEADS],
         benchmarks=STAGE_BENCHMARKS,
-        promoter_explain=f"results/{RUN}/explain/promoter.parquet",
-        chromatin_explain=f"results/{RUN}/explain/chromatin.parquet",
-        logos=[
-            f"results/{RUN}/explain/promoter.logos",
-            f"results/{RUN}/explain/chromatin.logos",
-        ],
+        explain=[run_path("explain", f"{head}.parquet") for head in HEADS],
+        logos=[run_path("explain", f"{head}.logos") for head in HEADS],
     output:
-        summary=report(f"results/{RUN}/report.md", category="Summary"),
-        auroc=report(f"results/{RUN}/report_chromatin_auroc.png", category="Chromatin"),
-        curves=report(f"results/{RUN}/report_curves.png", category="Evaluation"),
-        curve=report(f"results/{RUN}/report_pretrain_curve.png", category="Pretraining"),
-        finetune=report(
-            f"results/{RUN}/report_finetune_curve.png", category="Fine-tuning"
-        ),
+        summary=report(run_path("report.md"), category="Summary"),
+        curves=report(run_path("report_curves.png"), category="Evaluation"),
+        curve=report(run_path("report_pretrain_curve.png"), category="Pretraining"),
+        finetune=report(run_path("report_finetune_curve.png"), category="Fine-tuning"),
+        auroc=[
+            report(run_path(f"report_{head}_auroc.png"), category="Profiles")
+            for head in heads_of("multilabel")
+        ],
     log:
-        f"logs/{RUN}/report.log",
+        log_path("report"),
     benchmark:
-        f"benchmarks/{RUN}/report.tsv"
+        benchmark_path("report")
     conda:
         ENV
     threads: 1
     resources:
         mem_mb=2000,
     params:
+        heads=head_pairs("--heads", {head: s["task"] for head, s in HEADS.items()}),
+        metrics=head_pairs("--metrics", {h: run_path(f"{h}_metrics.tsv") for h in HEADS}),
+        predictions=head_pairs(
+            "--predictions", {h: run_path(f"{h}_predictions.tsv.gz") for h in HEADS}
+        ),
+        finetune=head_pairs(
+            "--finetune-metrics", {h: run_path(h, "metrics.csv") for h in HEADS}
+        ),
+        explain=head_pairs(
+            "--explain", {h: run_path("explain", f"{h}.parquet") for h in HEADS}
+        ),
         pretrain_metrics=lambda wc, input: shlex.join(
             f"{directory}/metrics.csv" for directory in input.pretrained
         ),
     shell:
-        "genomix report --chromatin {input.chromatin:q} --promoter {input.promoter:q} "
-        "--chromatin-predictions {input.chromatin_predictions:q} "
-        "--promoter-predictions {input.promoter_predictions:q} "
-        "--pretrain-metrics {params.pretrain_metrics} "
-        "--finetune-metrics promoter={input.promoter_model:q}/metrics.csv "
-        "chromatin={input.chromatin_model:q}/metrics.csv --benchmarks {input.benchmarks:q} "
-        "--explain promoter={input.promoter_explain:q} chromatin={input.chromatin_explain:q} "
-        "-o {output.summary:q} > {log:q} 2>&1"
+        "genomix report {params.heads} {params.metrics} {params.predictions} "
+        "--pretrain-metrics {params.pretrain_metrics} {params.finetune} "
+        "--benchmarks {input.benchmarks:q} {params.explain} -o {output.summary:q} "
+        "> {log:q} 2>&1"

@@ -33,31 +33,31 @@ rule sweep_table:
     paired AUROC gain of each longer chromatin context over the kind's shortest.
     """
     input:
-        pretrained=[f"results/{RUN}/{v.name}/pretrain" for v in SWEEP],
-        models=[f"results/{RUN}/{v.name}/{head}" for v in SWEEP for head in v.heads],
+        pretrained=[run_path(f"{v.name}/pretrain") for v in SWEEP],
+        models=[run_path(f"{v.name}/{head}") for v in SWEEP for head in v.heads],
         metrics=[
-            f"results/{RUN}/{v.name}/{METRICS_FILES[head]}"
+            run_path(f"{v.name}/{METRICS_FILES[head]}")
             for v in SWEEP
             for head in v.heads
         ],
         predictions=[
-            f"results/{RUN}/{v.name}/{PREDICTIONS}"
+            run_path(f"{v.name}/{PREDICTIONS}")
             for v in SWEEP
             if "chromatin" in v.heads
         ],
-        pretrain_times=[f"benchmarks/{RUN}/{v.name}/pretrain.tsv" for v in SWEEP],
+        pretrain_times=[benchmark_path(f"{v.name}/pretrain") for v in SWEEP],
         finetune_times=[
-            f"benchmarks/{RUN}/{v.name}/{stage}.tsv"
+            benchmark_path(f"{v.name}/{stage}")
             for v in SWEEP
             for stage, head in STAGES.items()
             if head in v.heads
         ],
     output:
-        tsv=f"results/{RUN}/sweep.tsv",
-        markdown=f"results/{RUN}/sweep.md",
-        plot=report(f"results/{RUN}/sweep.png", category="Sweep"),
+        tsv=run_path("sweep.tsv"),
+        markdown=run_path("sweep.md"),
+        plot=report(run_path("sweep.png"), category="Sweep"),
     log:
-        f"logs/{RUN}/sweep_table.log",
+        log_path("sweep_table"),
     conda:
         ENV
     threads: 1

@@ -28,7 +28,7 @@ def run_labels(args: argparse.Namespace) -> None:
     """Label every bin of the genome by the peaks of each profile, one chromosome at a time."""
     from genomix.data.labels import iter_chromatin_table, write_tables
 
-    config = config_from_arguments(ChromatinConfig, args, "chromatin")
+    config = config_from_arguments(ChromatinConfig, args, "multilabel")
     chunks = iter_chromatin_table(
         args.genome,
         named_paths(args.peaks, "--peaks"),
@@ -79,7 +79,7 @@ LABELS = Command(
     "      --valid-chroms chrX --test-chroms chr3L -o labels/chromatin.tsv.gz",
     add_arguments=add_labels_arguments,
     run=run_labels,
-    sections=(Section(ChromatinConfig, "chromatin"),),
+    sections=(Section(ChromatinConfig, "multilabel"),),
 )
 PROMOTERS = Command(
     name="promoters",

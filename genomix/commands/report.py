@@ -14,8 +14,30 @@ from genomix.errors import GenomixError
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """The metric tables, curves, benchmarks and explanations `genomix report` gathers."""
-    parser.add_argument("--chromatin", required=True, type=Path, help="chromatin metrics TSV")
-    parser.add_argument("--promoter", required=True, type=Path, help="promoter metrics TSV")
+    parser.add_argument(
+        "--heads",
+        required=True,
+        nargs="+",
+        action="extend",
+        metavar="HEAD=TASK",
+        help="each head and its task kind (binary, multilabel), in report order (repeatable)",
+    )
+    parser.add_argument(
+        "--metrics",
+        required=True,
+        nargs="+",
+        action="extend",
+        metavar="HEAD=TSV",
+        help="each head's `genomix evaluate` metrics table (repeatable)",
+    )
+    parser.add_argument(
+        "--predictions",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="HEAD=TSV",
+        help="a head's `genomix evaluate` predictions table: its ROC/PR curves (repeatable)",
+    )
     parser.add_argument(
         "--pretrain-metrics",
         required=True,
@@ -29,12 +51,6 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=(),
         help="Snakemake benchmark files, one per stage",
-    )
-    parser.add_argument(
-        "--chromatin-predictions", type=Path, help="chromatin predictions TSV (ROC/PR curves)"
-    )
-    parser.add_argument(
-        "--promoter-predictions", type=Path, help="promoter predictions TSV (ROC/PR curves)"
     )
     parser.add_argument(
         "--finetune-metrics",
@@ -71,11 +87,12 @@ def run_report(args: argparse.Namespace) -> None:
     )
     write_report(
         args.out,
-        chromatin=args.chromatin,
-        promoter=args.promoter,
+        heads=_pairs(args.heads, "--heads", "HEAD=TASK", "promoter=binary"),
+        metrics=_pairs(args.metrics, "--metrics", "HEAD=TSV", "promoter=promoter_metrics.tsv"),
         pretrain_metrics=args.pretrain_metrics,
-        chromatin_predictions=args.chromatin_predictions,
-        promoter_predictions=args.promoter_predictions,
+        predictions=_pairs(
+            args.predictions, "--predictions", "HEAD=TSV", "promoter=promoter_predictions.tsv.gz"
+        ),
         finetune_metrics=curves,
         benchmarks=args.benchmarks,
         explanations=_pairs(
@@ -132,8 +149,9 @@ def run_sweep(args: argparse.Namespace) -> None:
 REPORT = Command(
     name="report",
     help="Summarise a run: tables, plots, stage times.",
-    epilog="example:\n  genomix report --chromatin chromatin_auroc.tsv --promoter "
-    "promoter_metrics.tsv --pretrain-metrics models/pretrained/metrics.csv -o report.md",
+    epilog="example:\n  genomix report --heads promoter=binary chromatin=multilabel "
+    "\\\n      --metrics promoter=promoter_metrics.tsv chromatin=chromatin_metrics.tsv "
+    "\\\n      --pretrain-metrics models/pretrained/metrics.csv -o report.md",
     add_arguments=add_report_arguments,
     run=run_report,
 )

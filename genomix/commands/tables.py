@@ -39,8 +39,9 @@ def read_table(
             args.table, task=task, genome=args.genome, seed=seed, stream=stream
         )
     from genomix.data.deepsea import read_deepsea_table
+    from genomix.tasks import TASKS, get_task
 
-    if task != "chromatin":
+    if get_task(task) is not TASKS["multilabel"]:
         raise GenomixError(
             f"--deepsea-features: DeepSEA tables are chromatin profiles, not task '{task}'"
         )

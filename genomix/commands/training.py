@@ -57,7 +57,12 @@ def run_pretrain(args: argparse.Namespace) -> None:
 
 def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     """The task, the table, the pretrained encoder and the model directory of `genomix finetune`."""
-    parser.add_argument("--task", required=True, choices=("promoter", "chromatin"))
+    parser.add_argument(
+        "--task",
+        required=True,
+        help="task kind (genomix.tasks): binary (a label column) or multilabel (one 0/1 column "
+        "per profile); promoter and chromatin are their legacy names",
+    )
     add_table_arguments(parser)
     parser.add_argument("--pretrained", type=Path, help="pretrained model directory")
     parser.add_argument("--out", required=True, type=Path, help="model directory")
@@ -111,7 +116,7 @@ PRETRAIN = Command(
 FINETUNE = Command(
     name="finetune",
     help="Train a promoter or chromatin head.",
-    epilog="example:\n  genomix finetune --task promoter --table promoters.tsv.gz "
+    epilog="example:\n  genomix finetune --task binary --table promoters.tsv.gz "
     "--pretrained models/pretrained --out models/promoter",
     add_arguments=add_finetune_arguments,
     run=run_finetune,

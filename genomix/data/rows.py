@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from genomix.data.tables import LabeledTable
+from genomix.tasks import get_task
 
 # Cap on the BCE positive weight: a profile with 1 positive in 10,000 rows would otherwise weigh
 # that one row 10,000 times and dominate the gradient.
@@ -29,10 +30,14 @@ def training_rows(
     """The (train, valid) rows fine-tuning uses: each split capped, train first, then valid, from
     `generator` (seeded with `finetune.seed`); `genomix.baselines` draws the same rows with it.
 
-    Chromatin profiles are rare (1-5% positives): a capped training sample keeps their positives.
+    A task kind with rare outputs (multilabel: 1-5% positives per profile) keeps their positives
+    in a capped training sample (`Task.enrich_positives`).
     """
     train = cap_rows(
-        table.subset("train"), max_train_rows, generator, enrich_positives=task == "chromatin"
+        table.subset("train"),
+        max_train_rows,
+        generator,
+        enrich_positives=get_task(task).enrich_positives,
     )
     valid = cap_rows(table.subset("valid"), max_eval_rows, generator)
     return train, valid

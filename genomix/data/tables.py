@@ -2,7 +2,7 @@
 
 A table gives each row's DNA either as a ``sequence`` column or as ``chrom,start,end[,strand]``
 against a genome FASTA (0-based, end-exclusive; strand '-' is reverse-complemented). Labels are
-a ``label`` column (promoter task) or one 0/1 column per profile (chromatin task: every column
+a ``label`` column (binary task) or one 0/1 column per profile (multilabel task: every column
 that is not in ``METADATA_COLUMNS``). A ``split`` column (train/valid/test) is used when present;
 otherwise a seeded 0.8/0.1/0.1 split by ``pair_id`` (so pairs stay together), else by row.
 """
@@ -13,7 +13,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -149,17 +148,10 @@ def canonical_sequences(sequences: list[str], path: Path, *, first_line: int = 2
 
 
 def label_columns(names: list[str], task: str, path: Path) -> tuple[list[str], tuple[str, ...]]:
-    """The task's label columns among the table's column `names`, and its profile names."""
-    if task == "promoter":
-        if "label" not in names:
-            raise GenomixError(f"{path}: promoter task needs a 'label' column")
-        return ["label"], ("promoter",)
-    if task == "chromatin":
-        columns = [c for c in names if c not in METADATA_COLUMNS]
-        if not columns:
-            raise GenomixError(f"{path}: chromatin task needs at least one 0/1 profile column")
-        return columns, tuple(columns)
-    raise GenomixError(f"unknown task {task!r} (expected 'promoter' or 'chromatin')")
+    """The task kind's label columns among the table's column `names`, and its profile names."""
+    from genomix.tasks import get_task  # the tasks import this module's METADATA_COLUMNS
+
+    return get_task(task).label_columns(names, path)
 
 
 def parse_labels(
@@ -219,7 +211,7 @@ def seeded_split(groups: np.ndarray, seed: int) -> np.ndarray:
 def read_labeled_table(
     path: str | Path,
     *,
-    task: Literal["promoter", "chromatin"],
+    task: str,
     genome: str | Path | None = None,
     seed: int = 0,
     stream: bool = False,
@@ -228,7 +220,8 @@ def read_labeled_table(
 
     Args:
         path: TSV/CSV, gzip or plain, or Parquet (``.parquet``).
-        task: 'promoter' (a ``label`` column) or 'chromatin' (one 0/1 column per profile).
+        task: a task kind (`genomix.tasks`): 'binary' (a ``label`` column) or 'multilabel'
+            (one 0/1 column per profile); legacy 'promoter' and 'chromatin' name them too.
         genome: FASTA to cut ``chrom,start,end`` rows from (needed without a sequence column).
         seed: seed of the split when the table has no ``split`` column.
         stream: keep a coordinate table as coordinates (`genomix.data.window_table`): the
