@@ -16,14 +16,16 @@ from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-import jsonschema
 import yaml
 
 from genomix.attention import AttentionOptions, attention_options
 from genomix.embedding import EMBEDDINGS
 from genomix.errors import GenomixError
+
+if TYPE_CHECKING:  # jsonschema is imported where a config is checked: bench/device.py runs
+    import jsonschema  # on GPU machines without it
 
 SCHEMA_PATH = files("genomix") / "config.schema.yaml"
 
@@ -301,7 +303,11 @@ def _named_branch(error: jsonschema.ValidationError) -> jsonschema.ValidationErr
         for errors in branches.values()
         if not any(list(sub.relative_path) == ["name"] for sub in errors)
     ]
-    return jsonschema.exceptions.best_match(named[0]) if len(named) == 1 else error
+    if len(named) != 1:
+        return error
+    from jsonschema.exceptions import best_match
+
+    return best_match(named[0])
 
 
 def section_schema(section: str) -> dict[str, Any]:
@@ -309,6 +315,15 @@ def section_schema(section: str) -> dict[str, Any]:
     binary, multilabel)."""
     schema = load_schema()
     return schema["properties"].get(section) or schema["$defs"][section]
+
+
+def _first_error(schema: Mapping[str, Any], values: Any) -> jsonschema.ValidationError | None:
+    """The most relevant error of `values` under `schema` (None when valid)."""
+    import jsonschema
+
+    return jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(values)
+    )
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
@@ -320,9 +335,7 @@ def _describe(error: jsonschema.ValidationError) -> str:
 def validate_section(values: Mapping[str, Any], section: str, *, source: str) -> None:
     """Check one stage's values against its schema section; errors name `source` and the key."""
     schema = section_schema(section)
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(dict(values))
-    )
+    error = _first_error(schema, dict(values))
     if error is not None:
         raise GenomixError(f"{source}: {section}.{_describe(error)}")
 
@@ -336,9 +349,7 @@ def load_config(path: str | Path) -> dict[str, Any]:
         raise GenomixError(f"{path}: config file not found") from None
     except yaml.YAMLError as error:
         raise GenomixError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(load_schema()).iter_errors(config)
-    )
+    error = _first_error(load_schema(), config)
     if error is not None:
         raise GenomixError(f"{path}: {_describe(error)}")
     return config
