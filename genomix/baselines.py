@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -29,7 +30,6 @@ from genomix.errors import GenomixError
 from genomix.kmers import KmerTokenizer
 from genomix.metrics import has_both_classes, mean_auroc
 
-BASELINES = ("kmer_lr", "cnn")
 PENALTIES = (0.001, 0.01, 0.1)  # inverse L2 strength C; weaker (C = 1) overfit 2,000 demo rows
 
 Predictor = Callable[[Sequence[str]], np.ndarray]
@@ -223,6 +223,32 @@ def train_cnn(
     return predict
 
 
+@dataclass(frozen=True)
+class BaselineSettings:
+    """What a baseline trainer may use besides its rows (config.yaml section `evaluate`).
+
+    `length`: the longest sequence (bp) the baseline will score (the cnn's fixed input width).
+    """
+
+    kmer_k: int
+    cnn_epochs: int
+    length: int
+    seed: int
+
+
+# (train rows, valid rows, settings) -> a trained predictor
+Trainer = Callable[[LabeledTable, LabeledTable, BaselineSettings], Predictor]
+
+# The baselines by name (config.yaml `evaluate.baselines`; the schema's enum lists the same
+# names, tests/test_baselines.py checks it). A new baseline is one trainer and one entry here.
+BASELINES: Mapping[str, Trainer] = {
+    "kmer_lr": lambda train, valid, settings: train_kmer_lr(train, valid, k=settings.kmer_k),
+    "cnn": lambda train, valid, settings: train_cnn(
+        train, valid, length=settings.length, epochs=settings.cnn_epochs, seed=settings.seed
+    ),
+}
+
+
 def train_baselines(
     names: Sequence[str],
     train: LabeledTable,
@@ -233,17 +259,14 @@ def train_baselines(
     length: int,
     seed: int,
 ) -> Mapping[str, Predictor]:
-    """The baselines `names` (from BASELINES), trained on (train, valid), by name.
+    """The baselines `names` (keys of BASELINES), trained on (train, valid), by name.
 
     `length`: the longest sequence (bp) any of them will score (the cnn's fixed input width).
     """
     unknown = sorted(set(names) - set(BASELINES))
     if unknown:
-        raise GenomixError(f"unknown baseline(s) {', '.join(unknown)} (expected {BASELINES})")
-    trained: dict[str, Predictor] = {}
-    for name in names:
-        if name == "kmer_lr":
-            trained[name] = train_kmer_lr(train, valid, k=kmer_k)
-        else:
-            trained[name] = train_cnn(train, valid, length=length, epochs=cnn_epochs, seed=seed)
-    return trained
+        raise GenomixError(
+            f"unknown baseline(s) {', '.join(unknown)} (expected {', '.join(BASELINES)})"
+        )
+    settings = BaselineSettings(kmer_k=kmer_k, cnn_epochs=cnn_epochs, length=length, seed=seed)
+    return {name: BASELINES[name](train, valid, settings) for name in names}

@@ -11,9 +11,11 @@ import torch
 from conftest import DEMO, PROMOTERS, TINY_MODEL
 from sklearn.metrics import roc_auc_score
 
+import genomix.baselines
 import genomix.data.rows
 import genomix.finetune
 from genomix.baselines import (
+    BASELINES,
     finetune_rows,
     kmer_frequencies,
     one_hot,
@@ -22,7 +24,7 @@ from genomix.baselines import (
     train_kmer_lr,
 )
 from genomix.cli import main
-from genomix.config import FinetuneConfig, TokenizeConfig
+from genomix.config import FinetuneConfig, TokenizeConfig, load_schema
 from genomix.data.labels import build_chromatin_table
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
@@ -152,6 +154,27 @@ def test_cnn_is_not_constant_on_real_chromatin_windows(one_thread) -> None:
     )
     probabilities = train_cnn(train, valid, length=1000, epochs=1, seed=0)(valid.sequences)
     assert (probabilities.std(axis=0) > 1e-3).all(), probabilities.std(axis=0)
+
+
+def test_the_schema_lists_the_registered_baselines() -> None:
+    """config.yaml's evaluate.baselines accepts exactly the names of the registry."""
+    schema = load_schema()["properties"]["evaluate"]["properties"]["baselines"]
+    assert schema["items"]["enum"] == list(BASELINES)
+
+
+def test_a_registered_baseline_is_trained_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """train_baselines looks each name up in BASELINES and hands the trainer its settings."""
+    seen = []
+
+    def constant(train, valid, settings):
+        seen.append(settings)
+        return lambda sequences: np.full((len(sequences), 1), 0.5, dtype=np.float32)
+
+    monkeypatch.setitem(genomix.baselines.BASELINES, "constant", constant)
+    table = _planted(10, 0)
+    trained = train_baselines(["constant"], table, table, kmer_k=2, cnn_epochs=1, length=80, seed=3)
+    assert trained["constant"](["ACGT"]).tolist() == [[0.5]]
+    assert [(s.kmer_k, s.cnn_epochs, s.length, s.seed) for s in seen] == [(2, 1, 80, 3)]
 
 
 def test_unknown_baseline_is_named() -> None:
