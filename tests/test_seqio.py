@@ -11,10 +11,12 @@ import pyfaidx
 import pytest
 from Bio import bgzf
 
+import genomix.seqio.outputs
 from genomix.errors import GenomixError
 from genomix.seqio.bed import bed_lines, parse_bed_line, read_bed
 from genomix.seqio.compression import open_bytes, sniff_compression, sniff_file
 from genomix.seqio.genome import open_genome
+from genomix.seqio.outputs import OutputFormat, open_table, output_format_of
 from genomix.seqio.regions import reverse_complement
 
 PACKAGE = Path(__file__).resolve().parents[1] / "genomix"
@@ -207,3 +209,42 @@ def test_no_module_imports_another_modules_private_names() -> None:
         if (module, source, name) not in ALLOWED_PRIVATE
     ]
     assert not offences, "private names imported across modules:\n" + "\n".join(offences)
+
+
+def test_output_format_is_picked_by_name_or_suffix() -> None:
+    assert output_format_of("out.parquet", None) == "parquet"
+    assert output_format_of("OUT.PARQUET", None) == "parquet"
+    assert output_format_of("out.tsv.gz", None) == "tsv"
+    assert output_format_of("-", None) == "tsv"
+    assert output_format_of("out.parquet", "tsv") == "tsv"
+    with pytest.raises(GenomixError, match="output format 'xlsx' is not one of tsv, parquet"):
+        output_format_of("out.tsv", "xlsx")
+
+
+def test_a_registered_output_format_writes_through_open_table(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A new format is one entry of FORMATS: open_table finds it by suffix and writes with it."""
+
+    class CsvRows:
+        def __init__(self, path: Path, columns: list[str]) -> None:
+            self._handle = open(path, "w")  # noqa: SIM115
+            self._handle.write(",".join(columns) + "\n")
+
+        def write(self, row: list) -> None:
+            self._handle.write(",".join(map(str, row)) + "\n")
+
+        def close(self) -> None:
+            self._handle.close()
+
+    csv_format = OutputFormat((".csv",), lambda path, columns, *_: CsvRows(path, columns))
+    monkeypatch.setitem(genomix.seqio.outputs.FORMATS, "csv", csv_format)
+    out = tmp_path / "scores.csv"
+    with open_table(out, ["id", "score"], [str, float]) as table:
+        table.write(["a", 0.5])
+    assert out.read_text() == "id,score\na,0.5\n"
+    with (
+        pytest.raises(GenomixError, match="standard output takes TSV only"),
+        open_table("-", ["id"], [str], output_format="csv"),
+    ):
+        pass

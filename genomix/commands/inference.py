@@ -11,6 +11,7 @@ from genomix.commands.command import Command, Section
 from genomix.commands.options import add_format, add_progress, report_skip
 from genomix.config import PredictConfig, ScanConfig, VariantsConfig, config_from_arguments
 from genomix.errors import GenomixError
+from genomix.seqio.outputs import FORMATS
 
 
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
@@ -78,7 +79,7 @@ def add_variants_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_format(
         parser,
-        choices=("tsv", "parquet", "vcf"),
+        choices=(*FORMATS, "vcf"),
         note="vcf: one record per allele, scores in INFO",
     )
     add_progress(parser)

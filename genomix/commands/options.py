@@ -12,10 +12,9 @@ import logging
 from collections.abc import Callable, Sequence
 
 from genomix.errors import GenomixError
+from genomix.seqio.outputs import FORMATS
 
 logger = logging.getLogger("genomix")
-
-FORMATS = ("tsv", "parquet")
 
 
 def add_verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
@@ -31,7 +30,7 @@ def add_verbosity(parser: argparse.ArgumentParser, *, default: object) -> None:
 
 
 def add_format(
-    parser: argparse.ArgumentParser, *, choices: Sequence[str] = FORMATS, note: str = ""
+    parser: argparse.ArgumentParser, *, choices: Sequence[str] = tuple(FORMATS), note: str = ""
 ) -> None:
     """--format of an output table; `note` explains an extra choice."""
     parser.add_argument(
