@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from genomix.config import load_schema
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
 from genomix.evaluate import HeldOutScores, metrics_table
@@ -30,6 +31,14 @@ def test_registry_holds_one_object_per_kind() -> None:
     assert isinstance(get_task("binary"), BinaryTask)
     assert isinstance(get_task("multilabel"), MultilabelTask)
     assert get_task("binary") is get_task("binary")
+
+
+def test_the_schema_lists_the_registered_kinds() -> None:
+    """A head's `task` enum and the schema's per-kind branches are the registry's names."""
+    defs = load_schema()["$defs"]
+    assert defs["head"]["properties"]["task"]["enum"] == list(TASKS)
+    for kind in TASKS:
+        assert defs[kind]["properties"]["task"]["const"] == kind
 
 
 def test_legacy_head_names_map_to_their_kind() -> None:
