@@ -240,7 +240,7 @@ def test_hg38_dry_run_plans_the_full_run(tmp_path: Path) -> None:
 
 
 def test_sweep_dry_run_plans_every_variant(tmp_path: Path) -> None:
-    """config/sweep-attention.yaml: five kinds with both heads at the demo's flank, BigBird at two
+    """config/sweep-attention.yaml: five kinds with both heads at flank 400, BigBird at two
     more flanks with the chromatin head only, every variant's stages under its own run, and one
     table; nothing of the plain demo run. The promoter head keeps its own encoder (config.yaml's
     `promoter.model`/`pretrain`): a second pretraining for the variants with both heads."""
@@ -276,7 +276,7 @@ def test_sweep_dry_run_plans_every_variant(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_smoke_sweep_end_to_end(tmp_path: Path) -> None:
-    """A tiny sweep (smoke.yaml's model and budget): dense and BigBird at the demo's flank, BigBird
+    """A tiny sweep (smoke.yaml's model and budget): dense and BigBird at flank 400, BigBird
     at flank 100; one table whose longer context is compared with the shorter on the same bins."""
     configs = [str(ROOT / "tests" / name) for name in ("smoke.yaml", "smoke-sweep.yaml")]
     result = _snakemake("--configfile", *configs, "--directory", str(tmp_path))
