@@ -7,7 +7,8 @@ alternative bases of each of a sequence's L positions and each of the model's P 
   to k overlapping k-mer tokens), tokenized and scored by ``genomix.scoring.score_logits``, the
   scorer of ``predict`` and ``predict-variants``, with the model's reverse-complement averaging.
   Exact, and ``3L + 1`` forward passes per sequence.
-- ``gradient``: the first-order (Taylor) estimate of the same change at the token embedding,
+- ``gradient``: the first-order (Taylor) estimate of the same change at the token embedding
+  (and at the head's k-mer bag, when it has one),
   ``sum_t grad_t . (E[alt_t] - E[ref_t])`` over the tokens a mutation changes, on both strands
   when the model averages them. It is the k-mer form of the one-hot "gradient at alt minus
   gradient at ref" (gradient x input), and costs one forward and one backward pass per sequence.
@@ -137,6 +138,17 @@ def ism(
     return reference, np.concatenate(diffs).reshape(len(sequence), 3, -1)
 
 
+def token_tables(model: nn.Module) -> list[nn.Module]:
+    """The modules of `model` that map token ids (R, T) to vectors (R, T, D): the encoder's
+    ``token_embedding`` and, when the head has a k-mer bag, its table. GenomixError without the
+    first."""
+    embedding = getattr(getattr(model, "encoder", None), "token_embedding", None)
+    if not isinstance(embedding, nn.Module):
+        raise GenomixError("gradient attribution needs model.encoder.token_embedding; use ism")
+    bag = getattr(getattr(model, "head", None), "kmer_bag", None)
+    return [embedding] if bag is None else [embedding, bag.table]
+
+
 def gradient(
     model: nn.Module,
     tokenizer: KmerTokenizer,
@@ -147,25 +159,24 @@ def gradient(
     pad_to: int,
     advance: Callable[[int], None] = lambda n: None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """First-order estimate of saturation ISM from the gradient at the token embedding.
+    """First-order estimate of saturation ISM from the gradient at the token embeddings.
 
-    The output of ``model.encoder.token_embedding`` (any module mapping ids (R, T) to (R, T, D),
+    The output of each of `token_tables(model)` (any module mapping ids (R, T) to (R, T, D),
     not only ``nn.Embedding``) is captured with a forward hook; one pass scores P copies of the
     sequence and back-propagates output p from copy p, which gives every output's gradient
     G_p (R, T, D) at once. The estimated change of a mutant is ``sum_t G_p[t] . (E[m_t] -
-    E[r_t])`` over the rows the model embedded (the sequence, and its reverse complement when
-    the model averages strands) and the tokens t where the mutant's ids m differ from r.
+    E[r_t])`` over the tables, the rows each table embedded (the sequence, and its reverse
+    complement when the model averages strands) and the tokens t where the mutant's ids m
+    differ from r.
 
     Returns (ref_logits (P,) float32, logit_diff (L, 3, P) float64), like `ism`. `batch_size` is
     unused (one pass per sequence).
     """
-    embedding = getattr(getattr(model, "encoder", None), "token_embedding", None)
-    if not isinstance(embedding, nn.Module):
-        raise GenomixError("gradient attribution needs model.encoder.token_embedding; use ism")
-    captured: dict[str, torch.Tensor] = {}
+    tables = token_tables(model)
+    captured: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}  # table -> (ids, output)
 
     def keep(module: nn.Module, inputs: tuple, output: torch.Tensor) -> None:
-        captured["ids"], captured["embedded"] = inputs[0], output
+        captured[module] = (inputs[0], output)
 
     n_outputs = model.head.linear.out_features
     tokens, padding = encode_sequences(
@@ -173,31 +184,34 @@ def gradient(
     )
     was_training = model.training
     model.eval()
-    handle = embedding.register_forward_hook(keep)
+    handles = [table.register_forward_hook(keep) for table in tables]
     try:
         with torch.enable_grad():
             logits = model(
                 tokens.repeat(n_outputs, 1).to(device), padding.repeat(n_outputs, 1).to(device)
             )
-            (grads,) = torch.autograd.grad(logits.diagonal().sum(), captured["embedded"])
+            grads = torch.autograd.grad(
+                logits.diagonal().sum(), [captured[table][1] for table in tables]
+            )
     finally:
-        handle.remove()
+        for handle in handles:
+            handle.remove()
         model.train(was_training)
-    with torch.no_grad():
-        vocabulary = torch.arange(tokenizer.vocab_size, device=device)
-        table = embedding(vocabulary.unsqueeze(0))[0].float()  # (V, D)
-    strands = _strand_sequences(sequence, captured["ids"], n_outputs, tokenizer, pad_to)
     diffs = torch.zeros(3 * len(sequence), n_outputs, dtype=torch.float64, device=device)
-    for strand, transform in enumerate(strands):
-        reference_ids = _ids(tokenizer, [transform(sequence)], pad_to, device)[0]
-        rows = grads[strand * n_outputs : (strand + 1) * n_outputs].float()  # (P, T, D)
-        for start in range(0, 3 * len(sequence), _CHUNK):
-            mutants = [transform(m) for m in mutant_sequences(sequence, start, start + _CHUNK)]
-            ids = _ids(tokenizer, mutants, pad_to, device)
-            which, where = torch.nonzero(ids != reference_ids, as_tuple=True)
-            change = table[ids[which, where]] - table[reference_ids[where]]  # (n, D)
-            effect = torch.einsum("nd,pnd->np", change, rows[:, where]).double()
-            diffs[start : start + len(mutants)].index_add_(0, which, effect)
+    for table, table_grads in zip(tables, grads, strict=True):
+        with torch.no_grad():
+            vectors = table(torch.arange(tokenizer.vocab_size, device=device)[None])[0].float()
+        strands = _strand_sequences(sequence, captured[table][0], n_outputs, tokenizer, pad_to)
+        for strand, transform in enumerate(strands):
+            reference_ids = _ids(tokenizer, [transform(sequence)], pad_to, device)[0]
+            rows = table_grads[strand * n_outputs : (strand + 1) * n_outputs].float()  # (P, T, D)
+            for start in range(0, 3 * len(sequence), _CHUNK):
+                mutants = [transform(m) for m in mutant_sequences(sequence, start, start + _CHUNK)]
+                mutant_ids = _ids(tokenizer, mutants, pad_to, device)
+                which, where = torch.nonzero(mutant_ids != reference_ids, as_tuple=True)
+                change = vectors[mutant_ids[which, where]] - vectors[reference_ids[where]]  # (n, D)
+                effect = torch.einsum("nd,pnd->np", change, rows[:, where]).double()
+                diffs[start : start + len(mutants)].index_add_(0, which, effect)
     advance(3 * len(sequence))
     reference = logits[0].detach().float().cpu().numpy()
     return reference, diffs.cpu().numpy().reshape(len(sequence), 3, n_outputs)

@@ -235,8 +235,9 @@ def load_pretrained_encoder(encoder: Encoder, directory: str | Path) -> None:
 def build_classifier(metadata: Mapping[str, Any], tokenizer: KmerTokenizer) -> SequenceClassifier:
     """The (untrained) SequenceClassifier a classifier directory's metadata describes.
 
-    It averages both strands when it was fine-tuned so (`finetune.rc_average`; models written
-    before that option: off).
+    It averages both strands when it was fine-tuned so (`finetune.rc_average`), and has a k-mer
+    bag when it was fine-tuned with one (`finetune.kmer_bag`); models written before those
+    options: off.
     """
     encoder = Encoder(encoder_config_from(metadata), tokenizer.vocab_size)
     return SequenceClassifier(
@@ -245,6 +246,7 @@ def build_classifier(metadata: Mapping[str, Any], tokenizer: KmerTokenizer) -> S
         pooling=metadata["pooling"],
         rc_average=bool(metadata["finetune"].get("rc_average", False)),
         tokenizer=tokenizer,
+        kmer_bag=bool(metadata["finetune"].get("kmer_bag", False)),
     )
 
 

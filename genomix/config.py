@@ -33,7 +33,16 @@ SCHEMA_PATH = files("genomix") / "config.schema.yaml"
 # them into a rule's inputs, so they are not fields of the stage dataclass.
 # Keys of a head (config `heads`) that override `finetune` for that head alone.
 HEAD_OVERRIDES = frozenset(
-    {"epochs", "max_steps", "eval_every", "checkpoint_every", "max_train_rows", "lr", "pooling"}
+    {
+        "epochs",
+        "max_steps",
+        "eval_every",
+        "checkpoint_every",
+        "max_train_rows",
+        "lr",
+        "pooling",
+        "kmer_bag",
+    }
 )
 
 # A head's own encoder (workflow): `model` and `pretrain` keys over the shared sections.
@@ -190,6 +199,7 @@ class FinetuneConfig:
     warmup_fraction: float = 0.1
     patience: int = 2
     pooling: str = "cls"
+    kmer_bag: bool = False
     freeze_encoder: bool = False
     rc_average: bool = False
     max_train_rows: int = 0

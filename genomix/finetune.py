@@ -245,6 +245,7 @@ def _build_classifier(
         pooling=config.pooling,
         rc_average=config.rc_average,
         tokenizer=tokenizer,
+        kmer_bag=config.kmer_bag,
     ).to(device)
     if config.freeze_encoder:
         freeze_encoder(model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genomix.errors import GenomixError
@@ -33,26 +34,78 @@ def _mean_max(hidden: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 POOLINGS = {"cls": (_cls, 1), "mean": (_mean, 1), "max": (_max, 1), "mean_max": (_mean_max, 2)}
 
 
-class SequenceHead(nn.Module):
-    """Pooled sequence embedding -> dropout -> linear, one logit per output.
+class NormedTable(nn.Module):
+    """Token ids -> free per-id vectors (N(0, 0.02) at start), LayerNorm-ed: (B, T) -> (B, T, D)."""
 
-    The promoter head has one output (binary); the chromatin head one per profile (DeepSEA-style
-    multi-label, trained with a sigmoid/BCE per output).
+    def __init__(self, vocab_size: int, d_model: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(vocab_size, d_model) * 0.02)
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens: (B, T) long -> (B, T, D) float."""
+        return F.embedding(tokens, self.norm(self.weight))
+
+
+class KmerBag(nn.Module):
+    """A bag of k-mers beside the encoder: token ids -> the mean of free per-id vectors.
+
+    A wide path (as in wide-and-deep models) for tasks that hinge on which k-mers a window holds
+    rather than where: each id of the tokenizer's vocabulary has its own vector (`table`, a
+    NormedTable), and a window's bag is their mean over its real tokens ([CLS] and padding
+    excluded). The encoder can then use a base-level stem that learns the masked LM while the
+    head keeps a per-k-mer memory.
     """
 
-    def __init__(self, d_model: int, n_outputs: int, *, pooling: str = "cls", dropout: float = 0.1):
+    def __init__(self, vocab_size: int, d_model: int) -> None:
+        super().__init__()
+        self.table = NormedTable(vocab_size, d_model)
+
+    def forward(self, tokens: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
+        """tokens: (B, T) long, [CLS] first; padding_mask: (B, T) bool -> (B, D) float."""
+        vectors = self.table(tokens)
+        weights = padding_mask.unsqueeze(-1).to(vectors.dtype)
+        weights[:, :1] = 0  # [CLS]
+        return _mean(vectors, weights)
+
+
+class SequenceHead(nn.Module):
+    """Pooled sequence embedding (and optionally a KmerBag) -> dropout -> linear, one logit per
+    output.
+
+    The promoter head has one output (binary); the chromatin head one per profile (DeepSEA-style
+    multi-label, trained with a sigmoid/BCE per output). With `kmer_bag_vocab` > 0 the pooled
+    encoder state is concatenated with a `KmerBag` of the tokens over that many ids.
+    """
+
+    def __init__(
+        self,
+        d_model: int,
+        n_outputs: int,
+        *,
+        pooling: str = "cls",
+        dropout: float = 0.1,
+        kmer_bag_vocab: int = 0,
+    ):
         super().__init__()
         if pooling not in POOLINGS:
             raise GenomixError(f"pooling '{pooling}' is not one of {', '.join(POOLINGS)}")
         self.pooling = pooling
         self.pool, width = POOLINGS[pooling]
+        self.kmer_bag = KmerBag(kmer_bag_vocab, d_model) if kmer_bag_vocab else None
         self.dropout = nn.Dropout(dropout)
-        self.linear = nn.Linear(width * d_model, n_outputs)
+        self.linear = nn.Linear((width + bool(kmer_bag_vocab)) * d_model, n_outputs)
 
-    def forward(self, hidden: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
-        """hidden: (B, T, D), padding_mask: (B, T) bool (True = real) -> logits (B, P)."""
+    def forward(
+        self, hidden: torch.Tensor, padding_mask: torch.Tensor, tokens: torch.Tensor
+    ) -> torch.Tensor:
+        """hidden: (B, T, D), padding_mask: (B, T) bool (True = real), tokens: (B, T) long ->
+        logits (B, P)."""
         weights = padding_mask.unsqueeze(-1).to(hidden.dtype)
-        return self.linear(self.dropout(self.pool(hidden, weights)))
+        pooled = self.pool(hidden, weights)
+        if self.kmer_bag is not None:
+            pooled = torch.cat((pooled, self.kmer_bag(tokens, padding_mask).to(pooled.dtype)), -1)
+        return self.linear(self.dropout(pooled))
 
 
 class SequenceClassifier(nn.Module):
@@ -72,6 +125,7 @@ class SequenceClassifier(nn.Module):
         pooling: "cls" or "mean" (see SequenceHead).
         rc_average: average over both strands; needs `tokenizer`.
         tokenizer: the model's k-mer tokenizer (for the reverse-complement table).
+        kmer_bag: add a `KmerBag` of the tokens to the head (see SequenceHead).
     """
 
     def __init__(
@@ -82,11 +136,16 @@ class SequenceClassifier(nn.Module):
         pooling: str = "cls",
         rc_average: bool = False,
         tokenizer: KmerTokenizer | None = None,
+        kmer_bag: bool = False,
     ):
         super().__init__()
         self.encoder = encoder
         self.head = SequenceHead(
-            encoder.config.d_model, n_outputs, pooling=pooling, dropout=encoder.config.dropout
+            encoder.config.d_model,
+            n_outputs,
+            pooling=pooling,
+            dropout=encoder.config.dropout,
+            kmer_bag_vocab=encoder.vocab_size if kmer_bag else 0,
         )
         self.rc_average = False
         self.tokenizer: KmerTokenizer | None = None
@@ -108,12 +167,12 @@ class SequenceClassifier(nn.Module):
     def forward(self, tokens: torch.Tensor, padding_mask: torch.Tensor) -> torch.Tensor:
         """tokens: (B, T) long, [CLS] first; padding_mask: (B, T) bool -> logits (B, P) float."""
         if not self.rc_average:
-            return self.head(self.encoder(tokens, padding_mask), padding_mask)
+            return self.head(self.encoder(tokens, padding_mask), padding_mask, tokens)
         reverse = self.tokenizer.reverse_complement_tokens(
             tokens, padding_mask.sum(dim=1) - 1, offset=1
         )
         both_tokens = torch.cat((tokens, reverse))
         both_padding = torch.cat((padding_mask, padding_mask))
-        logits = self.head(self.encoder(both_tokens, both_padding), both_padding)
+        logits = self.head(self.encoder(both_tokens, both_padding), both_padding, both_tokens)
         forward_strand, reverse_strand = logits.chunk(2)
         return (forward_strand + reverse_strand) / 2

@@ -189,4 +189,3 @@ def test_run_dispatches_to_the_named_command(
     monkeypatch.setitem(COMMANDS, "gather", gather)
     assert cli.main(["gather", str(tmp_path / "a.tsv"), "-o", str(tmp_path / "b.tsv")]) == 0
     assert [args.command for args in seen] == ["gather"]
-

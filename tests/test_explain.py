@@ -22,8 +22,10 @@ from genomix.cli import main
 from genomix.data.tables import LabeledTable
 from genomix.errors import GenomixError
 from genomix.explain import explain_fasta, top_predicted
+from genomix.heads import SequenceClassifier
 from genomix.kmers import KmerTokenizer
 from genomix.logos import allele_span, busiest_span, importance_matrix
+from genomix.model import Encoder, EncoderConfig
 from genomix.seqio.genome import open_genome
 from genomix.seqio.regions import AlleleWindow, reverse_complement
 from genomix.variants import predict_variants
@@ -114,6 +116,30 @@ def test_gradient_with_an_embedding_that_is_not_nn_embedding() -> None:
     _, exact = _attribute("ism", model, "GATTACA")
     _, estimate = _attribute("gradient", model, "GATTACA")
     assert np.abs(exact).max() > 0
+    np.testing.assert_allclose(estimate, exact, atol=1e-5)
+
+
+@pytest.mark.parametrize("rc_average", [False, True])
+def test_gradient_counts_the_heads_kmer_bag(rc_average: bool) -> None:
+    """A classifier whose logits read only its head's k-mer bag (the encoder's share of the
+    linear zeroed) is linear in the bag's table, so the gradient estimate is exact there: it
+    equals ISM only if the bag's gradient is counted."""
+    tokenizer = KmerTokenizer(2)
+    torch.manual_seed(0)
+    config = EncoderConfig(d_model=8, n_layers=1, n_heads=2, d_ff=16, max_tokens=16)
+    model = SequenceClassifier(
+        Encoder(config, tokenizer.vocab_size),
+        2,
+        pooling="mean",
+        rc_average=rc_average,
+        tokenizer=tokenizer,
+        kmer_bag=True,
+    ).eval()
+    with torch.no_grad():
+        model.head.linear.weight[:, : config.d_model] = 0
+    _, exact = _attribute("ism", model, "GATTACA")
+    _, estimate = _attribute("gradient", model, "GATTACA")
+    assert np.abs(exact).max() > 1e-3
     np.testing.assert_allclose(estimate, exact, atol=1e-5)
 
 

@@ -10,11 +10,11 @@ import torch
 
 from genomix import cli
 from genomix.attention import BigBirdOptions
-from genomix.checkpoint import read_classifier_metadata
+from genomix.checkpoint import load_classifier, read_classifier_metadata
 from genomix.config import FinetuneConfig, TokenizeConfig
 from genomix.errors import GenomixError
 from genomix.finetune import finetune
-from genomix.heads import SequenceClassifier
+from genomix.heads import SequenceClassifier, SequenceHead
 from genomix.kmers import KmerTokenizer
 from genomix.model import Encoder, EncoderConfig
 from genomix.scoring import encode_sequences
@@ -41,11 +41,13 @@ def random_sequences(lengths: list[int], seed: int) -> list[str]:
     return ["".join("ACGTN"[i] for i in torch.randint(0, 5, (n,), generator=gen)) for n in lengths]
 
 
-def classifier(tokenizer: KmerTokenizer, *, rc_average: bool, **options) -> SequenceClassifier:
+def classifier(
+    tokenizer: KmerTokenizer, *, rc_average: bool, kmer_bag: bool = False, **options
+) -> SequenceClassifier:
     torch.manual_seed(0)
     encoder = Encoder(dataclasses.replace(CONFIG, **options), tokenizer.vocab_size)
     return SequenceClassifier(
-        encoder, 3, pooling="mean", rc_average=rc_average, tokenizer=tokenizer
+        encoder, 3, pooling="mean", rc_average=rc_average, tokenizer=tokenizer, kmer_bag=kmer_bag
     ).eval()
 
 
@@ -55,10 +57,12 @@ def logits(model: SequenceClassifier, tokenizer: KmerTokenizer, sequences: list[
         return model(tokens, padding)
 
 
-@pytest.mark.parametrize("positions", ["learned", "rotary"])
-def test_both_strands_score_the_same(positions: str) -> None:
+@pytest.mark.parametrize(
+    ("positions", "kmer_bag"), [("learned", False), ("rotary", False), ("rotary", True)]
+)
+def test_both_strands_score_the_same(positions: str, kmer_bag: bool) -> None:
     tokenizer = KmerTokenizer(3, 1)
-    model = classifier(tokenizer, rc_average=True, positions=positions)
+    model = classifier(tokenizer, rc_average=True, kmer_bag=kmer_bag, positions=positions)
     # Different lengths in one batch, so rows carry padding; N bases give [UNK] tokens.
     sequences = random_sequences([40, 25, 61], seed=1)
     forward = logits(model, tokenizer, sequences)
@@ -147,3 +151,46 @@ def test_poolings_by_hand() -> None:
         pool, width = POOLINGS[name]
         assert pool(hidden, weights)[0].tolist() == values
         assert width * 2 == len(values)
+
+
+def test_kmer_bag_by_hand() -> None:
+    """The bag is the mean of the LayerNorm-ed table rows of the real k-mer tokens ([CLS] and
+    padding excluded), concatenated after the pooled encoder state."""
+    head = SequenceHead(2, 1, pooling="mean", dropout=0.0, kmer_bag_vocab=4)
+    with torch.no_grad():
+        head.kmer_bag.table.weight.copy_(
+            torch.tensor([[9.0, -9.0], [1.0, 3.0], [5.0, 1.0], [0, 0]])
+        )
+        head.linear.weight.copy_(torch.tensor([[1.0, 10.0, 100.0, 1000.0]]))
+        head.linear.bias.zero_()
+    hidden = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [50.0, 60.0]]])
+    tokens = torch.tensor([[0, 1, 2, 0]])  # [CLS]-like id 0 first, then two k-mers, then padding
+    padding = torch.tensor([[True, True, True, False]])
+    # encoder mean over rows 0-2: (3, 4); normed rows 1 and 2: (-1, 1) and (1, -1) (LayerNorm of
+    # two values, eps aside), so the bag is (0, 0)
+    assert head.linear.in_features == 4
+    logit = head(hidden, padding, tokens)
+    assert logit.item() == pytest.approx(3 + 40, abs=1e-2)
+    # Only token 1 real beside [CLS]: the bag is row 1 normed, (-1, 1).
+    logit = head(hidden, torch.tensor([[True, True, False, False]]), tokens)
+    assert logit.item() == pytest.approx(2 + 30 - 100 + 1000, abs=1e-2)
+
+
+def test_kmer_bag_is_stored_with_the_model(tmp_path: Path, promoter_table) -> None:
+    model_dir = finetune(
+        promoter_table,
+        tmp_path / "model",
+        task="promoter",
+        config=FinetuneConfig(
+            epochs=1, max_train_rows=32, max_eval_rows=32, kmer_bag=True, device="cpu"
+        ),
+        model_config=dataclasses.replace(
+            CONFIG, max_tokens=320, attention=BigBirdOptions(block_size=32)
+        ),
+        tokenize_config=TokenizeConfig(k=3, stride=1),
+        progress=False,
+    )
+    assert read_classifier_metadata(model_dir)["finetune"]["kmer_bag"] is True
+    model, tokenizer, _ = load_classifier(model_dir)
+    assert model.head.kmer_bag.table.weight.shape == (tokenizer.vocab_size, CONFIG.d_model)
+    assert model.head.linear.in_features == 2 * CONFIG.d_model

@@ -308,4 +308,3 @@ class BigBirdAttention(ProjectedAttention):
         if padding_mask is not None:
             out = out * padding_mask[:, None, :, None]
         return out
-

@@ -354,4 +354,3 @@ def visible_base_loss(
         mass = (frequencies[None] * agrees).sum(dim=1)
         losses.append(torch.log(mass) - torch.log(frequencies[chunk_true]))
     return torch.cat(losses) if losses else torch.zeros(0, dtype=torch.float64)
-
