@@ -243,7 +243,7 @@ def test_sweep_dry_run_plans_every_variant(tmp_path: Path) -> None:
     """config/sweep-attention.yaml: five kinds with both heads at flank 400, BigBird at two
     more flanks with the chromatin head only, every variant's stages under its own run, and one
     table; nothing of the plain demo run. The promoter head keeps its own encoder (config.yaml's
-    `promoter.model`/`pretrain`): a second pretraining for the variants with both heads."""
+    `promoter.pretrain`): a second pretraining for the variants with both heads."""
     result = _dry_run_commands(tmp_path, ROOT / "config" / "sweep-attention.yaml")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
