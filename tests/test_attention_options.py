@@ -78,7 +78,9 @@ def pinned_logits(options: object) -> torch.Tensor:
 @pytest.mark.parametrize("variant", list(PINNED_VARIANTS))
 def test_logits_equal_those_pinned_before_the_options_moved(variant: str) -> None:
     expected = torch.load(PINNED, weights_only=True)[variant]
-    assert torch.equal(pinned_logits(PINNED_VARIANTS[variant]), expected)
+    # Equal up to float32 rounding, which differs between CPUs (1.2e-7 seen on an AMD EPYC);
+    # a changed pattern or option moves logits of about 0.4 by far more.
+    torch.testing.assert_close(pinned_logits(PINNED_VARIANTS[variant]), expected, rtol=0, atol=1e-6)
 
 
 def test_defaults_are_the_ones_the_model_used() -> None:
