@@ -95,6 +95,7 @@ class EncoderConfig:
             "max_tokens": 1024,
             "dropout": 0.0,
             "positions": "rotary",
+            "embedding": "factorized",
         },
         # BigBird-ITC as pretrained on DNA (Zaheer et al. 2020, genomics appendix): BERT-base
         # sizes, 4096 tokens, blocks of 64 with 2 global, 3 window and 3 random blocks.
