@@ -104,13 +104,14 @@ def test_rc_average_needs_the_models_tokenizer() -> None:
         SequenceClassifier(encoder, 1, rc_average=True, tokenizer=KmerTokenizer(4, 1))
 
 
-def test_rc_average_is_stored_and_predict_can_override_it(tmp_path: Path, promoter_table) -> None:
-    model_dir = finetune(
+def finetune_tiny(promoter_table, out: Path, **options) -> Path:
+    """A 1-epoch promoter head on 32 rows, 3-mers, with FinetuneConfig `options`."""
+    return finetune(
         promoter_table,
-        tmp_path / "model",
+        out,
         task="promoter",
         config=FinetuneConfig(
-            epochs=1, max_train_rows=32, max_eval_rows=32, rc_average=True, device="cpu"
+            epochs=1, max_train_rows=32, max_eval_rows=32, device="cpu", **options
         ),
         model_config=dataclasses.replace(
             CONFIG, max_tokens=320, attention=BigBirdOptions(block_size=32)
@@ -118,6 +119,10 @@ def test_rc_average_is_stored_and_predict_can_override_it(tmp_path: Path, promot
         tokenize_config=TokenizeConfig(k=3, stride=1),
         progress=False,
     )
+
+
+def test_rc_average_is_stored_and_predict_can_override_it(tmp_path: Path, promoter_table) -> None:
+    model_dir = finetune_tiny(promoter_table, tmp_path / "model", rc_average=True)
     assert read_classifier_metadata(model_dir)["finetune"]["rc_average"] is True
     (sequence,) = random_sequences([300], seed=3)
     fasta = tmp_path / "both.fa"
@@ -177,19 +182,7 @@ def test_kmer_bag_by_hand() -> None:
 
 
 def test_kmer_bag_is_stored_with_the_model(tmp_path: Path, promoter_table) -> None:
-    model_dir = finetune(
-        promoter_table,
-        tmp_path / "model",
-        task="promoter",
-        config=FinetuneConfig(
-            epochs=1, max_train_rows=32, max_eval_rows=32, kmer_bag=True, device="cpu"
-        ),
-        model_config=dataclasses.replace(
-            CONFIG, max_tokens=320, attention=BigBirdOptions(block_size=32)
-        ),
-        tokenize_config=TokenizeConfig(k=3, stride=1),
-        progress=False,
-    )
+    model_dir = finetune_tiny(promoter_table, tmp_path / "model", kmer_bag=True)
     assert read_classifier_metadata(model_dir)["finetune"]["kmer_bag"] is True
     model, tokenizer, _ = load_classifier(model_dir)
     assert model.head.kmer_bag.table.weight.shape == (tokenizer.vocab_size, CONFIG.d_model)
