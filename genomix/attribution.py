@@ -198,19 +198,24 @@ def gradient(
             handle.remove()
         model.train(was_training)
     diffs = torch.zeros(3 * len(sequence), n_outputs, dtype=torch.float64, device=device)
-    for table, table_grads in zip(tables, grads, strict=True):
-        with torch.no_grad():
-            vectors = table(torch.arange(tokenizer.vocab_size, device=device)[None])[0].float()
+    with torch.no_grad():
+        vocabulary = torch.arange(tokenizer.vocab_size, device=device)[None]
+        vectors = [table(vocabulary)[0].float() for table in tables]  # (V, D) each
+    for table in tables:  # each must have embedded the sequence (and its reverse complement)
         strands = _strand_sequences(sequence, captured[table][0], n_outputs, tokenizer, pad_to)
-        for strand, transform in enumerate(strands):
-            reference_ids = _ids(tokenizer, [transform(sequence)], pad_to, device)[0]
-            rows = table_grads[strand * n_outputs : (strand + 1) * n_outputs].float()  # (P, T, D)
-            for start in range(0, 3 * len(sequence), _CHUNK):
-                mutants = [transform(m) for m in mutant_sequences(sequence, start, start + _CHUNK)]
-                mutant_ids = _ids(tokenizer, mutants, pad_to, device)
-                which, where = torch.nonzero(mutant_ids != reference_ids, as_tuple=True)
-                change = vectors[mutant_ids[which, where]] - vectors[reference_ids[where]]  # (n, D)
-                effect = torch.einsum("nd,pnd->np", change, rows[:, where]).double()
+    for strand, transform in enumerate(strands):
+        reference_ids = _ids(tokenizer, [transform(sequence)], pad_to, device)[0]
+        # (P, T, D) per table
+        rows = [g[strand * n_outputs : (strand + 1) * n_outputs].float() for g in grads]
+        for start in range(0, 3 * len(sequence), _CHUNK):
+            mutants = [transform(m) for m in mutant_sequences(sequence, start, start + _CHUNK)]
+            mutant_ids = _ids(tokenizer, mutants, pad_to, device)
+            which, where = torch.nonzero(mutant_ids != reference_ids, as_tuple=True)
+            for table_vectors, table_rows in zip(vectors, rows, strict=True):
+                change = (
+                    table_vectors[mutant_ids[which, where]] - table_vectors[reference_ids[where]]
+                )
+                effect = torch.einsum("nd,pnd->np", change, table_rows[:, where]).double()
                 diffs[start : start + len(mutants)].index_add_(0, which, effect)
     advance(3 * len(sequence))
     reference = logits[0].detach().float().cpu().numpy()
