@@ -31,6 +31,7 @@ def _paths(value: object) -> list[Path]:
 _READS: dict[str, dict[str, Callable[[object], list[Path]]]] = {
     "fetch": {"source": _local, "checksum_url": _local},
     "tokenize": {"genome": _paths},
+    "tokenize-rows": {"table": _paths, "genome": _paths, "deepsea_features": _paths},
     "labels": {"genome": _paths, "peaks": _after_equals},
     "promoters": {"genome": _paths, "tss": _paths},
     "pretrain": {"shards": _paths},
@@ -93,7 +94,7 @@ def _outputs(args: argparse.Namespace) -> list[tuple[str, Path]]:
     out = getattr(args, "out", None)
     if args.command == "fetch" and not args.as_is:
         outputs.append(("--out", Path(f"{out}.fai")))
-    elif args.command == "tokenize" and out.name:
+    elif args.command in ("tokenize", "tokenize-rows") and out.name:
         outputs.append(("--out", out.with_suffix(".json")))
     elif args.command in ("pretrain", "finetune"):
         outputs.append(("--out", Path(f"{out}.state")))

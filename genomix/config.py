@@ -49,7 +49,7 @@ HEAD_OVERRIDES = frozenset(
 HEAD_ENCODER = frozenset({"model", "pretrain"})
 
 WORKFLOW_KEYS: Mapping[str, frozenset[str]] = {
-    "pretrain": frozenset({"genomes", "gpus"}),
+    "pretrain": frozenset({"genomes", "gpus", "head_rows"}),
     # heads by task kind (the schema's $defs): a binary head's keys are all workflow keys
     "binary": frozenset(
         {"task", "table", "tss", "genome", "bed_upstream", "valid_chroms", "test_chroms"}

@@ -157,6 +157,10 @@ SLOTS: dict[str, tuple[list[str], list[dict[str, Callable[[Path], None]]]]] = {
         [BAD_FILES, BAD_VCF],
     ),
     "tokenize": (["tokenize", "{}", "-o", "out.tsv"], [BAD_FILES, BAD_FASTA]),
+    "tokenize-rows --table": (
+        ["tokenize-rows", "--task", "binary", "--table", "{}", "-o", "out.tsv"],
+        [BAD_FILES, BAD_TABLES],
+    ),
     "fetch": (["fetch", "{}", "-o", "out.tsv"], [BAD_FILES, BAD_FASTA]),
     "labels genome": (
         ["labels", "{}", "--peaks", "A=p.bed", "--test-chroms", "z", "-o", "out.tsv"],
@@ -491,6 +495,9 @@ OVERLAPS = {
     ),
     "scan -o its genome": ["scan", "M", "g.fa", "-o", "g.fa"],
     "gather -o a part": ["gather", "t.tsv", "-o", "t.tsv"],
+    "tokenize-rows -o its table": (
+        ["tokenize-rows", "--task", "binary", "--table", "t.tsv", "-o", "t.tsv"]
+    ),
     "sweep-table --tsv its benchmarks": (
         ["sweep-table", "M", "--benchmarks", "t.tsv", "--tsv", "t.tsv", "--markdown", "s.md"]
         + ["--plot", "s.png"]

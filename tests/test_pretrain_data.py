@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import HUMAN
+from conftest import HUMAN, PROMOTERS
 
+from genomix.cli import main
+from genomix.config import FinetuneConfig
 from genomix.data.pretrain import (
     IGNORE_INDEX,
     MLMWindowSampler,
@@ -17,8 +19,11 @@ from genomix.data.pretrain import (
     mask_span,
     mask_tokens,
     visible_base_loss,
+    write_rows_shard,
     write_token_shard,
 )
+from genomix.data.rows import training_rows
+from genomix.data.tables import read_labeled_table
 from genomix.errors import GenomixError
 from genomix.kmers import KmerTokenizer
 from genomix.seqio.genome import fetch_genome
@@ -48,6 +53,49 @@ def test_shard_round_trip(two_chromosomes, tmp_path: Path) -> None:
     for chrom, original in zip(shard.chromosomes, sequences, strict=True):
         tokens = shard.tokens[chrom["offset"] : chrom["offset"] + chrom["length"]]
         assert tokenizer.decode(tokens) == original
+
+
+def test_rows_shard_joins_rows_by_one_n(tmp_path: Path) -> None:
+    # ACGTA + N + GGCCT in 3-mers: ACG CGT GTA, then the three 3-mers holding the N ([UNK], so
+    # no k-mer spans two rows and none is ever masked), then GGC GCC CCT.
+    tokenizer = KmerTokenizer(3, 1)
+    write_rows_shard(["ACGTA", "GGCCT"], tmp_path / "r.npy", tokenizer, name="rows", where="t")
+    shard = TokenShard(tmp_path / "r.npy")
+    assert shard.chromosomes == [{"name": "rows", "offset": 0, "length": 9}]
+    ids = shard.tokens[:]
+    assert list(ids[3:6]) == [tokenizer.unk_id] * 3
+    assert tokenizer.decode(ids[:3]) == "ACGTA" and tokenizer.decode(ids[6:]) == "GGCCT"
+
+
+def test_rows_shard_without_rows_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(GenomixError, match="^t.tsv: no rows to tokenize$"):
+        write_rows_shard([], tmp_path / "r.npy", KmerTokenizer(3, 1), name="rows", where="t.tsv")
+    assert not list(tmp_path.iterdir())
+
+
+def test_tokenize_rows_holds_exactly_the_fine_tuning_sample(tmp_path: Path) -> None:
+    # The demo's promoter table, capped and seeded as a head would be: the shard decodes to those
+    # training rows, in order, and to no validation or test row.
+    out = tmp_path / "rows.npy"
+    assert (
+        main(
+            ["-q", "tokenize-rows", "--task", "binary", "--table", str(PROMOTERS)]
+            + ["--max-train-rows", "30", "--seed", "3", "--k", "6", "-o", str(out)]
+        )
+        == 0
+    )
+    rows = KmerTokenizer(6, 1).decode(TokenShard(out).tokens[:]).split("N")
+    table = read_labeled_table(PROMOTERS, task="binary", seed=3)
+    split_of = dict(zip(table.sequences, table.split, strict=True))
+    assert len(rows) == 30 and {split_of[row] for row in rows} == {"train"}
+    train, _ = training_rows(
+        table,
+        task="binary",
+        max_train_rows=30,
+        max_eval_rows=FinetuneConfig.max_eval_rows,
+        generator=torch.Generator().manual_seed(3),
+    )
+    assert rows == list(train.sequences)
 
 
 def test_shard_of_real_human_slice(tmp_path: Path) -> None:

@@ -95,6 +95,40 @@ def test_token_shards_are_keyed_by_their_tokenizer(tmp_path: Path) -> None:
     }
 
 
+def test_head_rows_pretrain_an_encoder_on_its_heads_training_rows(tmp_path: Path) -> None:
+    # config.yaml: the promoter encoder has pretrain.head_rows, the shared (chromatin) one not.
+    result = _dry_run_commands(tmp_path)
+    assert result.returncode == 0, result.stderr
+    commands = [line for line in result.stdout.splitlines() if line.startswith("Shell command:")]
+    rows = next(line for line in commands if "genomix tokenize-rows" in line)
+    assert "--task binary --table " in rows and "epdnew_promoters_demo.tsv.gz" in rows
+    assert "-o results/demo/rows/promoter.k6s1.npy --max-train-rows 0 --seed 0 --k 6" in rows
+    pretrain = {
+        line.split(" -o ")[1].split()[0]: line for line in commands if "genomix pretrain" in line
+    }
+    assert (
+        "pretrain results/tokens/human_chr20.k6s1.npy results/demo/rows/promoter.k6s1.npy -o"
+        in pretrain["results/demo/pretrain_promoter"]
+    )
+    assert "rows/" not in pretrain["results/demo/pretrain"]
+    # A shared encoder with head_rows takes the rows of every head on it, under each's own cap.
+    shared = tmp_path / "shared.yaml"
+    shared.write_text(yaml.safe_dump({"pretrain": {"head_rows": True}}))
+    result = _dry_run_commands(tmp_path, ROOT / "tests" / "smoke.yaml", shared)
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if "-o results/smoke/pretrain " in line)
+    assert "rows/chromatin.k6s1.npy rows/promoter_shared.k6s1.npy" in line.replace(
+        "results/smoke/", ""
+    )
+    chromatin_rows = next(
+        line for line in result.stdout.splitlines() if "-o results/smoke/rows/chromatin." in line
+    )  # under the chromatin head's own cap, from its genome
+    assert (
+        "--max-train-rows 40 " in chromatin_rows
+        and "--genome results/genomes/dm3" in chromatin_rows
+    )
+
+
 def test_the_workflow_validates_against_the_package_schema() -> None:
     # One schema, shipped in the package (importlib.resources), no copy or link in workflows/.
     assert not (ROOT / "workflows" / "schemas").exists()

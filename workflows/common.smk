@@ -194,16 +194,39 @@ def encoder_flags(name):
     return f"{cli_flags(model)} {cli_flags(pretrain, exclude=WORKFLOW_KEYS['pretrain'])}"
 
 
-def token_shard(genome):
-    """The token shard of a genome under the run's tokenizer: results/tokens/<genome>.k<k>s<stride>.npy
-    (keyed by the tokenizer, so runs with another k or stride keep their own)."""
+def tokenizer_suffix():
+    """k<k>s<stride> of the run's tokenizer: token shards are keyed by it, so runs with another k
+    or stride keep their own."""
     tokenize = {"k": TokenizeConfig.k, "stride": TokenizeConfig.stride, **config["tokenize"]}
-    return f"results/tokens/{genome}.k{tokenize['k']}s{tokenize['stride']}.npy"
+    return f"k{tokenize['k']}s{tokenize['stride']}"
+
+
+def token_shard(genome):
+    """The token shard of a genome: results/tokens/<genome>.<tokenizer_suffix>.npy."""
+    return f"results/tokens/{genome}.{tokenizer_suffix()}.npy"
+
+
+def rows_shard(head):
+    """The token shard of a head's training rows: results/<run>/rows/<head>.<tokenizer_suffix>.npy."""
+    return run_path("rows", f"{head}.{tokenizer_suffix()}.npy")
+
+
+def rows_flags(head):
+    """genomix tokenize-rows' flags for a head: its fine-tuning sample (cap and seed) and the
+    run's tokenizer."""
+    settings = {**config["finetune"], **HEADS[head]}
+    sample = {key: settings[key] for key in ("max_train_rows", "seed") if key in settings}
+    return f"{cli_flags(sample)} {cli_flags(config['tokenize'])}"
 
 
 def encoder_shards(wildcards):
-    """The token shards one encoder pretrains on."""
-    return [token_shard(genome) for genome in ENCODERS[wildcards.encoder][1]["genomes"]]
+    """The token shards one encoder pretrains on: its genomes', and with `pretrain.head_rows` the
+    training rows of every head that starts from it."""
+    pretrain = ENCODERS[wildcards.encoder][1]
+    shards = [token_shard(genome) for genome in pretrain["genomes"]]
+    if pretrain.get("head_rows", False):
+        shards += [rows_shard(head) for head in HEADS if encoder_name(head) == wildcards.encoder]
+    return shards
 
 
 

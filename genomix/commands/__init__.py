@@ -9,7 +9,7 @@ from __future__ import annotations
 from genomix.commands.command import Command, Section
 from genomix.commands.evaluation import EVALUATE
 from genomix.commands.explain import EXPLAIN
-from genomix.commands.genome import FETCH, TOKENIZE
+from genomix.commands.genome import FETCH, TOKENIZE, TOKENIZE_ROWS
 from genomix.commands.inference import GATHER, PREDICT, SCAN, VARIANTS
 from genomix.commands.labels import LABELS, PROMOTERS
 from genomix.commands.report import REPORT, SWEEP_TABLE
@@ -20,6 +20,7 @@ COMMANDS: dict[str, Command] = {
     for command in (
         FETCH,
         TOKENIZE,
+        TOKENIZE_ROWS,
         LABELS,
         PROMOTERS,
         PRETRAIN,

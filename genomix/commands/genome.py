@@ -1,4 +1,5 @@
-"""`genomix fetch` (a genome, or any file, verified) and `genomix tokenize` (k-mer token shard)."""
+"""`genomix fetch` (a genome, or any file, verified), `genomix tokenize` (a genome's k-mer token
+shard) and `genomix tokenize-rows` (the token shard of a head's training rows)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 from pathlib import Path
 
 from genomix.commands.command import Command, Section
-from genomix.config import TokenizeConfig, config_from_arguments
+from genomix.commands.tables import add_table_arguments, read_table
+from genomix.config import FinetuneConfig, TokenizeConfig, config_from_arguments
 from genomix.errors import GenomixError
 
 
@@ -76,6 +78,58 @@ def run_tokenize(args: argparse.Namespace) -> None:
     write_token_shard(args.genome, args.out, KmerTokenizer(config.k, config.stride))
 
 
+def add_tokenize_rows_arguments(parser: argparse.ArgumentParser) -> None:
+    """The table, the fine-tuning sample of its training rows, and the token shard."""
+    parser.add_argument(
+        "--task", required=True, help="task kind of the table (genomix.tasks): binary, multilabel"
+    )
+    add_table_arguments(parser)
+    parser.add_argument(
+        "--max-train-rows",
+        type=int,
+        default=FinetuneConfig.max_train_rows,
+        help="the fine-tuning cap on training rows (0 = all): the same seeded sample (default: "
+        "%(default)s)",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=FinetuneConfig.seed,
+        help="the fine-tuning seed: the same split and sample (default: %(default)s)",
+    )
+    parser.add_argument("-o", "--out", required=True, type=Path, help="token shard (.npy)")
+
+
+def run_tokenize_rows(args: argparse.Namespace) -> None:
+    """Write the token shard of the training rows the head fine-tunes on (labels unused)."""
+    import torch
+
+    from genomix.data.pretrain import write_rows_shard
+    from genomix.data.rows import training_rows
+    from genomix.kmers import KmerTokenizer
+
+    if args.max_train_rows < 0:
+        raise GenomixError(f"--max-train-rows: {args.max_train_rows} is negative (0 = all rows)")
+    config = config_from_arguments(TokenizeConfig, args, "tokenize")
+    table = read_table(args, task=args.task, seed=args.seed, stream=True)
+    # Fine-tuning draws its training sample first from a generator seeded like this one, so the
+    # rows are the ones it trains on; validation and test rows are never drawn.
+    train, _ = training_rows(
+        table,
+        task=args.task,
+        max_train_rows=args.max_train_rows,
+        max_eval_rows=0,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+    write_rows_shard(
+        list(train.sequences),
+        args.out,
+        KmerTokenizer(config.k, config.stride),
+        name="train_rows",
+        where=f"{args.table}: training rows",
+    )
+
+
 FETCH = Command(
     name="fetch",
     help="Fetch a genome (URL or path), verify it, write FASTA + .fai.",
@@ -92,5 +146,16 @@ TOKENIZE = Command(
     epilog="example:\n  genomix tokenize genomes/hg38.fa -o tokens/hg38.npy --k 6 --stride 1",
     add_arguments=add_tokenize_arguments,
     run=run_tokenize,
+    sections=(Section(TokenizeConfig, "tokenize"),),
+)
+TOKENIZE_ROWS = Command(
+    name="tokenize-rows",
+    help="Tokenize the training rows a head fine-tunes on (unlabelled) for pretraining.",
+    epilog="The rows are the fine-tuning sample (same --max-train-rows and --seed), joined by\n"
+    "one N into one chromosome 'train_rows'; validation and test rows are never included.\n"
+    "Pretraining on them beside a genome is task-adaptive pretraining (Gururangan et al. 2020).\n"
+    "example:\n  genomix tokenize-rows --task binary --table promoters.tsv.gz -o tokens/rows.npy",
+    add_arguments=add_tokenize_rows_arguments,
+    run=run_tokenize_rows,
     sections=(Section(TokenizeConfig, "tokenize"),),
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,16 +39,47 @@ def write_token_shard(genome: str | Path, out: str | Path, tokenizer: KmerTokeni
     written pages would count towards the process's resident memory for the whole genome.
     Both files are written under temporary names and renamed into place.
     """
-    out = Path(out)
     fasta = open_genome(genome)
     names = list(fasta.keys())  # noqa: SIM118 -- iterating a pyfaidx.Fasta yields records
     empty = [name for name in names if len(fasta[name]) == 0]
     if empty:
         raise GenomixError(f"{genome}: record {empty[0]!r}: empty sequence (a header-only record)")
-    lengths = {name: tokenizer.tokens_for_length(len(fasta[name])) for name in names}
-    total = sum(lengths.values())
+    lengths = {name: len(fasta[name]) for name in names}
+    return _write_shard(
+        out, tokenizer, lengths, lambda name: str(fasta[name][:]), where=f"{genome}"
+    )
+
+
+def write_rows_shard(
+    sequences: Sequence[str], out: str | Path, tokenizer: KmerTokenizer, *, name: str, where: str
+) -> Path:
+    """Tokenize table rows (upper-case ACGTN strings) into the token shard `out`, as one
+    chromosome `name`: the rows joined by one N, so no k-mer spans two rows ([UNK] there, never
+    masked). Windows of the pretraining sampler then hold several whole rows.
+
+    `where` names the rows' source in errors. Written like `write_token_shard`.
+    """
+    if not sequences:
+        raise GenomixError(f"{where}: no rows to tokenize")
+    joined = "N".join(sequences)
+    return _write_shard(out, tokenizer, {name: len(joined)}, lambda _: joined, where=where)
+
+
+def _write_shard(
+    out: str | Path,
+    tokenizer: KmerTokenizer,
+    lengths: dict[str, int],
+    read: Callable[[str], str],
+    *,
+    where: str,
+) -> Path:
+    """Write the shard of chromosomes `lengths` (name -> bases), each read by `read(name)` when
+    its turn comes, to `out` (.npy) and its .json index, both atomically."""
+    out = Path(out)
+    n_tokens = {name: tokenizer.tokens_for_length(length) for name, length in lengths.items()}
+    total = sum(n_tokens.values())
     if total == 0:
-        raise GenomixError(f"{genome}: no chromosome is at least k={tokenizer.k} bases long")
+        raise GenomixError(f"{where}: no chromosome is at least k={tokenizer.k} bases long")
     chromosomes, offset = [], 0
     index_path = out.with_suffix(".json")
     with (
@@ -58,17 +89,17 @@ def write_token_shard(genome: str | Path, out: str | Path, tokenizer: KmerTokeni
     ):
         header = {"descr": np.dtype("<i4").str, "fortran_order": False, "shape": (total,)}
         write_array_header_2_0(fh, header)
-        for name, n_tokens in lengths.items():
-            sequence = str(fasta[name][:])
-            check_alphabet(sequence, where=f"{genome}: record {name!r}")  # not protein: no [UNK]s
+        for name, expected in n_tokens.items():
+            sequence = read(name)
+            check_alphabet(sequence, where=f"{where}: record {name!r}")  # not protein: no [UNK]s
             encoded = tokenizer.encode(sequence)
             del sequence
-            if encoded.shape != (n_tokens,):
-                raise GenomixError(f"{genome}: {name}: {encoded.size} tokens, expected {n_tokens}")
+            if encoded.shape != (expected,):
+                raise GenomixError(f"{where}: {name}: {encoded.size} tokens, expected {expected}")
             fh.write(np.ascontiguousarray(encoded, dtype="<i4").data)  # no copy
-            chromosomes.append({"name": name, "offset": offset, "length": n_tokens})
-            logger.info("tokenized %s: %d tokens", name, n_tokens)
-            offset += n_tokens
+            chromosomes.append({"name": name, "offset": offset, "length": expected})
+            logger.info("tokenized %s: %d tokens", name, expected)
+            offset += expected
             del encoded  # before the next chromosome's tokens exist: one chromosome at a time
         index = {"k": tokenizer.k, "stride": tokenizer.stride, "chromosomes": chromosomes}
         partial_json.write_text(json.dumps(index, indent=2) + "\n")
