@@ -277,7 +277,8 @@ def test_sweep_dry_run_plans_every_variant(tmp_path: Path) -> None:
     """config/sweep-attention.yaml: five kinds with both heads at flank 400, BigBird at two
     more flanks with the chromatin head only, every variant's stages under its own run, and one
     table; nothing of the plain demo run. The promoter head keeps its own encoder (config.yaml's
-    `promoter.pretrain`): a second pretraining for the variants with both heads."""
+    `promoter.pretrain`, head_rows included): a second pretraining for the variants with both
+    heads, on chr20 and the variant's own promoter training rows."""
     result = _dry_run_commands(tmp_path, ROOT / "config" / "sweep-attention.yaml")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
@@ -292,6 +293,7 @@ def test_sweep_dry_run_plans_every_variant(tmp_path: Path) -> None:
     for variant in both_heads:
         for rule in ("pretrain", "finetune", "evaluate"):
             expected[f"sweep_{variant}_{rule}"] = 2
+        expected[f"sweep_{variant}_tokenize_rows"] = 1  # the promoter encoder's head_rows
     assert {rule: int(count) for rule, count in stats.items() if rule != "total"} == expected
     # what each variant varies, and the equal budget of all of them
     run = "results/sweep-attention"

@@ -1,3 +1,33 @@
+rule tokenize_rows:
+    """A head's training rows (its fine-tuning sample, labels unused; never validation or test
+    rows) -> token shard, for an encoder pretrained with `pretrain.head_rows`."""
+    input:
+        table=lambda wc: head_table(wc.head),
+        fasta=lambda wc: head_fasta(wc.head),
+    output:
+        tokens=run_path("rows", "{head}.{tokenizer}.npy"),
+        index=run_path("rows", "{head}.{tokenizer}.json"),
+    log:
+        log_path("{head}_rows.{tokenizer}"),
+    benchmark:
+        benchmark_path("{head}_rows.{tokenizer}")
+    wildcard_constraints:
+        head=one_of(HEADS),
+        tokenizer=r"k\d+s\d+",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+    params:
+        task=lambda wc: HEADS[wc.head]["task"],
+        genome=lambda wc, input: genome_flag(input.fasta),
+        flags=lambda wc: rows_flags(wc.head),
+    shell:
+        "genomix tokenize-rows --task {params.task} --table {input.table:q} {params.genome} "
+        "-o {output.tokens:q} {params.flags} > {log:q} 2>&1"
+
+
 rule pretrain:
     """Masked-LM pretraining of a sparse-attention encoder on the token shards: `pretrain`, shared
     by the heads, or `pretrain_<head>` for a head with its own `model`/`pretrain` keys."""
