@@ -11,6 +11,7 @@ from conftest import HUMAN, PROMOTERS
 
 from genomix.cli import main
 from genomix.config import FinetuneConfig
+from genomix.data.genome_windows import GenomeWindows
 from genomix.data.pretrain import (
     IGNORE_INDEX,
     MLMWindowSampler,
@@ -59,17 +60,49 @@ def test_rows_shard_joins_rows_by_one_n(tmp_path: Path) -> None:
     # ACGTA + N + GGCCT in 3-mers: ACG CGT GTA, then the three 3-mers holding the N ([UNK], so
     # no k-mer spans two rows and none is ever masked), then GGC GCC CCT.
     tokenizer = KmerTokenizer(3, 1)
-    write_rows_shard(["ACGTA", "GGCCT"], tmp_path / "r.npy", tokenizer, name="rows", where="t")
+    write_rows_shard(["ACGTA", "GGCCT"], tmp_path / "r.npy", tokenizer, where="t")
     shard = TokenShard(tmp_path / "r.npy")
-    assert shard.chromosomes == [{"name": "rows", "offset": 0, "length": 9}]
+    assert shard.chromosomes == [{"name": "train_rows_1", "offset": 0, "length": 9}]
     ids = shard.tokens[:]
     assert list(ids[3:6]) == [tokenizer.unk_id] * 3
     assert tokenizer.decode(ids[:3]) == "ACGTA" and tokenizer.decode(ids[6:]) == "GGCCT"
 
 
+def test_rows_shard_blocks_of_streamed_windows_equal_the_rows_in_memory(
+    two_chromosomes, tmp_path: Path
+) -> None:
+    # Five windows of a genome, streamed (cut one block at a time) or as strings: the same shard,
+    # one chromosome per block of two rows (the last block holds one).
+    genome, sequences = two_chromosomes
+    windows = GenomeWindows(
+        path=tmp_path / "table.tsv",
+        genome=genome,
+        chroms=("one", "two"),
+        chrom=np.array([0, 0, 1, 1, 0], dtype=np.int32),
+        start=np.array([0, 50, 10, 100, 250], dtype=np.uint32),
+        end=np.array([40, 110, 70, 190, 300], dtype=np.uint32),
+        reverse=np.array([False, True, False, False, True]),
+        rows=np.arange(5, dtype=np.uint32),
+    )
+    tokenizer = KmerTokenizer(4, 1)
+    write_rows_shard(windows, tmp_path / "s.npy", tokenizer, where="t", rows_per_chromosome=2)
+    write_rows_shard(list(windows), tmp_path / "m.npy", tokenizer, where="t", rows_per_chromosome=2)
+    streamed, in_memory = TokenShard(tmp_path / "s.npy"), TokenShard(tmp_path / "m.npy")
+    assert [c["name"] for c in streamed.chromosomes] == [
+        "train_rows_1",
+        "train_rows_2",
+        "train_rows_3",
+    ]
+    assert streamed.chromosomes == in_memory.chromosomes
+    assert np.array_equal(streamed.tokens[:], in_memory.tokens[:])
+    last = streamed.chromosomes[2]
+    tail = streamed.tokens[last["offset"] : last["offset"] + last["length"]]
+    assert tokenizer.decode(tail) == sequences[0][250:300].translate(COMPLEMENT)[::-1]
+
+
 def test_rows_shard_without_rows_is_refused(tmp_path: Path) -> None:
     with pytest.raises(GenomixError, match="^t.tsv: no rows to tokenize$"):
-        write_rows_shard([], tmp_path / "r.npy", KmerTokenizer(3, 1), name="rows", where="t.tsv")
+        write_rows_shard([], tmp_path / "r.npy", KmerTokenizer(3, 1), where="t.tsv")
     assert not list(tmp_path.iterdir())
 
 

@@ -122,10 +122,9 @@ def run_tokenize_rows(args: argparse.Namespace) -> None:
         generator=torch.Generator().manual_seed(args.seed),
     )
     write_rows_shard(
-        list(train.sequences),
+        train.sequences,
         args.out,
         KmerTokenizer(config.k, config.stride),
-        name="train_rows",
         where=f"{args.table}: training rows",
     )
 
@@ -152,7 +151,8 @@ TOKENIZE_ROWS = Command(
     name="tokenize-rows",
     help="Tokenize the training rows a head fine-tunes on (unlabelled) for pretraining.",
     epilog="The rows are the fine-tuning sample (same --max-train-rows and --seed), joined by\n"
-    "one N into one chromosome 'train_rows'; validation and test rows are never included.\n"
+    "one N into chromosomes of 10,000 rows ('train_rows_1', ...); validation and test rows are\n"
+    "never included.\n"
     "Pretraining on them beside a genome is task-adaptive pretraining (Gururangan et al. 2020).\n"
     "example:\n  genomix tokenize-rows --task binary --table promoters.tsv.gz -o tokens/rows.npy",
     add_arguments=add_tokenize_rows_arguments,

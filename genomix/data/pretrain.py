@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from numpy.lib.format import write_array_header_2_0
 
+from genomix.data.genome_windows import GenomeWindows
 from genomix.data.labels import chromosome_of_record
 from genomix.errors import GenomixError
 from genomix.kmers import KmerTokenizer
@@ -29,6 +30,8 @@ from genomix.seqio.genome import open_genome
 logger = logging.getLogger(__name__)
 
 IGNORE_INDEX = -100  # label of positions that are not predicted (torch's cross_entropy default)
+# Rows per chromosome of a rows shard: 10,000 rows of 1 kb are a 10-Mb block in memory.
+ROWS_PER_CHROMOSOME = 10_000
 
 
 def write_token_shard(genome: str | Path, out: str | Path, tokenizer: KmerTokenizer) -> Path:
@@ -46,23 +49,42 @@ def write_token_shard(genome: str | Path, out: str | Path, tokenizer: KmerTokeni
         raise GenomixError(f"{genome}: record {empty[0]!r}: empty sequence (a header-only record)")
     lengths = {name: len(fasta[name]) for name in names}
     return _write_shard(
-        out, tokenizer, lengths, lambda name: str(fasta[name][:]), where=f"{genome}"
+        out, tokenizer, lengths, lambda name: str(fasta[name][:]), where=str(genome)
     )
 
 
 def write_rows_shard(
-    sequences: Sequence[str], out: str | Path, tokenizer: KmerTokenizer, *, name: str, where: str
+    sequences: Sequence[str],
+    out: str | Path,
+    tokenizer: KmerTokenizer,
+    *,
+    where: str,
+    rows_per_chromosome: int = ROWS_PER_CHROMOSOME,
 ) -> Path:
-    """Tokenize table rows (upper-case ACGTN strings) into the token shard `out`, as one
-    chromosome `name`: the rows joined by one N, so no k-mer spans two rows ([UNK] there, never
-    masked). Windows of the pretraining sampler then hold several whole rows.
+    """Tokenize table rows (upper-case ACGTN strings) into the token shard `out`.
 
-    `where` names the rows' source in errors. Written like `write_token_shard`.
+    Each block of `rows_per_chromosome` rows becomes one chromosome, ``train_rows_<block>``: its
+    rows joined by one N, so no k-mer spans two rows ([UNK] there, never masked) and a window of
+    the pretraining sampler holds several whole rows. Rows are read one block at a time (a
+    GenomeWindows cuts them then), so memory is set by a block, not the table. `where` names the
+    rows' source in errors. Written like `write_token_shard`.
     """
-    if not sequences:
+    if len(sequences) == 0:
         raise GenomixError(f"{where}: no rows to tokenize")
-    joined = "N".join(sequences)
-    return _write_shard(out, tokenizer, {name: len(joined)}, lambda _: joined, where=where)
+    # A streamed coordinate table knows its rows' lengths without cutting them.
+    row_lengths = sequences.lengths() if isinstance(sequences, GenomeWindows) else None
+    blocks, lengths = {}, {}
+    for number, first in enumerate(range(0, len(sequences), rows_per_chromosome), start=1):
+        rows = slice(first, first + rows_per_chromosome)
+        name = f"train_rows_{number}"
+        blocks[name] = rows
+        if row_lengths is None:
+            lengths[name] = sum(map(len, sequences[rows])) + len(sequences[rows]) - 1
+        else:
+            lengths[name] = int(row_lengths[rows].sum()) + len(row_lengths[rows]) - 1
+    return _write_shard(
+        out, tokenizer, lengths, lambda name: "N".join(sequences[blocks[name]]), where=where
+    )
 
 
 def _write_shard(
