@@ -86,7 +86,8 @@ class EncoderConfig:
 
     PRESETS: ClassVar[Mapping[str, Mapping[str, Any]]] = {
         "none": {},
-        # The demo encoder of config.yaml: seconds per step on a CPU.
+        # The demo's promoter encoder (config.yaml; its chromatin encoder adds a free k-mer
+        # table: embedding both): seconds per step on a CPU.
         "tiny": {
             "d_model": 64,
             "n_layers": 2,

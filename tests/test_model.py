@@ -213,7 +213,8 @@ def test_activation_checkpointing_refuses_resampled_blocks() -> None:
         EncoderConfig(activation_checkpointing=True, attention=resampled)
 
 
-def test_tiny_preset_is_the_demo_encoder() -> None:
-    demo = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())["model"]
+def test_tiny_preset_is_the_demo_promoter_encoder() -> None:
+    config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
+    promoter = {**config["model"], **config["heads"]["promoter"]["model"]}
     tiny = config_from_mapping(EncoderConfig, {"preset": "tiny"})
-    assert dataclasses.replace(tiny, preset="none") == config_from_mapping(EncoderConfig, demo)
+    assert dataclasses.replace(tiny, preset="none") == config_from_mapping(EncoderConfig, promoter)
