@@ -72,16 +72,17 @@ def write_rows_shard(
     if len(sequences) == 0:
         raise GenomixError(f"{where}: no rows to tokenize")
     # A streamed coordinate table knows its rows' lengths without cutting them.
-    row_lengths = sequences.lengths() if isinstance(sequences, GenomeWindows) else None
+    row_lengths = (
+        sequences.lengths()
+        if isinstance(sequences, GenomeWindows)
+        else np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+    )
     blocks, lengths = {}, {}
     for number, first in enumerate(range(0, len(sequences), rows_per_chromosome), start=1):
         rows = slice(first, first + rows_per_chromosome)
         name = f"train_rows_{number}"
         blocks[name] = rows
-        if row_lengths is None:
-            lengths[name] = sum(map(len, sequences[rows])) + len(sequences[rows]) - 1
-        else:
-            lengths[name] = int(row_lengths[rows].sum()) + len(row_lengths[rows]) - 1
+        lengths[name] = int(row_lengths[rows].sum()) + len(row_lengths[rows]) - 1  # + the Ns
     return _write_shard(
         out, tokenizer, lengths, lambda name: "N".join(sequences[blocks[name]]), where=where
     )
